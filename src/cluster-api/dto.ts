@@ -1,0 +1,122 @@
+/**
+ * The JobManager ↔ TaskManager ↔ CLI contract: REST bodies, shared by both sides so jobmanager/ and
+ * taskmanager/ never import each other. Paths follow Flink's REST API where it has one.
+ *
+ *   POST   /jobs                          SubmitJobRequest → SubmitJobResponse
+ *   GET    /jobs                          → JobList
+ *   GET    /jobs/:jobId                   → JobStatus
+ *   GET    /jobs/:jobId/topology          → TopologySource
+ *   PATCH  /jobs/:jobId?mode=cancel       → JobStatus   (Flink's cancel; DELETE /jobs/:jobId does the same)
+ *   POST   /taskmanagers                  RegisterTaskManagerRequest → RegisterTaskManagerResponse
+ *   POST   /taskmanagers/:tmId/heartbeat  HeartbeatRequest → HeartbeatResponse
+ *   DELETE /taskmanagers/:tmId            → 204 (graceful deregistration)
+ *   GET    /taskmanagers                  → TaskManagerList
+ *   GET    /overview                      → { jobs, taskmanagers, slotsTotal, slotsAvailable }
+ * Errors: HTTP 4xx/5xx with ErrorBody.
+ */
+
+/** The topology file as submitted: the JobManager keeps it and ships it to the TaskManagers. */
+export interface TopologySource {
+  /** File name with extension (`.yaml`, `.yml`, `.ts`): decides how it is loaded. */
+  readonly filename: string;
+  /** The file's text. */
+  readonly source: string;
+  /** The folder the file was submitted from: relative model paths resolve against it. */
+  readonly baseDir: string;
+}
+
+export interface SubmitJobRequest {
+  readonly topology: TopologySource;
+}
+
+export interface SubmitJobResponse {
+  readonly jobId: string;
+}
+
+export type JobState = 'CREATED' | 'RUNNING' | 'CANCELED' | 'FAILED';
+
+/** One parallel instance of a job, run by one TaskManager slot. */
+export interface SubtaskStatus {
+  readonly index: number;
+  readonly taskManagerId: string | null;
+  /** Stream keys (splits) this subtask reads. */
+  readonly splits: readonly string[];
+}
+
+export interface JobSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly state: JobState;
+  readonly parallelism: number;
+  /** ms since epoch */
+  readonly submittedAt: number;
+}
+
+export interface JobStatus extends JobSummary {
+  readonly filename: string;
+  readonly subtasks: readonly SubtaskStatus[];
+  /** Present when state is FAILED. */
+  readonly failure?: string;
+}
+
+export interface JobList {
+  readonly jobs: readonly JobSummary[];
+}
+
+export interface RegisterTaskManagerRequest {
+  readonly id: string;
+  readonly host: string;
+  readonly slots: number;
+}
+
+export interface RegisterTaskManagerResponse {
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
+}
+
+/** What a TaskManager must run: one entry per subtask assigned to it. */
+export interface SubtaskAssignment {
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly subtaskIndex: number;
+  readonly splits: readonly string[];
+}
+
+export interface RunningSubtask {
+  readonly jobId: string;
+  readonly subtaskIndex: number;
+  /** Set when the subtask failed to start or died: the JobManager marks the job FAILED with it. */
+  readonly failure?: string;
+}
+
+export interface HeartbeatRequest {
+  readonly running: readonly RunningSubtask[];
+}
+
+export interface HeartbeatResponse {
+  /** The full desired set: the TaskManager starts what is new and stops what is gone. */
+  readonly assignments: readonly SubtaskAssignment[];
+  /** False when the JobManager no longer knows this TaskManager: it must register again. */
+  readonly known: boolean;
+}
+
+export interface TaskManagerInfo {
+  readonly id: string;
+  readonly host: string;
+  readonly slots: number;
+  readonly freeSlots: number;
+  /** ms since epoch */
+  readonly lastHeartbeat: number;
+  readonly subtasks: readonly { jobId: string; subtaskIndex: number }[];
+}
+
+export interface TaskManagerList {
+  readonly taskmanagers: readonly TaskManagerInfo[];
+}
+
+export interface ErrorBody {
+  readonly code: string;
+  readonly message: string;
+  /** Every problem, for an invalid topology. */
+  readonly problems?: readonly string[];
+}

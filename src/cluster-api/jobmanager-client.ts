@@ -1,0 +1,118 @@
+import type {
+  ErrorBody,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  JobList,
+  JobStatus,
+  RegisterTaskManagerRequest,
+  RegisterTaskManagerResponse,
+  SubmitJobResponse,
+  TaskManagerList,
+  TopologySource,
+} from './dto';
+import { ClusterServingError, ConnectorError, TopologyError, isErrorCode } from '../errors';
+
+/** @default 10000 */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+function isErrorBody(value: unknown): value is ErrorBody {
+  return typeof value === 'object' && value !== null && typeof (value as ErrorBody).code === 'string' && typeof (value as ErrorBody).message === 'string';
+}
+
+/**
+ * A typed HTTP client of the JobManager's REST API (paths and bodies in ./dto.ts), used by the
+ * TaskManagers and the CLI. Errors: an unreachable JobManager is a retriable {@link ConnectorError}; an
+ * error answer becomes the {@link ClusterServingError} of its `code` (a {@link TopologyError} with every
+ * problem for an invalid topology).
+ *
+ * @example
+ * const jm = new JobManagerClient('http://127.0.0.1:8081');
+ * const { jobId } = await jm.submitJob({ filename: 'tiny.yaml', source, baseDir: '/srv' });
+ */
+export class JobManagerClient {
+  readonly baseUrl: string;
+
+  constructor(baseUrl: string, private readonly options: { timeoutMs?: number } = {}) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
+
+  submitJob(topology: TopologySource): Promise<SubmitJobResponse> {
+    return this.request('POST', '/jobs', { topology });
+  }
+
+  listJobs(): Promise<JobList> {
+    return this.request('GET', '/jobs');
+  }
+
+  jobStatus(jobId: string): Promise<JobStatus> {
+    return this.request('GET', `/jobs/${encodeURIComponent(jobId)}`);
+  }
+
+  jobTopology(jobId: string): Promise<TopologySource> {
+    return this.request('GET', `/jobs/${encodeURIComponent(jobId)}/topology`);
+  }
+
+  cancelJob(jobId: string): Promise<JobStatus> {
+    return this.request('PATCH', `/jobs/${encodeURIComponent(jobId)}?mode=cancel`);
+  }
+
+  registerTaskManager(request: RegisterTaskManagerRequest): Promise<RegisterTaskManagerResponse> {
+    return this.request('POST', '/taskmanagers', request);
+  }
+
+  heartbeat(taskManagerId: string, request: HeartbeatRequest): Promise<HeartbeatResponse> {
+    return this.request('POST', `/taskmanagers/${encodeURIComponent(taskManagerId)}/heartbeat`, request);
+  }
+
+  async deregisterTaskManager(taskManagerId: string): Promise<void> {
+    await this.request<unknown>('DELETE', `/taskmanagers/${encodeURIComponent(taskManagerId)}`);
+  }
+
+  listTaskManagers(): Promise<TaskManagerList> {
+    return this.request('GET', '/taskmanagers');
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = `${this.baseUrl}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw new ConnectorError(`cannot reach the JobManager at ${this.baseUrl}: ${describeFetchError(err)}`, { cause: err });
+    }
+    const text = await response.text();
+    let payload: unknown = undefined;
+    if (text !== '') {
+      try {
+        payload = JSON.parse(text);
+      } catch {
+        payload = undefined;
+      }
+    }
+    if (response.ok) return payload as T;
+    if (isErrorBody(payload)) {
+      if (payload.code === 'CS_ERR_TOPOLOGY' && payload.problems) throw new TopologyError(payload.problems);
+      const code = isErrorCode(payload.code) ? payload.code : 'CS_ERR_INTERNAL';
+      throw new ClusterServingError(code, payload.message, { retriable: response.status >= 500 && response.status !== 501 });
+    }
+    throw new ClusterServingError('CS_ERR_INTERNAL', `${method} ${url} answered HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, {
+      retriable: response.status >= 500,
+    });
+  }
+}
+
+/** undici hides the reason in `cause` ("fetch failed" → "connect ECONNREFUSED 127.0.0.1:8081"). */
+function describeFetchError(err: unknown): string {
+  if (err instanceof Error && err.name === 'TimeoutError') return 'no answer in time';
+  const cause = err instanceof Error ? (err as Error & { cause?: unknown }).cause : undefined;
+  if (cause instanceof Error) {
+    const code = (cause as Error & { code?: string }).code;
+    return code === 'ECONNREFUSED' ? 'connection refused' : cause.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

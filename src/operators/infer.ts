@@ -1,0 +1,109 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { LoadedModel } from '../runtime/model-runtime';
+import { errorResult, okResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
+import type { Tensor } from '../tensor/tensor';
+import { toClusterServingError } from '../errors';
+import { concatRows, splitRows } from './batch-tensors';
+import { requestRows, shapeKey } from './check-inputs';
+
+export interface InferOptions {
+  /** Most rows one model run takes; queued batches of the same shape are merged up to it. */
+  readonly maxSize: number;
+  /** Called with each run's size and duration, for metrics. */
+  readonly onRun?: (rows: number, ms: number) => void;
+}
+
+/** Runs one batch; a failed batch of several requests is retried one request at a time, so only the culprit fails. */
+async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], onRun?: InferOptions['onRun']): Promise<InferenceResult[]> {
+  const rows = batch.map(requestRows);
+  const feeds = new Map<string, Tensor>();
+  for (const name of batch[0]!.inputs.keys()) feeds.set(name, concatRows(batch.map((r) => r.inputs.get(name)!)));
+  const started = performance.now();
+  try {
+    const outputs = await model.run(feeds);
+    onRun?.(rows.reduce((a, b) => a + b, 0), performance.now() - started);
+    const perRequest: Map<string, Tensor>[] = batch.map(() => new Map());
+    for (const [name, t] of outputs) {
+      const parts = batch.length === 1 ? [t] : splitRows(t, rows);
+      if (!parts) throw new Error(`output ${name} of shape [${t.shape.join(', ')}] does not follow the batch dimension`);
+      parts.forEach((p, i) => perRequest[i]!.set(name, p));
+    }
+    return batch.map((req, i) => okResult(req, perRequest[i]!));
+  } catch (err) {
+    if (batch.length > 1) return (await Promise.all(batch.map((req) => runBatch(model, [req], onRun)))).flat();
+    const e = toClusterServingError(err, 'CS_ERR_INFERENCE');
+    return [errorResult(batch[0]!, { code: e.code === 'CS_ERR_INTERNAL' ? 'CS_ERR_INFERENCE' : e.code, message: e.message })];
+  }
+}
+
+/**
+ * Runs batches on the model, at most `model.concurrency` at a time (one per instance, each on its own
+ * worker thread, so the event loop stays free for I/O while they run). Batches that queue while every
+ * instance is busy are merged, when their shapes agree, up to `maxSize` rows: under load the model sees
+ * full batches even if the window closed early, and when idle a batch starts at once. Emits one array
+ * of results per run, in completion order; completes after the last run.
+ */
+export function infer(model: LoadedModel, options: InferOptions): OperatorFunction<InferenceRequest[], InferenceResult[]> {
+  return (source) =>
+    new Observable<InferenceResult[]>((subscriber) => {
+      const queue: InferenceRequest[][] = [];
+      let running = 0;
+      let sourceDone = false;
+      let closed = false;
+
+      const takeNext = (): InferenceRequest[] | undefined => {
+        const head = queue.shift();
+        if (!head) return undefined;
+        const key = shapeKey(head[0]!);
+        let rows = head.reduce((n, r) => n + requestRows(r), 0);
+        for (let i = 0; i < queue.length && rows < options.maxSize; ) {
+          const next = queue[i]!;
+          const nextRows = next.reduce((n, r) => n + requestRows(r), 0);
+          if (shapeKey(next[0]!) === key && rows + nextRows <= options.maxSize) {
+            head.push(...next);
+            rows += nextRows;
+            queue.splice(i, 1);
+          } else i++;
+        }
+        return head;
+      };
+
+      const pump = (): void => {
+        while (!closed && running < model.concurrency) {
+          const batch = takeNext();
+          if (!batch) break;
+          running++;
+          runBatch(model, batch, options.onRun).then(
+            (results) => {
+              running--;
+              if (closed) return;
+              subscriber.next(results);
+              pump();
+            },
+            (err: unknown) => {
+              running--;
+              subscriber.error(err);
+            },
+          );
+        }
+        if (!closed && sourceDone && running === 0 && queue.length === 0) subscriber.complete();
+      };
+
+      const subscription = source.subscribe({
+        next: (batch) => {
+          if (batch.length === 0) return;
+          queue.push(batch);
+          pump();
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => {
+          sourceDone = true;
+          pump();
+        },
+      });
+      return () => {
+        closed = true;
+        subscription.unsubscribe();
+      };
+    });
+}

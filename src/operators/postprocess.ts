@@ -1,0 +1,67 @@
+import { map, type OperatorFunction } from 'rxjs';
+import type { PostprocessSpec } from '../topology/schema';
+import { okResult, type InferenceResult } from '../tensor/records';
+import { elementCount, tensorFrom, toTypedArray, type Tensor } from '../tensor/tensor';
+
+function rowsAndWidth(t: Tensor): [number, number] {
+  const width = t.shape.length === 0 ? 1 : (t.shape[t.shape.length - 1] ?? 1);
+  return [width === 0 ? 0 : elementCount(t.shape) / width, width];
+}
+
+/** Softmax over the last dimension of a float tensor (other dtypes pass through). */
+export function softmax(t: Tensor): Tensor {
+  if (t.dtype !== 'float32' && t.dtype !== 'float64') return t;
+  const x = toTypedArray(t) as Float32Array | Float64Array;
+  const [rows, width] = rowsAndWidth(t);
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < rows; r++) {
+    const o = r * width;
+    let max = -Infinity;
+    for (let i = 0; i < width; i++) max = Math.max(max, x[o + i]!);
+    let sum = 0;
+    for (let i = 0; i < width; i++) sum += out[o + i] = Math.exp(x[o + i]! - max);
+    for (let i = 0; i < width; i++) out[o + i]! /= sum;
+  }
+  return tensorFrom(out, t.shape);
+}
+
+/** The n largest entries of the last dimension: int32 indices and float32 scores, best first. */
+export function topN(t: Tensor, n: number): { indices: Tensor; scores: Tensor } {
+  const x = toTypedArray(t);
+  const [rows, width] = rowsAndWidth(t);
+  const k = Math.min(n, width);
+  const indices = new Int32Array(rows * k);
+  const scores = new Float32Array(rows * k);
+  const order = Array.from({ length: width }, (_, i) => i);
+  for (let r = 0; r < rows; r++) {
+    const o = r * width;
+    const value = (i: number): number => Number(x[o + i]!);
+    order.sort((a, b) => value(b) - value(a) || a - b);
+    for (let j = 0; j < k; j++) {
+      indices[r * k + j] = order[j]!;
+      scores[r * k + j] = value(order[j]!);
+    }
+  }
+  const shape = [...t.shape.slice(0, -1), k];
+  return { indices: tensorFrom(indices, shape), scores: tensorFrom(scores, shape) };
+}
+
+/**
+ * The built-in postprocess step (SPEC §4): `none`, `softmax` (each output over its last dimension), or
+ * `topN` (each output `o` becomes `o_indices` and `o_scores`, kept as tensors on the wire).
+ */
+export function postprocess(spec: PostprocessSpec): OperatorFunction<InferenceResult, InferenceResult> {
+  return map((res) => {
+    if (!res.outputs || spec.type === 'none') return res;
+    const outputs = new Map<string, Tensor>();
+    for (const [name, t] of res.outputs) {
+      if (spec.type === 'softmax') outputs.set(name, softmax(t));
+      else {
+        const { indices, scores } = topN(t, spec.n);
+        outputs.set(`${name}_indices`, indices);
+        outputs.set(`${name}_scores`, scores);
+      }
+    }
+    return okResult(res, outputs);
+  });
+}

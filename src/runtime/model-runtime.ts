@@ -1,0 +1,38 @@
+import type { DType, NamedTensors } from '../tensor/tensor';
+
+/** One input or output of a model as declared in its file. Symbolic dimensions are strings. */
+export interface TensorInfo {
+  readonly name: string;
+  /** The model's element type; `undefined` when the runtime reports one we do not serve. */
+  readonly dtype: DType | undefined;
+  readonly shape: readonly (number | string)[];
+}
+
+/**
+ * A loaded model, ready to run batches. Implementations must not block the event loop while a batch
+ * runs (onnxruntime-node's `run` is synchronous native work: it belongs on a worker thread), and may run
+ * up to `concurrency` batches at once (one per model instance).
+ */
+export interface LoadedModel {
+  readonly inputs: readonly TensorInfo[];
+  readonly outputs: readonly TensorInfo[];
+  /** How many batches can run at the same time. */
+  readonly concurrency: number;
+  /** Runs one batch: feeds by input name, outputs by output name. The feeds' buffers may be transferred (unusable afterwards). */
+  run(feeds: NamedTensors): Promise<NamedTensors>;
+  close(): Promise<void>;
+}
+
+export interface ModelLoadOptions {
+  /** Absolute path of the model file. */
+  readonly path: string;
+  /** Intra-op threads per instance. */
+  readonly threads: number;
+  /** Instances (sessions, each on its own worker thread). */
+  readonly instances: number;
+}
+
+/** The seam between the infer operator and a model runtime (SPEC §1: ONNX Runtime today). */
+export interface ModelRuntime {
+  load(options: ModelLoadOptions): Promise<LoadedModel>;
+}

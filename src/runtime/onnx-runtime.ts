@@ -1,0 +1,128 @@
+import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ClusterServingError } from '../errors';
+import type { NamedTensors, Tensor } from '../tensor/tensor';
+import type { LoadedModel, ModelLoadOptions, ModelRuntime, TensorInfo } from './model-runtime';
+import type { FromWorker, ToWorker, WireTensor, WorkerInit } from './worker-messages';
+
+interface Pending {
+  resolve(outputs: NamedTensors): void;
+  reject(err: Error): void;
+}
+
+interface Instance {
+  readonly worker: Worker;
+  busy: boolean;
+  readonly pending: Map<number, Pending>;
+}
+
+/** The worker entry: compiled JavaScript normally, the TypeScript source under ts-node. */
+function workerEntry(): { file: string; execArgv: string[] } {
+  const js = join(__dirname, 'onnx-worker.js');
+  if (existsSync(js)) return { file: js, execArgv: [] };
+  return { file: join(__dirname, 'onnx-worker.ts'), execArgv: ['--require', 'ts-node/register/transpile-only'] };
+}
+
+function toWire(name: string, t: Tensor): WireTensor {
+  return { name, dtype: t.dtype, shape: t.shape, buffer: t.data.buffer as ArrayBuffer, byteOffset: t.data.byteOffset, byteLength: t.data.byteLength };
+}
+
+function fromWire(t: WireTensor): Tensor {
+  return { dtype: t.dtype, shape: t.shape, data: new Uint8Array(t.buffer, t.byteOffset, t.byteLength) };
+}
+
+/**
+ * ONNX Runtime behind worker threads: one onnxruntime-node session per instance, each on its own
+ * worker, created once. A batch goes to an idle instance (or the least loaded); its input buffers are
+ * transferred, not copied, and so are the outputs coming back.
+ */
+class OnnxModel implements LoadedModel {
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly instances: Instance[],
+    readonly inputs: readonly TensorInfo[],
+    readonly outputs: readonly TensorInfo[],
+  ) {}
+
+  get concurrency(): number {
+    return this.instances.length;
+  }
+
+  run(feeds: NamedTensors): Promise<NamedTensors> {
+    if (this.closed) return Promise.reject(new ClusterServingError('CS_ERR_CLOSED', 'model is closed'));
+    const instance = this.instances.find((i) => !i.busy) ?? this.instances.reduce((a, b) => (a.pending.size <= b.pending.size ? a : b));
+    const id = this.nextId++;
+    const wire = [...feeds].map(([name, t]) => toWire(name, t));
+    // Transfer only buffers we own outright (not Node's shared Buffer pool slabs).
+    const transfer = [...new Set(wire.map((w) => w.buffer))].filter((b) => b.byteLength === wire.filter((w) => w.buffer === b).reduce((n, w) => n + w.byteLength, 0));
+    return new Promise<NamedTensors>((resolve, reject) => {
+      instance.pending.set(id, { resolve, reject });
+      instance.busy = true;
+      instance.worker.postMessage({ kind: 'run', id, feeds: wire } satisfies ToWorker, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.instances.map((i) => i.worker.terminate()));
+    for (const i of this.instances) for (const p of i.pending.values()) p.reject(new ClusterServingError('CS_ERR_CLOSED', 'model closed while a batch was running'));
+  }
+}
+
+function startInstance(options: ModelLoadOptions): Promise<{ instance: Instance; inputs: readonly TensorInfo[]; outputs: readonly TensorInfo[] }> {
+  const { file, execArgv } = workerEntry();
+  const worker = new Worker(file, { workerData: { path: options.path, threads: options.threads } satisfies WorkerInit, execArgv });
+  const instance: Instance = { worker, busy: false, pending: new Map() };
+  return new Promise((resolve, reject) => {
+    const failAll = (err: Error): void => {
+      for (const p of instance.pending.values()) p.reject(err);
+      instance.pending.clear();
+    };
+    worker.on('message', (msg: FromWorker) => {
+      switch (msg.kind) {
+        case 'ready':
+          resolve({ instance, inputs: msg.inputs, outputs: msg.outputs });
+          return;
+        case 'load-failed':
+          void worker.terminate();
+          reject(new ClusterServingError('CS_ERR_MODEL_LOAD', `cannot load model ${options.path}: ${msg.message}`));
+          return;
+        case 'done':
+        case 'failed': {
+          const p = instance.pending.get(msg.id);
+          instance.pending.delete(msg.id);
+          instance.busy = instance.pending.size > 0;
+          if (!p) return;
+          if (msg.kind === 'done') p.resolve(new Map(msg.outputs.map((o) => [o.name, fromWire(o)])));
+          else p.reject(new ClusterServingError('CS_ERR_INFERENCE', msg.message));
+          return;
+        }
+      }
+    });
+    worker.on('error', (err) => {
+      reject(new ClusterServingError('CS_ERR_MODEL_LOAD', `inference worker failed: ${err.message}`, { cause: err }));
+      failAll(new ClusterServingError('CS_ERR_INFERENCE', `inference worker failed: ${err.message}`, { cause: err }));
+    });
+    worker.on('exit', () => failAll(new ClusterServingError('CS_ERR_CLOSED', 'inference worker exited')));
+  });
+}
+
+/** The ONNX Runtime implementation of the ModelRuntime seam. */
+export const onnxRuntime: ModelRuntime = {
+  async load(options: ModelLoadOptions): Promise<LoadedModel> {
+    if (!existsSync(options.path)) throw new ClusterServingError('CS_ERR_MODEL_LOAD', `model file not found: ${options.path}`);
+    const started = await Promise.allSettled(Array.from({ length: options.instances }, () => startInstance(options)));
+    const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed || ok.length === 0) {
+      await Promise.all(ok.map((o) => o.instance.worker.terminate()));
+      throw failed?.reason instanceof Error ? failed.reason : new ClusterServingError('CS_ERR_MODEL_LOAD', `cannot load model ${options.path}`);
+    }
+    const first = ok[0]!;
+    return new OnnxModel(ok.map((o) => o.instance), first.inputs, first.outputs);
+  },
+};

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+
+/**
+ * The topology schema (SPEC §4): one model underneath both the YAML and the TypeScript form.
+ * Every object is strict: an unknown field is a problem, not ignored. Defaults live here, next to the
+ * fields they belong to; units are in the names.
+ */
+
+const redisSource = z.strictObject({
+  type: z.literal('redis'),
+  /** Redis URL of the stream; defaults to the cluster's Redis (`--redis` / CS_REDIS_URL). */
+  address: z.string().min(1).optional(),
+  /** Stream key; defaults to the job name. */
+  stream: z.string().min(1).optional(),
+  /** Number of stream partitions (splits). */
+  partitions: z.number().int().min(1).max(1024).default(1),
+  protocol: z.enum(['native', 'bigdl']).default('native'),
+  /** Entries read per XREADGROUP call. */
+  readCount: z.number().int().min(1).max(10000).default(512),
+});
+
+const kafkaSource = z.strictObject({
+  type: z.literal('kafka'),
+  brokers: z.array(z.string().min(1)).min(1),
+  topic: z.string().min(1),
+  partitions: z.number().int().min(1).max(1024).default(1),
+  protocol: z.enum(['native', 'bigdl']).default('native'),
+});
+
+export const sourceSchema = z.discriminatedUnion('type', [redisSource, kafkaSource]);
+
+const tensorDecode = z.strictObject({
+  type: z.literal('tensor'),
+  /** Largest accepted request payload in bytes; larger ones get an error result. */
+  maxRequestBytes: z.number().int().min(1).default(64 * 1024 * 1024),
+});
+
+const imageDecode = z.strictObject({
+  type: z.literal('image'),
+  width: z.number().int().min(1),
+  height: z.number().int().min(1),
+  layout: z.enum(['NCHW', 'NHWC']).default('NCHW'),
+  channelOrder: z.enum(['RGB', 'BGR']).default('RGB'),
+  mean: z.array(z.number()).length(3).optional(),
+  std: z.array(z.number()).length(3).optional(),
+  maxRequestBytes: z.number().int().min(1).default(64 * 1024 * 1024),
+});
+
+export const decodeSchema = z.discriminatedUnion('type', [tensorDecode, imageDecode]);
+
+export const batchSchema = z.strictObject({
+  /** A batch closes when it holds this many requests… */
+  maxSize: z.number().int().min(1).max(65536).default(32),
+  /** …or when its oldest request has waited this long. */
+  maxDelayMs: z.number().min(0).max(60000).default(5),
+});
+
+export const modelSchema = z.strictObject({
+  /** Model file; a relative path is resolved against the topology file's folder. */
+  path: z.string().min(1),
+  runtime: z.literal('onnx').default('onnx'),
+  /** Intra-op threads of each session. */
+  threads: z.number().int().min(1).max(256).default(1),
+  /** Sessions (each on its own worker thread) per slot. */
+  instances: z.number().int().min(1).max(64).default(1),
+});
+
+const postprocessObject = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('none') }),
+  z.strictObject({ type: z.literal('softmax') }),
+  z.strictObject({ type: z.literal('topN'), n: z.number().int().min(1).default(5) }),
+]);
+
+/** `postprocess: softmax` is shorthand for `postprocess: { type: softmax }`. */
+export const postprocessSchema = z.preprocess(
+  (v) => (typeof v === 'string' ? { type: v } : v),
+  postprocessObject,
+);
+
+const redisSink = z.strictObject({
+  type: z.literal('redis'),
+  address: z.string().min(1).optional(),
+  /** How long a result stays readable by `OutputQueue.query`. */
+  resultTtlMs: z.number().int().min(1).default(10 * 60 * 1000),
+  /** Reply streams are trimmed to about this many entries. */
+  replyMaxLen: z.number().int().min(1).default(10000),
+});
+
+const kafkaSink = z.strictObject({
+  type: z.literal('kafka'),
+  brokers: z.array(z.string().min(1)).min(1),
+  topic: z.string().min(1),
+});
+
+export const sinkSchema = z.discriminatedUnion('type', [redisSink, kafkaSink]);
+
+export const topologySchema = z.strictObject({
+  /** Job name: letters, digits, `-`, `_`, `.`. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'letters, digits, "-", "_" and "." only, at most 100'),
+  source: sourceSchema,
+  decode: decodeSchema.default({ type: 'tensor', maxRequestBytes: 64 * 1024 * 1024 }),
+  batch: batchSchema.default({ maxSize: 32, maxDelayMs: 5 }),
+  model: modelSchema,
+  postprocess: postprocessSchema.default({ type: 'none' }),
+  sink: sinkSchema.default({ type: 'redis', resultTtlMs: 10 * 60 * 1000, replyMaxLen: 10000 }),
+  /** Slots (subtasks) that run the job. */
+  parallelism: z.number().int().min(1).max(1024).default(1),
+});
+
+/** A validated topology with defaults filled in. */
+export type TopologySpec = z.output<typeof topologySchema>;
+/** What a user writes (defaults optional). */
+export type TopologyInput = z.input<typeof topologySchema>;
+export type SourceSpec = TopologySpec['source'];
+export type DecodeSpec = TopologySpec['decode'];
+export type BatchSpec = TopologySpec['batch'];
+export type ModelSpec = TopologySpec['model'];
+export type PostprocessSpec = TopologySpec['postprocess'];
+export type SinkSpec = TopologySpec['sink'];

@@ -1,0 +1,186 @@
+import { Subject, filter, from, lastValueFrom, mergeMap, share, merge, defaultIfEmpty, type Observable, type OperatorFunction } from 'rxjs';
+import type { Topology } from '../src/topology/topology';
+import type { Logger } from '../src/logging/logger';
+import type { LoadedModel, ModelRuntime } from '../src/runtime/model-runtime';
+import type { Source, SourceEntry } from '../src/connector/source';
+import type { Sink } from '../src/connector/sink';
+import type { InferenceRequest, InferenceResult } from '../src/tensor/records';
+import { onnxRuntime } from '../src/runtime/onnx-runtime';
+import { decodeNative } from '../src/operators/decode-native';
+import { checkInputs, requestRows, shapeKey } from '../src/operators/check-inputs';
+import { batchWindow } from '../src/operators/batch-window';
+import { infer } from '../src/operators/infer';
+import { postprocess } from '../src/operators/postprocess';
+import { applyUserStep } from '../src/operators/user-step';
+import { ClusterServingError } from '../src/errors';
+import { backoffDelay } from '../src/retry/backoff';
+import { RedisStreamSource } from '../connectors/redis/redis-stream-source';
+import { RedisResultSink } from '../connectors/redis/redis-result-sink';
+import { CreditGate } from './credit-gate';
+
+export interface SubtaskRunnerOptions {
+  readonly jobId: string;
+  readonly subtaskIndex: number;
+  readonly topology: Topology;
+  /** Stream keys this subtask reads. */
+  readonly splits: readonly string[];
+  /** The cluster's Redis, used when the topology's source/sink name no address. */
+  readonly redisUrl: string;
+  /** Stable consumer name within the job's consumer group, e.g. `<taskManagerId>-<subtaskIndex>`. */
+  readonly consumerName: string;
+  readonly logger: Logger;
+  /** The model runtime (ONNX Runtime on worker threads by default). */
+  readonly runtime?: ModelRuntime;
+}
+
+/** Results written to the sink in one script call at most. */
+const SINK_CHUNK = 1024;
+/** Sink calls in flight at once (pipelined on one connection). */
+const SINK_CONCURRENCY = 4;
+/** How long one XREADGROUP blocks, so that close() is noticed promptly. */
+const READ_BLOCK_MS = 1000;
+
+/**
+ * Runs one subtask (one slot) of a job: the RxJS graph
+ *
+ *     source → decode → check inputs → user request steps → batch window → infer → postprocess
+ *            → user result steps → sink (write result + ack, one script call per chunk)
+ *
+ * with bad requests short-circuiting to the sink as error results. In-flight work is bounded by a
+ * credit gate: the read loop takes entries only while fewer than `4 × batch.maxSize × instances` are
+ * between source and sink, so a slow model grows the stream, not this process.
+ */
+export class SubtaskRunner {
+  private readonly log: Logger;
+  private model: LoadedModel | undefined;
+  private source: Source | undefined;
+  private sink: Sink | undefined;
+  private readonly entries = new Subject<SourceEntry>();
+  private gate: CreditGate | undefined;
+  private done: Promise<void> | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private closing: Promise<void> | undefined;
+  /** Results written since start, for status and tests. */
+  written = 0;
+
+  constructor(readonly options: SubtaskRunnerOptions) {
+    this.log = options.logger.child({ component: 'taskmanager.subtask', jobId: options.jobId, subtask: options.subtaskIndex });
+  }
+
+  async start(): Promise<void> {
+    const { spec, requestSteps, resultSteps } = this.options.topology;
+    if (spec.source.type !== 'redis' || spec.sink.type !== 'redis') {
+      throw new ClusterServingError('CS_ERR_TOPOLOGY', `source ${spec.source.type} / sink ${spec.sink.type} is not available yet: only redis is`);
+    }
+    if (spec.source.protocol !== 'native') throw new ClusterServingError('CS_ERR_TOPOLOGY', `source.protocol ${spec.source.protocol} is not available yet`);
+    if (spec.decode.type !== 'tensor') throw new ClusterServingError('CS_ERR_TOPOLOGY', `decode ${spec.decode.type} is not available yet`);
+    const stream = spec.source.stream ?? spec.name;
+    const model = (this.model = await (this.options.runtime ?? onnxRuntime).load(spec.model));
+    this.source = new RedisStreamSource({ url: spec.source.address ?? this.options.redisUrl, splits: this.options.splits, consumer: this.options.consumerName });
+    this.sink = new RedisResultSink({ url: spec.sink.address ?? this.options.redisUrl, stream, resultTtlMs: spec.sink.resultTtlMs, replyMaxLen: spec.sink.replyMaxLen });
+    await Promise.all([this.source.start(), this.sink.start()]);
+    const maxInFlight = Math.max(1, 4 * spec.batch.maxSize * model.concurrency);
+    const gate = (this.gate = new CreditGate(maxInFlight));
+    const sink = this.sink;
+
+    const decoded = this.entries.pipe(
+      decodeNative({ maxRequestBytes: spec.decode.maxRequestBytes }),
+      checkInputs(model.inputs),
+      chain(requestSteps.map((step) => onRequests(applyUserStep(step)))),
+      share(),
+    );
+    const rejected = decoded.pipe(filter((x): x is InferenceResult => x.kind === 'result'));
+    const inferred = decoded.pipe(
+      filter((x): x is InferenceRequest => x.kind === 'request'),
+      batchWindow({ maxSize: spec.batch.maxSize, maxDelayMs: spec.batch.maxDelayMs, key: shapeKey, rows: requestRows }),
+      infer(model, { maxSize: spec.batch.maxSize }),
+      mergeMap((results) => from(results)),
+      postprocess(spec.postprocess),
+      chain(resultSteps.map((step) => onOkResults(applyUserStep(step)))),
+    );
+
+    this.done = lastValueFrom(
+      merge(rejected, inferred).pipe(
+        batchWindow({ maxSize: SINK_CHUNK, maxDelayMs: 0, key: () => '' }),
+        mergeMap(async (results) => {
+          try {
+            await sink.write(results);
+            this.written += results.length;
+          } catch (err) {
+            // Left pending: redelivered to this consumer name on restart (or reclaimed by another).
+            this.log.error({ err, count: results.length }, 'taskmanager.sink.write_failed');
+          } finally {
+            gate.release(results.length);
+          }
+        }, SINK_CONCURRENCY),
+        defaultIfEmpty(undefined),
+      ),
+    ).then(
+      () => undefined,
+      (err: unknown) => this.log.error({ err }, 'taskmanager.subtask.failed'),
+    );
+    this.loop = this.readLoop(spec.source.readCount, gate);
+    this.log.info({ splits: this.options.splits, maxInFlight }, 'taskmanager.subtask.started');
+  }
+
+  private async readLoop(readCount: number, gate: CreditGate): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const credits = await gate.acquire(readCount, () => this.stopping);
+      if (credits === 0) break;
+      let batch: SourceEntry[];
+      try {
+        batch = await this.source!.read(credits, READ_BLOCK_MS);
+        failures = 0;
+      } catch (err) {
+        gate.release(credits);
+        if (this.stopping) break;
+        const delay = backoffDelay(failures++);
+        this.log.warn({ err, delay }, 'taskmanager.source.read_failed');
+        await new Promise((r) => setTimeout(r, delay));
+        continue;
+      }
+      gate.release(credits - batch.length);
+      for (const entry of batch) this.entries.next(entry);
+    }
+  }
+
+  /** Finish in-flight batches and write their results (force: drop them, they will be redelivered). */
+  close(options: { force?: boolean } = {}): Promise<void> {
+    return (this.closing ??= (async () => {
+      this.stopping = true;
+      this.gate?.wake();
+      await this.source?.close();
+      await this.loop;
+      if (options.force) this.entries.error(new ClusterServingError('CS_ERR_CLOSED', 'subtask closed'));
+      else this.entries.complete();
+      await this.done;
+      await this.sink?.close();
+      await this.model?.close();
+      this.log.info({ written: this.written }, 'taskmanager.subtask.closed');
+    })());
+  }
+}
+
+/** Composes operators left to right (RxJS's `pipe` takes no arrays). */
+function chain<T>(ops: readonly OperatorFunction<T, T>[]): OperatorFunction<T, T> {
+  return (source: Observable<T>) => ops.reduce((acc, op) => acc.pipe(op), source);
+}
+
+/** Applies an operator to requests only; results (earlier errors) bypass it. */
+function onRequests(op: OperatorFunction<InferenceRequest, InferenceRequest | InferenceResult>): OperatorFunction<InferenceRequest | InferenceResult, InferenceRequest | InferenceResult> {
+  return (source) => {
+    const shared = source.pipe(share());
+    return merge(shared.pipe(filter((x): x is InferenceResult => x.kind === 'result')), shared.pipe(filter((x): x is InferenceRequest => x.kind === 'request'), op));
+  };
+}
+
+/** Applies an operator to successful results only; error results bypass it. */
+function onOkResults(op: OperatorFunction<InferenceResult, InferenceResult>): OperatorFunction<InferenceResult, InferenceResult> {
+  return (source) => {
+    const shared = source.pipe(share());
+    return merge(shared.pipe(filter((x) => x.error !== undefined)), shared.pipe(filter((x) => x.error === undefined), op));
+  };
+}
+
