@@ -63,6 +63,10 @@ export class SubtaskRunner {
   private closing: Promise<void> | undefined;
   /** Results written since start, for status and tests. */
   written = 0;
+  /** Model runs, rows run and time spent in them since start. */
+  runs = 0;
+  rows = 0;
+  runMs = 0;
 
   constructor(readonly options: SubtaskRunnerOptions) {
     this.log = options.logger.child({ component: 'taskmanager.subtask', jobId: options.jobId, subtask: options.subtaskIndex });
@@ -94,7 +98,7 @@ export class SubtaskRunner {
     const inferred = decoded.pipe(
       filter((x): x is InferenceRequest => x.kind === 'request'),
       batchWindow({ maxSize: spec.batch.maxSize, maxDelayMs: spec.batch.maxDelayMs, key: shapeKey, rows: requestRows }),
-      infer(model, { maxSize: spec.batch.maxSize }),
+      infer(model, { maxSize: spec.batch.maxSize, onRun: (rows, ms) => { this.runs++; this.rows += rows; this.runMs += ms; } }),
       mergeMap((results) => from(results)),
       postprocess(spec.postprocess),
       chain(resultSteps.map((step) => onOkResults(applyUserStep(step)))),
@@ -158,7 +162,7 @@ export class SubtaskRunner {
       await this.done;
       await this.sink?.close();
       await this.model?.close();
-      this.log.info({ written: this.written }, 'taskmanager.subtask.closed');
+      this.log.info({ eventLoopUtilization: performance.eventLoopUtilization().utilization, written: this.written, runs: this.runs, meanBatch: this.runs ? this.rows / this.runs : 0, meanRunMs: this.runs ? this.runMs / this.runs : 0 }, 'taskmanager.subtask.closed');
     })());
   }
 }

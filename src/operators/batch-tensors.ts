@@ -1,21 +1,19 @@
 import { DTYPE_BYTES, elementCount, type Tensor } from '../tensor/tensor';
 
 /**
- * Concatenates tensors along the leading (batch) dimension into one fresh buffer: the single copy a
- * request's bytes make on their way to the model. The buffer is owned outright, so it can be
- * transferred to the inference worker without another copy.
+ * Concatenates tensors along the leading (batch) dimension into one buffer from `allocate` (a shared,
+ * pooled buffer in the infer operator): the single copy a request's bytes make on their way to the model.
  */
-export function concatRows(parts: readonly Tensor[]): Tensor {
+export function concatRows(parts: readonly Tensor[], allocate: (bytes: number) => Uint8Array = (n) => new Uint8Array(n)): Tensor {
   const first = parts[0];
   if (!first) throw new Error('concatRows of nothing');
-  if (parts.length === 1 && first.data.byteOffset === 0 && first.data.byteLength === first.data.buffer.byteLength) return first;
   let rows = 0;
   let bytes = 0;
   for (const p of parts) {
     rows += p.shape[0] ?? 1;
     bytes += p.data.byteLength;
   }
-  const data = new Uint8Array(new ArrayBuffer(bytes));
+  const data = allocate(bytes);
   let offset = 0;
   for (const p of parts) {
     data.set(p.data, offset);

@@ -17,7 +17,8 @@ export interface InferOptions {
 async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], onRun?: InferOptions['onRun']): Promise<InferenceResult[]> {
   const rows = batch.map(requestRows);
   const feeds = new Map<string, Tensor>();
-  for (const name of batch[0]!.inputs.keys()) feeds.set(name, concatRows(batch.map((r) => r.inputs.get(name)!)));
+  const allocate = (bytes: number): Uint8Array => model.allocateInput(bytes);
+  for (const name of batch[0]!.inputs.keys()) feeds.set(name, concatRows(batch.map((r) => r.inputs.get(name)!), allocate));
   const started = performance.now();
   try {
     const outputs = await model.run(feeds);

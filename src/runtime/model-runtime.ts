@@ -18,6 +18,11 @@ export interface LoadedModel {
   readonly outputs: readonly TensorInfo[];
   /** How many batches can run at the same time. */
   readonly concurrency: number;
+  /**
+   * A buffer to build a batch input in: feeds whose data lies in such a buffer reach the runtime
+   * without a copy and the buffer is reused afterwards.
+   */
+  allocateInput(bytes: number): Uint8Array;
   /** Runs one batch: feeds by input name, outputs by output name. The feeds' buffers may be transferred (unusable afterwards). */
   run(feeds: NamedTensors): Promise<NamedTensors>;
   close(): Promise<void>;
@@ -30,6 +35,8 @@ export interface ModelLoadOptions {
   readonly threads: number;
   /** Instances (sessions, each on its own worker thread). */
   readonly instances: number;
+  /** Let the runtime's threads spin-wait between runs. @default false */
+  readonly spinning?: boolean;
 }
 
 /** The seam between the infer operator and a model runtime (SPEC §1: ONNX Runtime today). */

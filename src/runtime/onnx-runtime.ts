@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ClusterServingError } from '../errors';
 import type { NamedTensors, Tensor } from '../tensor/tensor';
 import type { LoadedModel, ModelLoadOptions, ModelRuntime, TensorInfo } from './model-runtime';
+import { BufferPool } from './buffer-pool';
 import type { FromWorker, ToWorker, WireTensor, WorkerInit } from './worker-messages';
 
 interface Pending {
@@ -25,7 +26,7 @@ function workerEntry(): { file: string; execArgv: string[] } {
 }
 
 function toWire(name: string, t: Tensor): WireTensor {
-  return { name, dtype: t.dtype, shape: t.shape, buffer: t.data.buffer as ArrayBuffer, byteOffset: t.data.byteOffset, byteLength: t.data.byteLength };
+  return { name, dtype: t.dtype, shape: t.shape, buffer: t.data.buffer, byteOffset: t.data.byteOffset, byteLength: t.data.byteLength };
 }
 
 function fromWire(t: WireTensor): Tensor {
@@ -40,6 +41,7 @@ function fromWire(t: WireTensor): Tensor {
 class OnnxModel implements LoadedModel {
   private nextId = 1;
   private closed = false;
+  private readonly pool = new BufferPool();
 
   constructor(
     private readonly instances: Instance[],
@@ -51,18 +53,26 @@ class OnnxModel implements LoadedModel {
     return this.instances.length;
   }
 
+  allocateInput(bytes: number): Uint8Array {
+    return this.pool.acquire(bytes);
+  }
+
   run(feeds: NamedTensors): Promise<NamedTensors> {
     if (this.closed) return Promise.reject(new ClusterServingError('CS_ERR_CLOSED', 'model is closed'));
     const instance = this.instances.find((i) => !i.busy) ?? this.instances.reduce((a, b) => (a.pending.size <= b.pending.size ? a : b));
     const id = this.nextId++;
     const wire = [...feeds].map(([name, t]) => toWire(name, t));
-    // Transfer only buffers we own outright (not Node's shared Buffer pool slabs).
-    const transfer = [...new Set(wire.map((w) => w.buffer))].filter((b) => b.byteLength === wire.filter((w) => w.buffer === b).reduce((n, w) => n + w.byteLength, 0));
-    return new Promise<NamedTensors>((resolve, reject) => {
+    // Pooled shared buffers (allocateInput) are read in place and go back to the pool when the run
+    // ends; other buffers are copied by postMessage.
+    const shared = [...new Set(wire.map((w) => w.buffer))].filter((b): b is SharedArrayBuffer => b instanceof SharedArrayBuffer);
+    const done = new Promise<NamedTensors>((resolve, reject) => {
       instance.pending.set(id, { resolve, reject });
       instance.busy = true;
-      instance.worker.postMessage({ kind: 'run', id, feeds: wire } satisfies ToWorker, transfer);
+      instance.worker.postMessage({ kind: 'run', id, feeds: wire } satisfies ToWorker);
     });
+    const release = (): void => shared.forEach((b) => this.pool.release(b));
+    done.then(release, release);
+    return done;
   }
 
   async close(): Promise<void> {
@@ -75,7 +85,7 @@ class OnnxModel implements LoadedModel {
 
 function startInstance(options: ModelLoadOptions): Promise<{ instance: Instance; inputs: readonly TensorInfo[]; outputs: readonly TensorInfo[] }> {
   const { file, execArgv } = workerEntry();
-  const worker = new Worker(file, { workerData: { path: options.path, threads: options.threads } satisfies WorkerInit, execArgv });
+  const worker = new Worker(file, { workerData: { path: options.path, threads: options.threads, spinning: options.spinning ?? false } satisfies WorkerInit, execArgv });
   const instance: Instance = { worker, busy: false, pending: new Map() };
   return new Promise((resolve, reject) => {
     const failAll = (err: Error): void => {

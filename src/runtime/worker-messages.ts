@@ -6,7 +6,8 @@ export interface WireTensor {
   readonly name: string;
   readonly dtype: DType;
   readonly shape: readonly number[];
-  readonly buffer: ArrayBuffer;
+  /** Outputs: a transferred ArrayBuffer. Inputs: a pooled SharedArrayBuffer (or a copied ArrayBuffer). */
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
   readonly byteOffset: number;
   readonly byteLength: number;
 }
@@ -26,4 +27,6 @@ export type FromWorker =
 export interface WorkerInit {
   readonly path: string;
   readonly threads: number;
+  /** Let ORT's thread pool spin between runs (faster back to back, steals CPU from I/O). */
+  readonly spinning: boolean;
 }

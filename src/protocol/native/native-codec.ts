@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as avro from 'avsc';
-import { avroBoundsProblem } from './avro-bounds';
+import { readAvroView } from './avro-view-reader';
 import { packageRoot } from '../../package-root';
 import { RequestError } from '../../errors';
 import { isErrorCode, type ErrorCode } from '../../errors/codes';
@@ -49,11 +49,25 @@ function avroTypes(): { request: avro.Type; result: avro.Type } {
 const TO_WIRE: Record<DType, string> = { float32: 'FLOAT32', float64: 'FLOAT64', int32: 'INT32', int64: 'INT64', uint8: 'UINT8', bool: 'BOOL' };
 const FROM_WIRE: Record<string, DType> = { FLOAT32: 'float32', FLOAT64: 'float64', INT32: 'int32', INT64: 'int64', UINT8: 'uint8', BOOL: 'bool' };
 
-function withVersion(body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(body.length + 1);
-  out[0] = NATIVE_VERSION;
-  body.copy(out, 1);
-  return out;
+/**
+ * Encodes `value` after the version byte with a single copy of the tensor bytes: into a buffer sized
+ * for the payload plus headroom, growing only if the estimate was short.
+ */
+function encodeVersioned(type: avro.Type, value: unknown, payloadBytes: number): Buffer {
+  let size = payloadBytes + 1024;
+  for (;;) {
+    const out = Buffer.allocUnsafe(size);
+    out[0] = NATIVE_VERSION;
+    const end = type.encode(value, out, 1);
+    if (end > 0) return out.subarray(0, end);
+    size = Math.max(2 * size, -end + 1024); // avsc returns minus the size it needed
+  }
+}
+
+function payloadBytes(tensors: NamedTensors | undefined): number {
+  let n = 0;
+  for (const t of tensors?.values() ?? []) n += t.data.byteLength + 16 * (t.shape.length + 4);
+  return n;
 }
 
 function body(buf: Uint8Array, what: string): Buffer {
@@ -85,17 +99,14 @@ function tensorsFromWire(list: readonly WireTensor[], what: string): Map<string,
 /** Encodes a request's `data` field. */
 export function encodeRequest(inputs: NamedTensors, replyTo?: string): Buffer {
   const value: WireRequest = { inputs: [...inputs].map(([n, t]) => tensorToWire(n, t)), replyTo: replyTo ?? null };
-  return withVersion(avroTypes().request.toBuffer(value));
+  return encodeVersioned(avroTypes().request, value, payloadBytes(inputs));
 }
 
 /** Decodes a request's `data` field; every problem is a RequestError for this request alone. */
 export function decodeRequest(data: Uint8Array): { inputs: Map<string, Tensor>; replyTo: string | undefined } {
   let value: WireRequest;
   try {
-    const bytes = body(data, 'request');
-    const problem = avroBoundsProblem(avroTypes().request, bytes);
-    if (problem) throw new RequestError('CS_ERR_BAD_REQUEST', `malformed request: ${problem}`);
-    value = avroTypes().request.fromBuffer(bytes) as WireRequest;
+    value = readAvroView(avroTypes().request, body(data, 'request')) as WireRequest;
   } catch (err) {
     if (err instanceof RequestError) throw err;
     throw new RequestError('CS_ERR_BAD_REQUEST', `malformed request: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -113,10 +124,10 @@ export interface NativeResult {
 
 export function encodeResult(uri: string, outputs: NamedTensors | undefined, error: { code: ErrorCode; message: string } | undefined): Buffer {
   const value: WireResult = { uri, outputs: outputs ? [...outputs].map(([n, t]) => tensorToWire(n, t)) : [], error: error ?? null };
-  return withVersion(avroTypes().result.toBuffer(value));
+  return encodeVersioned(avroTypes().result, value, payloadBytes(outputs) + uri.length + (error ? error.message.length * 3 + 64 : 0));
 }
 
 export function decodeResult(data: Uint8Array): NativeResult {
-  const value = avroTypes().result.fromBuffer(body(data, 'result')) as WireResult;
+  const value = readAvroView(avroTypes().result, body(data, 'result')) as WireResult;
   return { uri: value.uri, outputs: tensorsFromWire(value.outputs, 'output'), error: value.error ? { code: isErrorCode(value.error.code) ? value.error.code : value.error.code, message: value.error.message } : undefined };
 }

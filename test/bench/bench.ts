@@ -1,0 +1,199 @@
+/**
+ * `npm run bench` (SPEC §8): every figure is a ratio of ours to bare onnxruntime-node, measured side by
+ * side in this one run on the same model file and thread count, so a noisy machine cannot fake them.
+ * Prints a table, then one JSON line. Timed assertions never live in tests; they live here.
+ *
+ * Environment: CS_BENCH_SECONDS (per measurement, default 8), CS_REDIS_URL (else a redis-server is started).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import * as ort from 'onnxruntime-node';
+import { Worker } from 'node:worker_threads';
+import { startRedisServer } from '../../src/embedded/redis-server';
+import { ensureModels } from '../../src/models/generate';
+import { InputQueue } from '../../src/client/input-queue';
+import type { TopologyInput } from '../../src/topology/schema';
+
+const SECONDS = Number(process.env.CS_BENCH_SECONDS ?? 8);
+const CNN_BATCH = Number(process.env.CS_BENCH_CNN_BATCH ?? 8);
+const CNN_THREADS = Number(process.env.CS_BENCH_CNN_THREADS ?? 1);
+const CNN_INSTANCES = Number(process.env.CS_BENCH_CNN_INSTANCES ?? 2);
+
+interface Figure {
+  readonly name: string;
+  readonly ours: number;
+  readonly bare: number;
+  readonly unit: string;
+  readonly ratio: number;
+  readonly target: string;
+  readonly met: boolean;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+async function serve(spec: TopologyInput, redisUrl: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(__dirname, 'serve-subtask.js'), JSON.stringify(spec), redisUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`serving process exited with ${code}`)));
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+  });
+  child.removeAllListeners('exit');
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * Bare onnxruntime-node: `instances` sessions, each in a tight loop of back-to-back runs of one batch
+ * on its own worker thread (the same layout the served topology uses); returns items/s.
+ */
+async function bareThroughput(model: string, dims: number[], threads: number, instances: number): Promise<number> {
+  const startAt = Date.now() + 2000;
+  const results = await Promise.all(
+    Array.from({ length: instances }, () => {
+      const w = new Worker(join(__dirname, 'bare-loop-worker.js'), { workerData: { model, threads, dims, seconds: SECONDS, startAt } });
+      return new Promise<{ runs: number; ms: number }>((resolve, reject) => {
+        w.on('message', (m: { runs?: number; ms?: number }) => {
+          if (m.runs !== undefined) {
+            resolve({ runs: m.runs, ms: m.ms! });
+            void w.terminate();
+          }
+        });
+        w.on('error', reject);
+      });
+    }),
+  );
+  return results.reduce((n, r) => n + (r.runs * dims[0]!) / (r.ms / 1000), 0);
+}
+
+/** Bare single inference latency: sequential batch-1 runs; returns sorted ms. */
+async function bareLatencies(model: string, feeds: Record<string, ort.Tensor>, threads: number, n: number): Promise<number[]> {
+  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  for (let i = 0; i < 5; i++) await session.run(feeds);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await session.run(feeds);
+    out.push(performance.now() - t);
+  }
+  await session.release();
+  return out.sort((a, b) => a - b);
+}
+
+/** Keeps `window` predicts in flight for SECONDS; returns completed requests/s. */
+async function servedThroughput(q: InputQueue, input: () => Parameters<InputQueue['predict']>[0], window: number): Promise<number> {
+  let completed = 0;
+  let failed = 0;
+  const start = performance.now();
+  const end = start + SECONDS * 1000;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end) {
+      try {
+        await q.predict(input(), { timeoutMs: 60_000 });
+        completed++;
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: window }, worker));
+  if (failed > 0) throw new Error(`${failed} requests failed during the throughput run`);
+  return completed / ((performance.now() - start) / 1000);
+}
+
+async function servedLatencies(q: InputQueue, input: () => Parameters<InputQueue['predict']>[0], n: number): Promise<number[]> {
+  for (let i = 0; i < 10; i++) await q.predict(input());
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await q.predict(input());
+    out.push(performance.now() - t);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+async function main(): Promise<void> {
+  const redis = process.env.CS_REDIS_URL ? undefined : await startRedisServer();
+  const redisUrl = process.env.CS_REDIS_URL ?? redis!.url;
+  const models = await ensureModels();
+  const figures: Figure[] = [];
+  const image = Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.sin(i));
+  const tinyRow = Float32Array.from({ length: 16 }, (_, i) => i / 16);
+  try {
+    // 1. Tensor input on the CNN: end-to-end images/s vs bare ORT at the same batch size and threads.
+    {
+      const name = `bench-cnn-${randomUUID().slice(0, 8)}`;
+      const child = await serve({ name, source: { type: 'redis' }, model: { path: models.cnn, threads: CNN_THREADS, instances: CNN_INSTANCES }, batch: { maxSize: CNN_BATCH, maxDelayMs: 2 } }, redisUrl);
+      const q = new InputQueue({ redis: redisUrl, stream: name });
+      const cnnInput = () => ({ input: { data: image, shape: [1, 3, 224, 224] } });
+      try {
+        await servedThroughput(q, cnnInput, 4 * CNN_BATCH * CNN_INSTANCES).catch(() => 0); // warm-up is the first second of a run
+        const ours = await servedThroughput(q, cnnInput, 4 * CNN_BATCH * CNN_INSTANCES);
+        await stop(child);
+        const bare = await bareThroughput(models.cnn, [CNN_BATCH, 3, 224, 224], CNN_THREADS, CNN_INSTANCES);
+        figures.push({ name: `CNN tensor throughput (batch ${CNN_BATCH}, ${CNN_INSTANCES} instance(s) × ${CNN_THREADS} thread(s))`, ours, bare, unit: 'images/s', ratio: ours / bare, target: '≥ 0.95', met: ours / bare >= 0.95 });
+      } finally {
+        await q.close();
+        if (child.exitCode === null) await stop(child);
+      }
+    }
+    // 2. Per-request overhead on the tiny model: requests/s through one TaskManager.
+    {
+      const name = `bench-tiny-${randomUUID().slice(0, 8)}`;
+      const child = await serve({ name, source: { type: 'redis', readCount: 1024 }, model: { path: models.tiny, threads: 1 }, batch: { maxSize: 512, maxDelayMs: 1 } }, redisUrl);
+      const q = new InputQueue({ redis: redisUrl, stream: name });
+      const tinyInput = () => ({ input: { data: tinyRow, shape: [1, 16] } });
+      try {
+        const ours = await servedThroughput(q, tinyInput, 2048);
+        const bare = await bareThroughput(models.tiny, [1, 16], 1, 1);
+        figures.push({ name: 'tiny model requests/s through one TaskManager', ours, bare, unit: 'req/s', ratio: ours / 20000, target: '≥ 20,000 req/s (ratio to target)', met: ours >= 20000 });
+      } finally {
+        await q.close();
+        await stop(child);
+      }
+    }
+    // 3. Low-load latency: one request at a time, p50 minus bare single-image inference.
+    for (const [label, model, threads, input, feeds] of [
+      ['CNN', models.cnn, 2, () => ({ input: { data: image, shape: [1, 3, 224, 224] } }), () => ({ input: new ort.Tensor('float32', image, [1, 3, 224, 224]) })],
+      ['tiny', models.tiny, 1, () => ({ input: { data: tinyRow, shape: [1, 16] } }), () => ({ input: new ort.Tensor('float32', tinyRow, [1, 16]) })],
+    ] as const) {
+      const name = `bench-lat-${label.toLowerCase()}-${randomUUID().slice(0, 8)}`;
+      const child = await serve({ name, source: { type: 'redis' }, model: { path: model, threads }, batch: { maxSize: 8, maxDelayMs: 0 } }, redisUrl);
+      const q = new InputQueue({ redis: redisUrl, stream: name });
+      try {
+        const n = label === 'CNN' ? 200 : 2000;
+        const ours = percentile(await servedLatencies(q, input, n), 0.5);
+        await stop(child);
+        const bare = percentile(await bareLatencies(model, feeds(), threads, n), 0.5);
+        figures.push({ name: `${label} low-load p50 latency (batch 1, ${threads} thread${threads > 1 ? 's' : ''})`, ours, bare, unit: 'ms', ratio: ours - bare, target: '≤ +2 ms (ratio column: difference)', met: ours - bare <= 2 });
+      } finally {
+        await q.close();
+        if (child.exitCode === null) await stop(child);
+      }
+    }
+  } finally {
+    await redis?.stop();
+  }
+  const rows = figures.map((f) => [f.name, `${f.ours.toFixed(f.unit === 'ms' ? 2 : 0)} ${f.unit}`, `${f.bare.toFixed(f.unit === 'ms' ? 2 : 0)} ${f.unit}`, f.unit === 'ms' ? `+${f.ratio.toFixed(2)} ms` : f.ratio.toFixed(3), f.target, f.met ? 'met' : 'NOT met']);
+  const header = ['figure', 'ours', 'bare ONNX Runtime', 'ratio', 'target', ''];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: readonly string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+  console.log(JSON.stringify({ bench: 'cluster-serving', seconds: SECONDS, cores: require('node:os').cpus().length, figures }));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
