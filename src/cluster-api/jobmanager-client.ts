@@ -12,7 +12,7 @@ import type {
 } from './dto';
 import { ClusterServingError, ConnectorError, TopologyError, isErrorCode } from '../errors';
 
-/** @default 10000 */
+/** How long a REST call waits for the JobManager to answer, in ms. @default 10000 */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 function isErrorBody(value: unknown): value is ErrorBody {

@@ -17,6 +17,12 @@ export function checkRequest(req: InferenceRequest, inputs: readonly TensorInfo[
   const fail = (message: string): InferenceResult => errorResult(req, { code: 'CS_ERR_SHAPE', message });
   const given = [...req.inputs];
   const byName = inputs.every((i) => req.inputs.has(i.name));
+  const someNamed = given.some(([n]) => inputs.some((i) => i.name === n));
+  if (!byName && someNamed) {
+    const missing = inputs.filter((i) => !req.inputs.has(i.name)).map((i) => `${i.name}: ${describe(i)}`);
+    const unknown = given.map(([n]) => n).filter((n) => !inputs.some((i) => i.name === n));
+    return fail(`missing input(s) ${missing.join('; ')}${unknown.length ? `; unknown input(s) ${unknown.join(', ')}` : ''} (model inputs: ${inputs.map((i) => `${i.name}: ${describe(i)}`).join('; ')})`);
+  }
   if (!byName && given.length !== inputs.length) {
     return fail(`model takes ${inputs.length} input(s) (${inputs.map((i) => `${i.name}: ${describe(i)}`).join('; ')}); request has ${given.length} (${given.map(([n]) => n).join(', ')})`);
   }

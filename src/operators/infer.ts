@@ -31,7 +31,12 @@ async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], 
     }
     return batch.map((req, i) => okResult(req, perRequest[i]!));
   } catch (err) {
-    if (batch.length > 1) return (await Promise.all(batch.map((req) => runBatch(model, [req], onRun)))).flat();
+    if (batch.length > 1) {
+      // One at a time: the retries hold the same instance slot as the failed batch.
+      const results: InferenceResult[] = [];
+      for (const req of batch) results.push(...(await runBatch(model, [req], onRun)));
+      return results;
+    }
     const e = toClusterServingError(err, 'CS_ERR_INFERENCE');
     return [errorResult(batch[0]!, { code: e.code === 'CS_ERR_INTERNAL' ? 'CS_ERR_INFERENCE' : e.code, message: e.message })];
   }
@@ -53,8 +58,9 @@ export function infer(model: LoadedModel, options: InferOptions): OperatorFuncti
       let closed = false;
 
       const takeNext = (): InferenceRequest[] | undefined => {
-        const head = queue.shift();
-        if (!head) return undefined;
+        const first = queue.shift();
+        if (!first) return undefined;
+        const head = [...first];
         const key = shapeKey(head[0]!);
         let rows = head.reduce((n, r) => n + requestRows(r), 0);
         for (let i = 0; i < queue.length && rows < options.maxSize; ) {

@@ -24,8 +24,9 @@ export function readAvroView(type: avro.Type, buf: Uint8Array): unknown {
       shift += 7;
       if (shift > 63) throw new Error('number too long');
     }
-    if (result > Number.MAX_SAFE_INTEGER) throw new Error('number too large');
-    return result % 2 === 0 ? result / 2 : -(result + 1) / 2; // zigzag
+    const value = result % 2 === 0 ? result / 2 : -(result + 1) / 2; // zigzag
+    if (!Number.isSafeInteger(value)) throw new Error('number too large');
+    return value;
   };
   const take = (n: number, what: string): Uint8Array => {
     if (n < 0 || pos + n > buf.length) throw new Error(`${what} of ${n} bytes runs past the end`);

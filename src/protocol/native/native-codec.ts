@@ -128,6 +128,12 @@ export function encodeResult(uri: string, outputs: NamedTensors | undefined, err
 }
 
 export function decodeResult(data: Uint8Array): NativeResult {
-  const value = readAvroView(avroTypes().result, body(data, 'result')) as WireResult;
+  let value: WireResult;
+  try {
+    value = readAvroView(avroTypes().result, body(data, 'result')) as WireResult;
+  } catch (err) {
+    if (err instanceof RequestError) throw err;
+    throw new RequestError('CS_ERR_BAD_REQUEST', `malformed result: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
   return { uri: value.uri, outputs: tensorsFromWire(value.outputs, 'output'), error: value.error ? { code: isErrorCode(value.error.code) ? value.error.code : value.error.code, message: value.error.message } : undefined };
 }

@@ -1,0 +1,294 @@
+import { randomBytes } from 'node:crypto';
+import type {
+  HeartbeatRequest,
+  HeartbeatResponse,
+  JobList,
+  JobState,
+  JobStatus,
+  RegisterTaskManagerRequest,
+  RegisterTaskManagerResponse,
+  SubmitJobResponse,
+  SubtaskAssignment,
+  TaskManagerInfo,
+  TaskManagerList,
+  TopologySource,
+} from '../src/cluster-api/dto';
+import { ClusterServingError } from '../src/errors';
+import type { Logger } from '../src/logging/logger';
+import type { Topology } from '../src/topology/topology';
+import { assignSubtasks } from './scheduler/assign-subtasks';
+import { jobSplits } from './scheduler/job-splits';
+import type { JobRecord, JobStore, JobUpdate } from './state/job-store';
+import type { TaskManagerRegistry } from './state/taskmanager-registry';
+
+/** Cluster totals for `GET /overview`. */
+export interface ClusterOverview {
+  /** Jobs that are CREATED or RUNNING. */
+  readonly jobs: number;
+  readonly taskmanagers: number;
+  readonly slotsTotal: number;
+  readonly slotsAvailable: number;
+}
+
+/** What a {@link ControlPlane} works with. */
+export interface ControlPlaneOptions {
+  readonly jobs: JobStore;
+  readonly taskManagers: TaskManagerRegistry;
+  /** Validates a submitted topology; throws TopologyError listing every problem. */
+  readonly validate: (source: TopologySource) => Promise<Topology>;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly logger: Logger;
+  /** ms since epoch; injectable for tests. */
+  readonly now?: () => number;
+}
+
+function isActive(state: JobState): boolean {
+  return state === 'CREATED' || state === 'RUNNING';
+}
+
+function notFound(what: string, context: { jobId?: string } = {}): ClusterServingError {
+  return new ClusterServingError('CS_ERR_NOT_FOUND', `${what} not found`, { context });
+}
+
+/** The public view of a stored job. */
+export function toJobStatus(job: JobRecord): JobStatus {
+  return {
+    id: job.id,
+    name: job.name,
+    state: job.state,
+    parallelism: job.parallelism,
+    submittedAt: job.submittedAt,
+    filename: job.filename,
+    subtasks: job.subtasks,
+    ...(job.failure !== undefined ? { failure: job.failure } : {}),
+  };
+}
+
+/**
+ * What the JobManager does, behind its REST API: jobs (submit, cancel, status), TaskManager membership
+ * (register, heartbeat, deregister) and the assignment of subtasks to slots. Every state change runs
+ * one at a time (an in-process queue), so a cancel can never be overwritten by a concurrent reassignment.
+ * All state is in Redis; the only memory is a cache of the job list that this process alone writes.
+ */
+export class ControlPlane {
+  private readonly now: () => number;
+  private readonly startedAt: number;
+  private readonly log: { jobs: Logger; scheduler: Logger; members: Logger };
+  private queue: Promise<unknown> = Promise.resolve();
+  private jobCache: Promise<JobRecord[]> | undefined;
+
+  constructor(private readonly options: ControlPlaneOptions) {
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+    this.log = {
+      jobs: options.logger.child({ component: 'jobmanager.jobs' }),
+      scheduler: options.logger.child({ component: 'jobmanager.scheduler' }),
+      members: options.logger.child({ component: 'jobmanager.taskmanagers' }),
+    };
+  }
+
+  /** Runs `fn` after every state change queued before it. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves once every queued state change has finished. */
+  async idle(): Promise<void> {
+    await this.queue;
+  }
+
+  private allJobs(): Promise<JobRecord[]> {
+    this.jobCache ??= this.options.jobs.list().catch((err: unknown) => {
+      this.jobCache = undefined;
+      throw err;
+    });
+    return this.jobCache;
+  }
+
+  /** Writes job state, dropping the cached list before and after (a read racing the write cannot keep stale data). */
+  private async writeJobs(write: () => Promise<void>): Promise<void> {
+    this.jobCache = undefined;
+    try {
+      await write();
+    } finally {
+      this.jobCache = undefined;
+    }
+  }
+
+  private updateJob(jobId: string, update: JobUpdate): Promise<void> {
+    return this.writeJobs(() => this.options.jobs.update(jobId, update));
+  }
+
+  private async requireJob(jobId: string): Promise<JobRecord> {
+    const job = (await this.allJobs()).find((j) => j.id === jobId) ?? (await this.options.jobs.get(jobId));
+    if (!job) throw notFound(`job ${jobId}`, { jobId });
+    return job;
+  }
+
+  // ---- jobs ----
+
+  /** Validates and stores a job; it becomes RUNNING once its subtasks are assigned. */
+  async submit(source: TopologySource): Promise<SubmitJobResponse> {
+    const topology = await this.options.validate(source);
+    const { spec } = topology;
+    const { splits, sharing } = jobSplits(spec);
+    const job: JobRecord = {
+      id: randomBytes(16).toString('hex'),
+      name: spec.name,
+      state: 'CREATED',
+      parallelism: spec.parallelism,
+      submittedAt: this.now(),
+      filename: source.filename,
+      baseDir: source.baseDir,
+      splits,
+      sharing,
+      subtasks: [],
+    };
+    await this.exclusive(() => this.writeJobs(() => this.options.jobs.create(job, source)));
+    this.log.jobs.info({ jobId: job.id, job: job.name, parallelism: job.parallelism, splits: splits.length }, 'jobmanager.job.submitted');
+    await this.reassign();
+    return { jobId: job.id };
+  }
+
+  async listJobs(): Promise<JobList> {
+    const jobs = await this.allJobs();
+    return { jobs: jobs.map(({ id, name, state, parallelism, submittedAt }) => ({ id, name, state, parallelism, submittedAt })) };
+  }
+
+  async jobStatus(jobId: string): Promise<JobStatus> {
+    return toJobStatus(await this.requireJob(jobId));
+  }
+
+  /** The topology file as submitted, for the TaskManagers that run the job. */
+  async topology(jobId: string): Promise<TopologySource> {
+    const source = await this.options.jobs.topology(jobId);
+    if (!source) throw notFound(`job ${jobId}`, { jobId });
+    return source;
+  }
+
+  /** Stops assigning the job; TaskManagers stop its subtasks on their next heartbeat. Idempotent. */
+  async cancel(jobId: string): Promise<JobStatus> {
+    return this.exclusive(async () => {
+      const job = await this.requireJob(jobId);
+      if (!isActive(job.state)) return toJobStatus(job);
+      const subtasks = job.subtasks.map((s) => ({ ...s, taskManagerId: null }));
+      await this.updateJob(jobId, { state: 'CANCELED', subtasks });
+      this.log.jobs.info({ jobId, job: job.name }, 'jobmanager.job.canceled');
+      return toJobStatus({ ...job, state: 'CANCELED', subtasks });
+    });
+  }
+
+  // ---- TaskManagers ----
+
+  async register(request: RegisterTaskManagerRequest): Promise<RegisterTaskManagerResponse> {
+    await this.exclusive(() => this.options.taskManagers.register(request, this.now()));
+    this.log.members.info({ taskManagerId: request.id, host: request.host, slots: request.slots }, 'jobmanager.taskmanager.registered');
+    await this.reassign();
+    return { heartbeatIntervalMs: this.options.heartbeatIntervalMs, heartbeatTimeoutMs: this.options.heartbeatTimeoutMs };
+  }
+
+  /**
+   * Records a heartbeat and answers the TaskManager's full desired set. A subtask reported with a
+   * failure fails its job.
+   */
+  async heartbeat(taskManagerId: string, request: HeartbeatRequest): Promise<HeartbeatResponse> {
+    const { known, failed } = await this.exclusive(async () => {
+      const tm = await this.options.taskManagers.heartbeat(taskManagerId, request.running, this.now());
+      if (!tm) return { known: false, failed: false };
+      let failed = false;
+      for (const r of request.running) {
+        if (r.failure === undefined) continue;
+        const job = (await this.allJobs()).find((j) => j.id === r.jobId);
+        if (!job || !isActive(job.state)) continue;
+        const failure = `subtask ${r.subtaskIndex} on ${taskManagerId}: ${r.failure}`;
+        await this.updateJob(job.id, { state: 'FAILED', failure, subtasks: job.subtasks.map((s) => ({ ...s, taskManagerId: null })) });
+        this.log.jobs.error({ jobId: job.id, job: job.name, subtask: r.subtaskIndex, taskManagerId, failure: r.failure }, 'jobmanager.job.failed');
+        failed = true;
+      }
+      return { known: true, failed };
+    });
+    if (!known) return { assignments: [], known: false };
+    if (failed) await this.reassign();
+    return { assignments: await this.assignmentsOf(taskManagerId), known: true };
+  }
+
+  private async assignmentsOf(taskManagerId: string): Promise<SubtaskAssignment[]> {
+    const out: SubtaskAssignment[] = [];
+    for (const job of await this.allJobs()) {
+      if (!isActive(job.state)) continue;
+      for (const s of job.subtasks) {
+        if (s.taskManagerId === taskManagerId) out.push({ jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits });
+      }
+    }
+    return out;
+  }
+
+  /** Forgets a TaskManager that is shutting down; its subtasks move to the others. */
+  async deregister(taskManagerId: string): Promise<void> {
+    const removed = await this.exclusive(() => this.options.taskManagers.remove(taskManagerId));
+    if (removed === 0) throw notFound(`TaskManager ${taskManagerId}`);
+    this.log.members.info({ taskManagerId }, 'jobmanager.taskmanager.deregistered');
+    await this.reassign();
+  }
+
+  async listTaskManagers(): Promise<TaskManagerList> {
+    const [tms, jobs] = await Promise.all([this.options.taskManagers.list(), this.allJobs()]);
+    const taskmanagers: TaskManagerInfo[] = tms.map((tm) => {
+      const subtasks = jobs
+        .filter((j) => isActive(j.state))
+        .flatMap((j) => j.subtasks.filter((s) => s.taskManagerId === tm.id).map((s) => ({ jobId: j.id, subtaskIndex: s.index })));
+      return { id: tm.id, host: tm.host, slots: tm.slots, freeSlots: Math.max(0, tm.slots - subtasks.length), lastHeartbeat: tm.lastHeartbeat, subtasks };
+    });
+    return { taskmanagers };
+  }
+
+  async overview(): Promise<ClusterOverview> {
+    const [{ taskmanagers }, jobs] = await Promise.all([this.listTaskManagers(), this.allJobs()]);
+    return {
+      jobs: jobs.filter((j) => isActive(j.state)).length,
+      taskmanagers: taskmanagers.length,
+      slotsTotal: taskmanagers.reduce((n, tm) => n + tm.slots, 0),
+      slotsAvailable: taskmanagers.reduce((n, tm) => n + tm.freeSlots, 0),
+    };
+  }
+
+  // ---- scheduling ----
+
+  /**
+   * Re-runs the assignment: expired TaskManagers are forgotten and lose their subtasks, unassigned
+   * subtasks go to free slots, and jobs whose subtasks are all placed become RUNNING.
+   */
+  reassign(): Promise<void> {
+    return this.exclusive(async () => {
+      const [jobs, taskManagers] = await Promise.all([this.allJobs(), this.options.taskManagers.list()]);
+      const result = assignSubtasks({
+        jobs,
+        taskManagers,
+        now: this.now(),
+        heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+        notBefore: this.startedAt,
+      });
+      if (result.expired.length > 0) {
+        await this.options.taskManagers.remove(...result.expired);
+        for (const id of result.expired) this.log.members.warn({ taskManagerId: id, heartbeatTimeoutMs: this.options.heartbeatTimeoutMs }, 'jobmanager.taskmanager.lost');
+      }
+      for (const job of jobs) {
+        const next = result.jobs.get(job.id);
+        if (!next) continue;
+        const changed = next.state !== job.state || JSON.stringify(next.subtasks) !== JSON.stringify(job.subtasks);
+        if (!changed) continue;
+        await this.updateJob(job.id, { state: next.state, subtasks: next.subtasks });
+        for (const s of next.subtasks) {
+          const before = job.subtasks.find((b) => b.index === s.index)?.taskManagerId ?? null;
+          if (before !== s.taskManagerId) {
+            this.log.scheduler.info({ jobId: job.id, job: job.name, subtask: s.index, from: before, to: s.taskManagerId, splits: s.splits }, 'jobmanager.subtask.assigned');
+          }
+        }
+        if (next.state !== job.state) this.log.jobs.info({ jobId: job.id, job: job.name, state: next.state }, 'jobmanager.job.state');
+      }
+    });
+  }
+}

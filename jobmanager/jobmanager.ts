@@ -1,0 +1,187 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { ClusterServingError, ConnectorError } from '../src/errors';
+import { createLogger, type Logger } from '../src/logging/logger';
+import { loadTopologySource } from '../src/topology/load-topology';
+import { ControlPlane } from './control-plane';
+import { buildRestServer } from './rest/build-rest-server';
+import { JobStore } from './state/job-store';
+import { TaskManagerRegistry } from './state/taskmanager-registry';
+
+/** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
+export interface JobManagerOptions {
+  readonly redisUrl: string;
+  /** Listen address of the REST API. */
+  readonly host: string;
+  /** Port of the REST API; 0 picks a free one (see {@link JobManager.url}). */
+  readonly port: number;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
+  /** Submitted topologies are written here to be validated. */
+  readonly cacheDir: string;
+  /** @default createLogger('jobmanager') */
+  readonly logger?: Logger;
+}
+
+/** How long the JobManager waits for Redis at start before giving up. */
+const REDIS_CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * The control plane (SPEC §3): the REST API of src/cluster-api/dto.ts, the job store and TaskManager
+ * registry in Redis, and a timer that re-runs the subtask assignment every heartbeat interval (so a
+ * TaskManager past its heartbeat timeout loses its subtasks to the others). All state is in Redis: a
+ * restarted JobManager carries on, and the TaskManagers keep running meanwhile.
+ *
+ * `start()` and `close()` are idempotent (each returns the same promise when called again).
+ *
+ * @example
+ * const jm = new JobManager({ redisUrl, host: '127.0.0.1', port: 0, heartbeatIntervalMs: 2000, heartbeatTimeoutMs: 10000, cacheDir });
+ * await jm.start();
+ * console.log(jm.url); // http://127.0.0.1:40123
+ * await jm.close();
+ */
+export class JobManager {
+  private readonly logger: Logger;
+  private redis: Redis | undefined;
+  private app: FastifyInstance | undefined;
+  private control: ControlPlane | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private starting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private address: string | undefined;
+
+  constructor(readonly options: JobManagerOptions) {
+    this.logger = options.logger ?? createLogger('jobmanager');
+  }
+
+  /** The REST API's base URL, e.g. `http://127.0.0.1:8081`; available once started. */
+  get url(): string {
+    if (this.address === undefined) throw new ClusterServingError('CS_ERR_CLOSED', 'the JobManager is not started');
+    return this.address;
+  }
+
+  /** Connects to Redis, starts the REST API and the assignment timer. */
+  start(): Promise<void> {
+    if (this.closing) return Promise.reject(new ClusterServingError('CS_ERR_CLOSED', 'the JobManager is closed'));
+    this.starting ??= this.doStart().catch(async (err: unknown) => {
+      await this.close({ force: true });
+      throw err;
+    });
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
+    const { options } = this;
+    await mkdir(options.cacheDir, { recursive: true });
+    this.redis = await connectRedis(options.redisUrl, this.logger);
+    const validationDir = join(options.cacheDir, 'jobmanager');
+    this.control = new ControlPlane({
+      jobs: new JobStore(this.redis),
+      taskManagers: new TaskManagerRegistry(this.redis),
+      validate: async (source) => (await loadTopologySource(source, validationDir, { typecheck: true })).topology,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+      logger: this.logger,
+    });
+    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }));
+    try {
+      await this.app.listen({ host: options.host, port: options.port });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const reason = code === 'EADDRINUSE' ? 'the port is in use (choose another with --port / CS_JOBMANAGER_PORT)' : code === 'EADDRNOTAVAIL' ? 'no such address on this machine (--host / CS_JOBMANAGER_HOST)' : (err as Error).message;
+      throw new ClusterServingError('CS_ERR_CONFIG', `cannot listen on ${options.host}:${options.port}: ${reason}`, { cause: err });
+    }
+    const addr = this.app.server.address() as AddressInfo;
+    const shownHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+    this.address = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
+    await this.control.reassign();
+    this.scheduleTick();
+    this.logger.info({ component: 'jobmanager', url: this.address, redis: redactUrl(options.redisUrl) }, 'jobmanager.started');
+  }
+
+  private scheduleTick(): void {
+    this.timer = setTimeout(() => {
+      this.control
+        ?.reassign()
+        .catch((err: unknown) => this.logger.warn({ component: 'jobmanager.scheduler', err }, 'jobmanager.scheduler.failed'))
+        .finally(() => {
+          if (!this.closing) this.scheduleTick();
+        });
+    }, this.options.heartbeatIntervalMs);
+  }
+
+  /**
+   * Stops the timer and the REST API (in-flight requests finish), then disconnects from Redis. Jobs
+   * keep running on the TaskManagers: they retry until a JobManager answers again. Every step runs
+   * even if one fails. `force` skips waiting for in-flight state writes.
+   */
+  close(options: { force?: boolean } = {}): Promise<void> {
+    this.closing ??= this.doClose(options.force === true);
+    return this.closing;
+  }
+
+  private async doClose(force: boolean): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    const failures: unknown[] = [];
+    const step = async (fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(err);
+      }
+    };
+    if (this.app) await step(() => this.app!.close());
+    if (this.control && !force) await step(() => this.control!.idle());
+    if (this.redis) {
+      const redis = this.redis;
+      if (force) redis.disconnect();
+      else await step(() => redis.quit());
+    }
+    if (this.address !== undefined) this.logger.info({ component: 'jobmanager' }, 'jobmanager.closed');
+    if (failures.length > 0) this.logger.warn({ component: 'jobmanager', err: failures[0] }, 'jobmanager.close.incomplete');
+  }
+}
+
+/** `redis://user:secret@host` → `redis://user:***@host`, for logs. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+}
+
+/** ioredis's reconnection delay once connected (ms): the survivable-Redis-restart path of SPEC §6. */
+function reconnectDelayMs(times: number): number {
+  return Math.min(times * 100, 2000);
+}
+
+/**
+ * Connects, failing at once with one clear error when Redis is not there; once connected, ioredis
+ * reconnects by itself after a Redis restart (errors are then logged, not thrown).
+ */
+async function connectRedis(url: string, logger: Logger): Promise<Redis> {
+  let connected = false;
+  let lastError: Error | undefined;
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    maxRetriesPerRequest: 3,
+    // ioredis keeps a timer this long after disconnecting a socket that never connected
+    disconnectTimeout: 200,
+    retryStrategy: (times) => (connected ? reconnectDelayMs(times) : null),
+  });
+  redis.on('error', (err: Error) => {
+    lastError = err;
+    if (connected) logger.warn({ component: 'jobmanager.redis', reason: err.message }, 'jobmanager.redis.error');
+  });
+  try {
+    await redis.connect();
+    await redis.ping();
+    connected = true;
+    return redis;
+  } catch (err) {
+    redis.disconnect();
+    const reason = lastError?.message ?? (err instanceof Error ? err.message : String(err));
+    throw new ConnectorError(`cannot reach Redis at ${redactUrl(url)}: ${reason}`, { cause: lastError ?? err });
+  }
+}

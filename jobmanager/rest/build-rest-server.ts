@@ -1,0 +1,26 @@
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../../src/logging/logger';
+import type { ControlPlane } from '../control-plane';
+import { installErrorHandler } from './error-handler';
+import { registerJobRoutes } from './jobs';
+import { registerOverviewRoutes } from './overview';
+import { registerTaskManagerRoutes } from './taskmanagers';
+
+/** Largest accepted request body: a topology file with its source text. */
+export const REST_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+
+/** The JobManager's REST API (see src/cluster-api/dto.ts), not yet listening. */
+export function buildRestServer(control: ControlPlane, logger: Logger): FastifyInstance {
+  const loggerInstance: FastifyBaseLogger = logger;
+  const app: FastifyInstance = fastify({
+    loggerInstance,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: REST_BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+  });
+  installErrorHandler(app, logger);
+  registerJobRoutes(app, control);
+  registerTaskManagerRoutes(app, control);
+  registerOverviewRoutes(app, control);
+  return app;
+}

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import type { HeartbeatRequest, RegisterTaskManagerRequest, SubmitJobRequest } from '../../src/cluster-api/dto';
+import { ClusterServingError } from '../../src/errors';
+
+/** Runtime checks of the request bodies typed in src/cluster-api/dto.ts; unknown fields are refused. */
+
+const topologySource = z.strictObject({
+  filename: z.string().min(1).max(255),
+  source: z.string(),
+  baseDir: z.string(),
+});
+
+const submitJob = z.strictObject({ topology: topologySource });
+
+const registerTaskManager = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/),
+  host: z.string().min(1).max(255),
+  slots: z.number().int().min(1).max(1024),
+});
+
+const heartbeat = z.strictObject({
+  running: z.array(
+    z.strictObject({
+      jobId: z.string().min(1),
+      subtaskIndex: z.number().int().min(0),
+      failure: z.string().optional(),
+    }),
+  ),
+});
+
+function parseWith<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(body)'}: ${i.message}`);
+  throw new ClusterServingError('CS_ERR_BAD_REQUEST', `invalid ${what}: ${problems.join('; ')}`);
+}
+
+/** Checks a `POST /jobs` body. */
+export function parseSubmitJobRequest(body: unknown): SubmitJobRequest {
+  return parseWith(submitJob, body, 'job submission');
+}
+
+/** Checks a `POST /taskmanagers` body. */
+export function parseRegisterTaskManagerRequest(body: unknown): RegisterTaskManagerRequest {
+  return parseWith(registerTaskManager, body, 'TaskManager registration');
+}
+
+/** Checks a `POST /taskmanagers/:tmId/heartbeat` body. */
+export function parseHeartbeatRequest(body: unknown): HeartbeatRequest {
+  return parseWith(heartbeat, body, 'heartbeat');
+}

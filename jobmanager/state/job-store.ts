@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis';
+import type { JobState, JobStatus, SubtaskStatus, TopologySource } from '../../src/cluster-api/dto';
+import { JOBS_KEY, jobKey } from '../../src/cluster-api/keys';
+import type { SplitSharing } from '../scheduler/spread-splits';
+
+/** A job as the JobManager keeps it (its topology source text is read separately, see {@link JobStore.topology}). */
+export interface JobRecord extends JobStatus {
+  readonly baseDir: string;
+  /** Every split of the job's source, in partition order. */
+  readonly splits: readonly string[];
+  readonly sharing: SplitSharing;
+}
+
+/** What can change after submission. */
+export interface JobUpdate {
+  readonly state?: JobState;
+  readonly subtasks?: readonly SubtaskStatus[];
+  readonly failure?: string;
+}
+
+const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure'] as const;
+const JOB_STATES: readonly JobState[] = ['CREATED', 'RUNNING', 'CANCELED', 'FAILED'];
+
+function parseRecord(values: readonly (string | null)[]): JobRecord | undefined {
+  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure] = values;
+  if (!id || !name || !state || !JOB_STATES.includes(state as JobState)) return undefined;
+  return {
+    id,
+    name,
+    state: state as JobState,
+    parallelism: Number(parallelism),
+    submittedAt: Number(submittedAt),
+    filename: filename ?? '',
+    baseDir: baseDir ?? '',
+    splits: JSON.parse(splits ?? '[]') as string[],
+    sharing: sharing === 'exclusive' ? 'exclusive' : 'share',
+    subtasks: JSON.parse(subtasks ?? '[]') as SubtaskStatus[],
+    ...(failure ? { failure } : {}),
+  };
+}
+
+/**
+ * The JobManager's jobs, kept in Redis so a restarted JobManager carries on: the hash `cs:job:<id>`
+ * holds a job's fields (the submitted topology text among them, JSON for lists), and the sorted set
+ * `cs:jobs` lists the ids by submission time. Callers serialise writes (the JobManager does).
+ */
+export class JobStore {
+  constructor(private readonly redis: Redis) {}
+
+  /** Stores a new job with its topology source. */
+  async create(job: JobRecord, topology: TopologySource): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(jobKey(job.id), {
+        id: job.id,
+        name: job.name,
+        state: job.state,
+        parallelism: String(job.parallelism),
+        submittedAt: String(job.submittedAt),
+        filename: topology.filename,
+        baseDir: topology.baseDir,
+        source: topology.source,
+        splits: JSON.stringify(job.splits),
+        sharing: job.sharing,
+        subtasks: JSON.stringify(job.subtasks),
+      })
+      .zadd(JOBS_KEY, String(job.submittedAt), job.id)
+      .exec();
+  }
+
+  /** One job, or undefined when unknown. */
+  async get(jobId: string): Promise<JobRecord | undefined> {
+    return parseRecord(await this.redis.hmget(jobKey(jobId), ...FIELDS));
+  }
+
+  /** Every job, in submission order. */
+  async list(): Promise<JobRecord[]> {
+    const ids = await this.redis.zrange(JOBS_KEY, '0', '-1');
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(jobKey(id), ...FIELDS);
+    const replies = (await pipeline.exec()) ?? [];
+    const jobs: JobRecord[] = [];
+    for (const [err, values] of replies) {
+      if (err) throw err;
+      const job = parseRecord(values as (string | null)[]);
+      if (job) jobs.push(job);
+    }
+    return jobs;
+  }
+
+  /** The topology file as submitted, or undefined when the job is unknown. */
+  async topology(jobId: string): Promise<TopologySource | undefined> {
+    const [filename, source, baseDir] = await this.redis.hmget(jobKey(jobId), 'filename', 'source', 'baseDir');
+    if (typeof filename !== 'string' || typeof source !== 'string') return undefined;
+    return { filename, source, baseDir: baseDir ?? '' };
+  }
+
+  /** Changes state, assignment or failure of an existing job. */
+  async update(jobId: string, update: JobUpdate): Promise<void> {
+    const fields: Record<string, string> = {};
+    if (update.state !== undefined) fields.state = update.state;
+    if (update.subtasks !== undefined) fields.subtasks = JSON.stringify(update.subtasks);
+    if (update.failure !== undefined) fields.failure = update.failure;
+    if (Object.keys(fields).length > 0) await this.redis.hset(jobKey(jobId), fields);
+  }
+}

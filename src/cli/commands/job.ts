@@ -1,0 +1,71 @@
+import { Command } from 'commander';
+import type { JobStatus } from '../../cluster-api/dto';
+import { JobManagerClient } from '../../cluster-api/jobmanager-client';
+import { resolveProcessOptions } from '../../config/resolve-process-options';
+import type { CliOutput } from '../cli-output';
+import { formatTable } from '../format-table';
+import { addProcessOptions, processOptionValues } from '../process-option-flags';
+import { readTopologyFile } from '../read-topology-file';
+
+function client(command: Command): JobManagerClient {
+  const { jobmanagerUrl } = resolveProcessOptions(['jobmanagerUrl'], { values: processOptionValues(command, ['jobmanagerUrl']) });
+  return new JobManagerClient(jobmanagerUrl);
+}
+
+function withJobManagerFlag(command: Command): Command {
+  return addProcessOptions(command, ['jobmanagerUrl']);
+}
+
+/** `cs job status` as text: a header, then one row per subtask (subtask, TaskManager, splits). */
+export function formatJobStatus(job: JobStatus): string {
+  const lines = [
+    `job ${job.id}  ${job.name}  ${job.state}`,
+    `file ${job.filename}, parallelism ${job.parallelism}, submitted ${new Date(job.submittedAt).toISOString()}`,
+  ];
+  if (job.failure) lines.push(`failure: ${job.failure}`);
+  lines.push('');
+  lines.push(
+    formatTable(
+      ['SUBTASK', 'TASKMANAGER', 'SPLITS'],
+      job.subtasks.map((s) => [String(s.index), s.taskManagerId ?? '-', s.splits.join(',') || '-']),
+    ),
+  );
+  return lines.join('\n');
+}
+
+/** `cs job submit|list|status|cancel`: talk to the JobManager's REST API. */
+export function jobCommand(output: CliOutput): Command {
+  const job = new Command('job').description('submit, list, inspect and cancel jobs');
+
+  const submit = withJobManagerFlag(job.command('submit').description('submit a topology file (YAML or TypeScript); prints the job id').argument('<file>', 'topology file'));
+  submit.action(async (file: string) => {
+    const topology = await readTopologyFile(file);
+    const { jobId } = await client(submit).submitJob(topology);
+    output.out(jobId);
+  });
+
+  const list = withJobManagerFlag(job.command('list').description('list jobs'));
+  list.action(async () => {
+    const { jobs } = await client(list).listJobs();
+    if (jobs.length === 0) return output.out('no jobs');
+    output.out(
+      formatTable(
+        ['ID', 'NAME', 'STATE', 'PARALLELISM', 'SUBMITTED'],
+        jobs.map((j) => [j.id, j.name, j.state, String(j.parallelism), new Date(j.submittedAt).toISOString()]),
+      ),
+    );
+  });
+
+  const status = withJobManagerFlag(job.command('status').description('show a job and where its subtasks run').argument('<id>', 'job id'));
+  status.action(async (id: string) => {
+    output.out(formatJobStatus(await client(status).jobStatus(id)));
+  });
+
+  const cancel = withJobManagerFlag(job.command('cancel').description('cancel a job (its subtasks stop on the next heartbeat)').argument('<id>', 'job id'));
+  cancel.action(async (id: string) => {
+    const result = await client(cancel).cancelJob(id);
+    output.out(`job ${result.id} ${result.state}`);
+  });
+
+  return job;
+}

@@ -1,0 +1,95 @@
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { splitStreamKeys } from '../../cluster-api/keys';
+import { JobManagerClient } from '../../cluster-api/jobmanager-client';
+import { JOBMANAGER_OPTION_NAMES } from '../../config/process-options';
+import { resolveProcessOptions } from '../../config/resolve-process-options';
+import { ClusterServingError } from '../../errors';
+import { loadTopologySource } from '../../topology/load-topology';
+import type { TopologySpec } from '../../topology/schema';
+import type { CliOutput } from '../cli-output';
+import { addProcessOptions, processOptionValues } from '../process-option-flags';
+import { readTopologyFile } from '../read-topology-file';
+import { onShutdownSignal } from '../shutdown-signal';
+
+/** Where clients send requests for a job, as one line. */
+export function describeRequestTarget(spec: TopologySpec, clusterRedisUrl: string): string {
+  const source = spec.source;
+  if (source.type === 'kafka') return `kafka ${source.brokers.join(',')} topic "${source.topic}" (${source.partitions} partition${source.partitions === 1 ? '' : 's'})`;
+  const streams = splitStreamKeys(source.stream ?? spec.name, source.partitions);
+  const address = (source.address ?? clusterRedisUrl).replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  return `${address} stream${streams.length === 1 ? '' : 's'} ${streams.map((s) => `"${s}"`).join(', ')}`;
+}
+
+/**
+ * `cs start FILE`: the one-machine shortcut (BigDL's `cluster-serving-start`): a JobManager and a
+ * TaskManager (slots = max(1, parallelism)) in this process, the job submitted, until SIGINT/SIGTERM;
+ * then the job is canceled and both close gracefully. An active job of the same name (left by an earlier
+ * run that was killed) is canceled first, so it cannot hold the slots. If the job fails, the command
+ * stops with the failure.
+ */
+export function startCommand(output: CliOutput): Command {
+  const start = addProcessOptions(
+    new Command('start').description('run a JobManager, a TaskManager and the job in this process, until SIGINT/SIGTERM').argument('<file>', 'topology file'),
+    JOBMANAGER_OPTION_NAMES,
+  );
+  start.action(async (file: string) => {
+    const values = processOptionValues(start, JOBMANAGER_OPTION_NAMES);
+    const options = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values });
+    const source = await readTopologyFile(file);
+    const { spec } = (await loadTopologySource(source, join(options.cacheDir, 'cli'))).topology;
+    const shutdown = onShutdownSignal(() => process.stderr.write('forced exit\n'));
+    const [{ startJobManager }, { startTaskManager }] = await Promise.all([import('../../../jobmanager/main'), import('../../../taskmanager/main')]);
+    const closers: (() => Promise<void>)[] = [];
+    let failure: unknown;
+    try {
+      const jobManager = await startJobManager({ ...options });
+      closers.unshift(() => jobManager.close());
+      const client = new JobManagerClient(jobManager.url);
+      for (const stale of (await client.listJobs()).jobs) {
+        if (stale.name === spec.name && (stale.state === 'CREATED' || stale.state === 'RUNNING')) {
+          await client.cancelJob(stale.id);
+          process.stderr.write(`canceled job ${stale.id} (${stale.name}) left by an earlier run\n`);
+        }
+      }
+      const taskManager = await startTaskManager({ jobmanagerUrl: jobManager.url, redisUrl: options.redisUrl, cacheDir: options.cacheDir, slots: Math.max(1, spec.parallelism) });
+      closers.unshift(() => taskManager.close());
+      const { jobId } = await client.submitJob(source);
+      closers.unshift(async () => {
+        await client.cancelJob(jobId);
+      });
+      await taskManager.heartbeatNow();
+      output.out(`job      ${jobId} (${spec.name}, parallelism ${spec.parallelism})`);
+      output.out(`requests ${describeRequestTarget(spec, options.redisUrl)}`);
+      output.out(`REST     ${jobManager.url}`);
+      output.out('running; Ctrl-C to stop');
+      failure = await Promise.race([shutdown.received.then(() => undefined), watchForFailure(client, jobId, options.heartbeatIntervalMs, shutdown.requested, output)]);
+    } catch (err) {
+      failure = err;
+    } finally {
+      for (const close of closers) await close().catch(() => undefined);
+      shutdown.dispose();
+    }
+    if (failure !== undefined) throw failure;
+  });
+  return start;
+}
+
+/** Polls the job every `intervalMs` until `stop()`: resolves with an error when it fails, with nothing when it is canceled. */
+async function watchForFailure(client: JobManagerClient, jobId: string, intervalMs: number, stop: () => boolean, output: CliOutput): Promise<ClusterServingError | undefined> {
+  while (!stop()) {
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    if (stop()) break;
+    try {
+      const status = await client.jobStatus(jobId);
+      if (status.state === 'FAILED') return new ClusterServingError('CS_ERR_INTERNAL', `job ${jobId} failed: ${status.failure ?? 'no reason given'}`);
+      if (status.state === 'CANCELED') {
+        output.out(`job ${jobId} was canceled; stopping`);
+        return undefined;
+      }
+    } catch {
+      // the JobManager is in this process; a failed poll is retried next interval
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,31 @@
+import { Option, type Command } from 'commander';
+import { PROCESS_OPTIONS, defaultText, type ProcessOptionName } from '../config/process-options';
+import type { ProcessOptionValues } from '../config/resolve-process-options';
+
+/**
+ * Adds the flags of the named process options to a command, from the one table in
+ * src/config/process-options.ts; help shows each flag's environment variable and default. Values are
+ * left as text: {@link processOptionValues} hands them to `resolveProcessOptions`, which applies the
+ * environment and defaults and validates them all at once.
+ */
+export function addProcessOptions(command: Command, names: readonly ProcessOptionName[]): Command {
+  for (const name of names) {
+    const spec = PROCESS_OPTIONS[name];
+    const fallback = defaultText(spec);
+    const help = `${spec.description} (env ${spec.env}${fallback !== undefined ? `, default ${fallback}` : ''})`;
+    command.addOption(new Option(`${spec.flag} <${spec.valueName.toLowerCase()}>`, help));
+  }
+  return command;
+}
+
+/** The flags of the named options that were given on the command line, as text. */
+export function processOptionValues(command: Command, names: readonly ProcessOptionName[]): ProcessOptionValues {
+  const given = command.opts<Record<string, string | undefined>>();
+  const values: { [K in ProcessOptionName]?: string } = {};
+  for (const name of names) {
+    const attribute = new Option(PROCESS_OPTIONS[name].flag).attributeName();
+    const value = given[attribute];
+    if (value !== undefined) values[name] = value;
+  }
+  return values;
+}

@@ -1,0 +1,166 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * The process options of every `cs` process in ONE table: command-line flag ↔ `CS_*` environment
+ * variable ↔ default ↔ how the text is parsed. The CLI builds its flags from this table and
+ * {@link resolveProcessOptions} validates a set of them once, listing every problem.
+ *
+ * Precedence: flag, then environment variable, then default.
+ */
+
+/** How an option's text becomes a value; each kind validates its own text. */
+export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path';
+
+/** One row of the table. */
+export interface ProcessOptionSpec {
+  /** Long flag without its value, e.g. `--redis`. */
+  readonly flag: string;
+  /** Placeholder shown in help, e.g. `URL`. */
+  readonly valueName: string;
+  /** Environment variable read when the flag is absent. */
+  readonly env: string;
+  readonly kind: ProcessOptionKind;
+  /** Default as text (parsed like user input); `undefined` means "not set". */
+  readonly default: string | (() => string) | undefined;
+  /** One line for `--help`. */
+  readonly description: string;
+}
+
+/** The typed, validated process options (each field's unit in its name). */
+export interface ProcessOptions {
+  /**
+   * The cluster's Redis: JobManager state, and the default address of every Redis source and sink.
+   * @default 'redis://127.0.0.1:6379'
+   */
+  readonly redisUrl: string;
+  /**
+   * Address the JobManager's REST API listens on. Use `0.0.0.0` so TaskManagers on other machines can reach it.
+   * @default '127.0.0.1'
+   */
+  readonly host: string;
+  /**
+   * Port of the JobManager's REST API (0 picks a free one).
+   * @default 8081
+   */
+  readonly port: number;
+  /**
+   * Where a TaskManager or the CLI finds the JobManager.
+   * @default 'http://127.0.0.1:8081'
+   */
+  readonly jobmanagerUrl: string;
+  /**
+   * Subtasks a TaskManager runs at once.
+   * @default 1
+   */
+  readonly slots: number;
+  /**
+   * TaskManager id; generated as `tm-<hostname>-<random>` when not set.
+   * @default undefined
+   */
+  readonly taskManagerId: string | undefined;
+  /**
+   * How often TaskManagers send heartbeats (the JobManager tells them), in ms.
+   * @default 2000
+   */
+  readonly heartbeatIntervalMs: number;
+  /**
+   * A TaskManager silent for this long loses its subtasks to the others, in ms.
+   * @default 10000
+   */
+  readonly heartbeatTimeoutMs: number;
+  /**
+   * Where submitted topology files and models are cached.
+   * @default `<os tmpdir>/cluster-serving`
+   */
+  readonly cacheDir: string;
+}
+
+export type ProcessOptionName = keyof ProcessOptions;
+
+/** The table. Every flag of every `cs` command that starts a process comes from here. */
+export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOptionSpec } = Object.freeze({
+  redisUrl: {
+    flag: '--redis',
+    valueName: 'URL',
+    env: 'CS_REDIS_URL',
+    kind: 'redis-url',
+    default: 'redis://127.0.0.1:6379',
+    description: 'Redis of the cluster (state, default source and sink)',
+  },
+  host: {
+    flag: '--host',
+    valueName: 'ADDRESS',
+    env: 'CS_JOBMANAGER_HOST',
+    kind: 'host',
+    default: '127.0.0.1',
+    description: 'address the JobManager listens on (0.0.0.0 for TaskManagers on other machines)',
+  },
+  port: {
+    flag: '--port',
+    valueName: 'PORT',
+    env: 'CS_JOBMANAGER_PORT',
+    kind: 'port',
+    default: '8081',
+    description: 'port of the JobManager REST API (0 = any free port)',
+  },
+  jobmanagerUrl: {
+    flag: '--jobmanager',
+    valueName: 'URL',
+    env: 'CS_JOBMANAGER_URL',
+    kind: 'http-url',
+    default: 'http://127.0.0.1:8081',
+    description: 'URL of the JobManager',
+  },
+  slots: {
+    flag: '--slots',
+    valueName: 'N',
+    env: 'CS_TASKMANAGER_SLOTS',
+    kind: 'count',
+    default: '1',
+    description: 'subtasks this TaskManager runs at once',
+  },
+  taskManagerId: {
+    flag: '--id',
+    valueName: 'ID',
+    env: 'CS_TASKMANAGER_ID',
+    kind: 'id',
+    default: undefined,
+    description: 'TaskManager id (default tm-<hostname>-<random>)',
+  },
+  heartbeatIntervalMs: {
+    flag: '--heartbeat-interval-ms',
+    valueName: 'MS',
+    env: 'CS_HEARTBEAT_INTERVAL_MS',
+    kind: 'duration-ms',
+    default: '2000',
+    description: 'how often TaskManagers send heartbeats',
+  },
+  heartbeatTimeoutMs: {
+    flag: '--heartbeat-timeout-ms',
+    valueName: 'MS',
+    env: 'CS_HEARTBEAT_TIMEOUT_MS',
+    kind: 'duration-ms',
+    default: '10000',
+    description: 'a TaskManager silent this long loses its subtasks',
+  },
+  cacheDir: {
+    flag: '--cache-dir',
+    valueName: 'DIR',
+    env: 'CS_CACHE_DIR',
+    kind: 'path',
+    default: () => join(tmpdir(), 'cluster-serving'),
+    description: 'cache of submitted topologies and models',
+  },
+});
+
+/** The default of one option as text, or undefined when it has none. */
+export function defaultText(spec: ProcessOptionSpec): string | undefined {
+  return typeof spec.default === 'function' ? spec.default() : spec.default;
+}
+
+/** The options a JobManager process reads. */
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir'] as const satisfies readonly ProcessOptionName[];
+
+/** The options a TaskManager process reads. */
+export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir'] as const satisfies readonly ProcessOptionName[];

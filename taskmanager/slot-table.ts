@@ -1,0 +1,213 @@
+import { join } from 'node:path';
+import type { RunningSubtask, SubtaskAssignment, TopologySource } from '../src/cluster-api/dto';
+import { toClusterServingError } from '../src/errors';
+import type { Logger } from '../src/logging/logger';
+import { loadTopologySource } from '../src/topology/load-topology';
+import type { Topology } from '../src/topology/topology';
+import { SubtaskRunner, type SubtaskRunnerOptions } from './subtask-runner';
+
+/** The lifecycle a slot needs from a subtask (what {@link SubtaskRunner} offers). */
+export interface SubtaskHandle {
+  start(): Promise<void>;
+  close(options?: { force?: boolean }): Promise<void>;
+}
+
+/** What a {@link SlotTable} needs. */
+export interface SlotTableOptions {
+  readonly taskManagerId: string;
+  readonly slots: number;
+  /** The cluster's Redis, for topologies that name no address. */
+  readonly redisUrl: string;
+  /** Shipped topologies are written under `<cacheDir>/topologies`. */
+  readonly cacheDir: string;
+  /** `GET /jobs/:id/topology` on the JobManager. */
+  readonly fetchTopology: (jobId: string) => Promise<TopologySource>;
+  /** The TaskManager's logger: the slots log as `taskmanager.slot`; runners get it as it is. */
+  readonly logger: Logger;
+  /** @default (o) => new SubtaskRunner(o) */
+  readonly createRunner?: (options: SubtaskRunnerOptions) => SubtaskHandle;
+}
+
+interface Slot {
+  readonly key: string;
+  readonly assignment: SubtaskAssignment;
+  state: 'starting' | 'running' | 'failed';
+  failure?: string;
+  runner?: SubtaskHandle;
+  removed: boolean;
+  /** Settles when start() has finished, however it ended. */
+  started: Promise<void>;
+}
+
+function slotKey(jobId: string, subtaskIndex: number): string {
+  return `${jobId}/${subtaskIndex}`;
+}
+
+function sameSplits(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
+}
+
+/**
+ * The TaskManager's slots: the subtasks it runs, reconciled against the desired set each heartbeat
+ * brings. A new assignment is started in the background (fetch the job's topology from the JobManager,
+ * load it into the cache dir without type-checking — the JobManager did that on submit —, then
+ * `new SubtaskRunner(...).start()`); a subtask that is no longer desired is closed, finishing its
+ * in-flight work. A subtask whose splits changed is restarted. A start that fails is reported (see
+ * {@link SlotTable.running}) so the JobManager can fail the job; a start that could not reach the
+ * JobManager is simply dropped and retried on the next heartbeat.
+ */
+export class SlotTable {
+  private readonly slots = new Map<string, Slot>();
+  private readonly closing = new Map<string, Promise<void>>();
+  private readonly topologies = new Map<string, Promise<Topology>>();
+  private readonly createRunner: (options: SubtaskRunnerOptions) => SubtaskHandle;
+  private readonly log: Logger;
+  private closed = false;
+
+  constructor(private readonly options: SlotTableOptions) {
+    this.createRunner = options.createRunner ?? ((o) => new SubtaskRunner(o));
+    this.log = options.logger.child({ component: 'taskmanager.slot' });
+  }
+
+  /** What this TaskManager runs, for its heartbeat (failed starts carry their failure). */
+  running(): RunningSubtask[] {
+    return [...this.slots.values()].map((s) => ({
+      jobId: s.assignment.jobId,
+      subtaskIndex: s.assignment.subtaskIndex,
+      ...(s.failure !== undefined ? { failure: s.failure } : {}),
+    }));
+  }
+
+  /** Number of subtasks running or starting. */
+  get size(): number {
+    return this.slots.size;
+  }
+
+  /** Starts what is new in `desired` and closes what is gone; returns without waiting for either. */
+  apply(desired: readonly SubtaskAssignment[]): void {
+    if (this.closed) return;
+    const wanted = new Map<string, SubtaskAssignment>();
+    for (const a of desired) wanted.set(slotKey(a.jobId, a.subtaskIndex), a);
+    for (const slot of [...this.slots.values()]) {
+      const next = wanted.get(slot.key);
+      if (!next || !sameSplits(next.splits, slot.assignment.splits)) this.remove(slot, false);
+    }
+    for (const [key, assignment] of wanted) {
+      if (this.slots.has(key)) continue;
+      if (this.slots.size >= this.options.slots) {
+        this.log.warn({ jobId: assignment.jobId, subtask: assignment.subtaskIndex, slots: this.options.slots }, 'taskmanager.slot.full');
+        continue;
+      }
+      this.add(key, assignment);
+    }
+  }
+
+  private add(key: string, assignment: SubtaskAssignment): void {
+    const slot: Slot = { key, assignment, state: 'starting', removed: false, started: Promise.resolve() };
+    this.slots.set(key, slot);
+    slot.started = this.startSlot(slot);
+  }
+
+  private async startSlot(slot: Slot): Promise<void> {
+    const { jobId, subtaskIndex, splits, jobName } = slot.assignment;
+    const log = this.log.child({ jobId, job: jobName, subtask: subtaskIndex });
+    await this.closing.get(slot.key);
+    if (slot.removed) return;
+    try {
+      const topology = await this.topologyOf(jobId);
+      if (slot.removed) return;
+      const runner = this.createRunner({
+        jobId,
+        subtaskIndex,
+        topology,
+        splits,
+        redisUrl: this.options.redisUrl,
+        consumerName: `${this.options.taskManagerId}-${jobId}-${subtaskIndex}`,
+        logger: this.options.logger,
+      });
+      slot.runner = runner;
+      await runner.start();
+      if (!slot.removed) {
+        slot.state = 'running';
+        log.info({ splits }, 'taskmanager.slot.assigned');
+      }
+    } catch (err) {
+      const error = toClusterServingError(err);
+      if (slot.removed) return;
+      if (error.retriable) {
+        // JobManager or Redis not reachable right now: drop the slot, the next heartbeat starts it again.
+        log.warn({ reason: error.message, code: error.code }, 'taskmanager.slot.retry');
+        await this.closeQuietly(slot, true, log);
+        slot.state = 'failed'; // nothing left to close
+        if (!slot.removed) {
+          slot.removed = true;
+          this.slots.delete(slot.key);
+          this.forgetTopologyIfUnused(jobId);
+        }
+        return;
+      }
+      slot.state = 'failed';
+      slot.failure = error.message;
+      log.error({ err: error, code: error.code }, 'taskmanager.slot.failed');
+      await this.closeQuietly(slot, true, log);
+    }
+  }
+
+  private async closeQuietly(slot: Slot, force: boolean, log: Logger): Promise<void> {
+    if (!slot.runner) return;
+    try {
+      await slot.runner.close({ force });
+    } catch (err) {
+      log.warn({ err }, 'taskmanager.slot.close.failed');
+    }
+  }
+
+  private remove(slot: Slot, force: boolean): void {
+    slot.removed = true;
+    this.slots.delete(slot.key);
+    const { jobId, subtaskIndex } = slot.assignment;
+    const log = this.log.child({ jobId, job: slot.assignment.jobName, subtask: subtaskIndex });
+    const previous = this.closing.get(slot.key) ?? Promise.resolve();
+    const done = (async () => {
+      await previous;
+      await slot.started;
+      if (slot.state === 'failed') return; // already closed when it failed
+      await this.closeQuietly(slot, force, log);
+      log.info('taskmanager.slot.released');
+    })();
+    this.closing.set(slot.key, done);
+    void done.finally(() => {
+      if (this.closing.get(slot.key) === done) this.closing.delete(slot.key);
+    });
+    this.forgetTopologyIfUnused(jobId);
+  }
+
+  private topologyOf(jobId: string): Promise<Topology> {
+    let topology = this.topologies.get(jobId);
+    if (!topology) {
+      topology = this.options
+        .fetchTopology(jobId)
+        .then(async (source) => (await loadTopologySource(source, join(this.options.cacheDir, 'topologies'))).topology);
+      topology.catch(() => {
+        if (this.topologies.get(jobId) === topology) this.topologies.delete(jobId);
+      });
+      this.topologies.set(jobId, topology);
+    }
+    return topology;
+  }
+
+  private forgetTopologyIfUnused(jobId: string): void {
+    for (const s of this.slots.values()) if (s.assignment.jobId === jobId) return;
+    this.topologies.delete(jobId);
+  }
+
+  /**
+   * Closes every subtask (each finishes its in-flight work unless `force`) and waits for them all.
+   * Idempotent; later `apply` calls do nothing.
+   */
+  async close(options: { force?: boolean } = {}): Promise<void> {
+    this.closed = true;
+    for (const slot of [...this.slots.values()]) this.remove(slot, options.force === true);
+    await Promise.all([...this.closing.values()]);
+  }
+}

@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { JobManagerClient } from '../src/cluster-api/jobmanager-client';
+import { ClusterServingError } from '../src/errors';
+import { createLogger, type Logger } from '../src/logging/logger';
+import { Heartbeat } from './heartbeat';
+import type { BackoffOptions } from '../src/retry/backoff';
+import { registerWithJobManager } from './registration';
+import { SlotTable, type SubtaskHandle } from './slot-table';
+import type { SubtaskRunnerOptions } from './subtask-runner';
+
+/** What a TaskManager needs (see src/config/process-options.ts for units and defaults). */
+export interface TaskManagerOptions {
+  readonly jobmanagerUrl: string;
+  /** The cluster's Redis, for topologies whose source or sink names no address. */
+  readonly redisUrl: string;
+  readonly slots: number;
+  /** @default `tm-<hostname>-<random>` */
+  readonly taskManagerId?: string | undefined;
+  /** Shipped topologies (and models) are cached here. */
+  readonly cacheDir: string;
+  /** Reported to the JobManager. @default os.hostname() */
+  readonly host?: string;
+  /** @default createLogger('taskmanager') */
+  readonly logger?: Logger;
+  /** @default DEFAULT_REGISTRATION_BACKOFF */
+  readonly registrationBackoff?: BackoffOptions;
+  /** Replaces `new SubtaskRunner(...)`, for tests of the slot logic. */
+  readonly createRunner?: (options: SubtaskRunnerOptions) => SubtaskHandle;
+}
+
+/** Timeout of the deregistration request on close: a gone JobManager must not hold up shutdown. */
+const DEREGISTER_TIMEOUT_MS = 3000;
+
+/** `tm-<hostname>-<6 hex>`, with the host name cut to what an id may hold. */
+export function generateTaskManagerId(host: string = hostname()): string {
+  const safeHost = host.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 60) || 'host';
+  return `tm-${safeHost}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * A worker process (SPEC §3): registers with the JobManager (retrying until it answers), then
+ * heartbeats; each answer is the desired set of subtasks, which the slot table starts and stops. If the
+ * JobManager goes away, the running subtasks carry on and the TaskManager keeps trying.
+ *
+ * `start()` resolves once registered; `close()` stops the heartbeats, closes the subtasks (finishing
+ * in-flight work unless `force`) and deregisters, so the JobManager moves the splits to the others at
+ * once. Both are idempotent.
+ *
+ * @example
+ * const tm = new TaskManager({ jobmanagerUrl: 'http://127.0.0.1:8081', redisUrl, slots: 2, cacheDir });
+ * await tm.start();
+ * // …
+ * await tm.close();
+ */
+export class TaskManager {
+  readonly id: string;
+  private readonly logger: Logger;
+  private readonly client: JobManagerClient;
+  private readonly slots: SlotTable;
+  private readonly abort = new AbortController();
+  private heartbeat: Heartbeat | undefined;
+  private starting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(readonly options: TaskManagerOptions) {
+    this.id = options.taskManagerId ?? generateTaskManagerId();
+    this.logger = (options.logger ?? createLogger('taskmanager')).child({ taskManagerId: this.id });
+    this.client = new JobManagerClient(options.jobmanagerUrl);
+    this.slots = new SlotTable({
+      taskManagerId: this.id,
+      slots: options.slots,
+      redisUrl: options.redisUrl,
+      cacheDir: options.cacheDir,
+      fetchTopology: (jobId) => this.client.jobTopology(jobId),
+      logger: this.logger,
+      ...(options.createRunner ? { createRunner: options.createRunner } : {}),
+    });
+  }
+
+  /** Registers and starts heartbeating; resolves once registered. */
+  start(): Promise<void> {
+    if (this.closing) return Promise.reject(new ClusterServingError('CS_ERR_CLOSED', 'the TaskManager is closed'));
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private register() {
+    return registerWithJobManager(
+      this.client,
+      { id: this.id, host: this.options.host ?? hostname(), slots: this.options.slots },
+      {
+        signal: this.abort.signal,
+        logger: this.logger.child({ component: 'taskmanager.registration' }),
+        ...(this.options.registrationBackoff ? { backoff: this.options.registrationBackoff } : {}),
+      },
+    );
+  }
+
+  private async doStart(): Promise<void> {
+    const { heartbeatIntervalMs } = await this.register();
+    if (this.closing) return;
+    this.heartbeat = new Heartbeat({
+      client: this.client,
+      taskManagerId: this.id,
+      intervalMs: heartbeatIntervalMs,
+      running: () => this.slots.running(),
+      onAssignments: (assignments) => this.slots.apply(assignments),
+      onUnknown: async () => {
+        await this.register();
+      },
+      logger: this.logger.child({ component: 'taskmanager.heartbeat' }),
+    });
+    this.heartbeat.start();
+    this.logger.info({ component: 'taskmanager', jobmanager: this.client.baseUrl, slots: this.options.slots }, 'taskmanager.started');
+  }
+
+  /** Sends a heartbeat now and applies its answer (the next one follows an interval later). */
+  async heartbeatNow(): Promise<void> {
+    await this.heartbeat?.beatNow();
+  }
+
+  /** Subtasks running or starting here. */
+  get runningSubtasks(): number {
+    return this.slots.size;
+  }
+
+  close(options: { force?: boolean } = {}): Promise<void> {
+    this.closing ??= this.doClose(options.force === true);
+    return this.closing;
+  }
+
+  private async doClose(force: boolean): Promise<void> {
+    const log = this.logger.child({ component: 'taskmanager' });
+    this.abort.abort();
+    await this.starting?.catch(() => undefined);
+    await this.heartbeat?.stop().catch((err: unknown) => log.warn({ err }, 'taskmanager.close.heartbeat.failed'));
+    await this.slots.close({ force }).catch((err: unknown) => log.warn({ err }, 'taskmanager.close.slots.failed'));
+    if (this.heartbeat) {
+      try {
+        await new JobManagerClient(this.options.jobmanagerUrl, { timeoutMs: DEREGISTER_TIMEOUT_MS }).deregisterTaskManager(this.id);
+      } catch (err) {
+        log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'taskmanager.deregistration.failed');
+      }
+    }
+    log.info('taskmanager.closed');
+  }
+}

@@ -1,0 +1,101 @@
+import { strict as assert } from 'node:assert';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { InputQueue } from '../../src/client/input-queue';
+import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
+import { ensureModels } from '../../src/models/generate';
+import { stopTestRedis, testRedisUrl } from '../support/redis';
+import { uniqueName, waitFor } from '../support/wait-for';
+import { hasStackTrace, lines, spawnCs } from './run-cs';
+
+interface Running {
+  readonly child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  readonly exited: Promise<number | null>;
+}
+
+function start(args: readonly string[]): Running {
+  const child = spawnCs(args);
+  const running: Running = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+  };
+  child.stdout?.on('data', (d: Buffer) => (running.stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (running.stderr += d.toString()));
+  return running;
+}
+
+describe('cs start FILE (one machine, real Redis, real ONNX Runtime)', () => {
+  let dir: string;
+  let redisUrl: string;
+  let tinyModel: string;
+  const children: ChildProcess[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cs-start-test-'));
+    redisUrl = await testRedisUrl();
+    tinyModel = (await ensureModels(join(dir, 'models'))).tiny;
+  });
+
+  after(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    await stopTestRedis();
+  });
+
+  function startArgs(file: string): string[] {
+    return ['start', file, '--port', '0', '--redis', redisUrl, '--cache-dir', join(dir, 'cache'), '--heartbeat-interval-ms', '200', '--heartbeat-timeout-ms', '2000'];
+  }
+
+  it('runs the job until SIGINT, serving requests, then cancels it and exits 0', async () => {
+    const name = uniqueName('start');
+    const file = join(dir, `${name}.yaml`);
+    await writeFile(file, `name: ${name}\nsource:\n  type: redis\nmodel:\n  path: ${tinyModel}\nbatch:\n  maxDelayMs: 1\n`);
+    const cs = start(startArgs(file));
+    children.push(cs.child);
+    await waitFor(() => cs.stdout.includes('running;') || cs.child.exitCode !== null, { maxWaitMs: 30_000, what: 'cs start to be running' });
+    assert.equal(cs.child.exitCode, null, cs.stderr);
+    const out = lines(cs.stdout);
+    const jobId = /^job\s+([0-9a-f]{32})\b/.exec(out[0] ?? '')?.[1];
+    assert.ok(jobId, cs.stdout);
+    assert.match(out[1] ?? '', new RegExp(`^requests\\s+${redisUrl.replace(/[/.]/g, '\\$&')} stream "${name}"$`));
+    const restUrl = /^REST\s+(http:\/\/\S+)$/.exec(out[2] ?? '')?.[1];
+    assert.ok(restUrl, cs.stdout);
+
+    const client = new JobManagerClient(restUrl);
+    const status = await client.jobStatus(jobId);
+    assert.equal(status.state, 'RUNNING');
+    assert.ok(status.subtasks[0]?.taskManagerId, 'the subtask runs on the in-process TaskManager');
+
+    const queue = new InputQueue({ redis: redisUrl, stream: name });
+    try {
+      const outputs = await queue.predict({ input: { data: new Float32Array(16).fill(0.5), shape: [1, 16] } }, { timeoutMs: 20_000 });
+      assert.deepEqual(outputs.get('output')?.shape, [1, 8]);
+    } finally {
+      await queue.close();
+    }
+
+    cs.child.kill('SIGINT');
+    assert.equal(await cs.exited, 0, cs.stderr);
+    assert.equal(hasStackTrace(cs.stderr), false);
+  });
+
+  it('stops with one error line when the job fails (model file missing)', async () => {
+    const name = uniqueName('start-fail');
+    const file = join(dir, `${name}.yaml`);
+    await writeFile(file, `name: ${name}\nsource:\n  type: redis\nmodel:\n  path: no-such-model.onnx\n`);
+    const cs = start(startArgs(file));
+    children.push(cs.child);
+    const code = await cs.exited;
+    assert.notEqual(code, 0);
+    const errLines = lines(cs.stderr);
+    assert.equal(errLines.length, 1, cs.stderr);
+    assert.match(errLines[0]!, /^error: job [0-9a-f]{32} failed: subtask 0 on \S+: .*no-such-model\.onnx/);
+  });
+});
