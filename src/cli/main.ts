@@ -1,25 +1,21 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { packageRoot } from '../package-root';
 import { Command, CommanderError } from 'commander';
 import { STDOUT, type CliOutput } from './cli-output';
+import { demoCommand } from './commands/demo';
 import { initCommand } from './commands/init';
+import { modelCommand } from './commands/model';
 import { jobCommand } from './commands/job';
 import { jobManagerCommand } from './commands/jobmanager';
 import { startCommand } from './commands/start';
 import { taskManagerCommand } from './commands/taskmanager';
 import { formatCliError } from './format-error';
 
-/** The package version, from the nearest package.json above this file (works from src/ and dist/). */
+/** The package version, from this package's package.json. */
 function packageVersion(): string {
-  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'cluster-serving') return pkg.version ?? '0.0.0';
-    } catch {
-      // not here; look higher
-    }
-  }
-  return '0.0.0';
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? '0.0.0';
 }
 
 /** Commander's settings for every (sub)command: throw instead of exiting, one line per error. */
@@ -44,7 +40,9 @@ export function buildProgram(output: CliOutput = STDOUT): Command {
     .addCommand(taskManagerCommand(output))
     .addCommand(jobCommand(output))
     .addCommand(startCommand(output))
-    .addCommand(initCommand(output));
+    .addCommand(initCommand(output))
+    .addCommand(modelCommand(output))
+    .addCommand(demoCommand(output));
   configure(program);
   return program;
 }

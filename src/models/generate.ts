@@ -4,39 +4,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { packageRoot } from '../package-root';
 import { randomBytes } from 'node:crypto';
 import { buildSmallCnn } from './small-cnn';
 import { buildTinyModel } from './tiny-mlp';
 
 /** File names of the generated example models inside a models directory. */
 export const EXAMPLE_MODELS = { tiny: 'tiny.onnx', cnn: 'cnn.onnx' } as const;
-
-/** Name in package.json that marks the package root. */
-const PACKAGE_NAME = 'cluster-serving';
-
-/**
- * The package root: the nearest folder above this file whose package.json is named "cluster-serving".
- * Works from both `src/models/` (ts-node) and `dist/src/models/` (compiled).
- */
-export function packageRoot(start: string = __dirname): string {
-  let dir = resolve(start);
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        const parsed: unknown = JSON.parse(readFileSync(manifest, 'utf8'));
-        if (typeof parsed === 'object' && parsed !== null && (parsed as { name?: unknown }).name === PACKAGE_NAME) {
-          return dir;
-        }
-      } catch {
-        // unreadable or invalid package.json: keep walking up
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json named "${PACKAGE_NAME}" above ${start}`);
-    dir = parent;
-  }
-}
 
 /** The default models directory: `<package root>/models`. */
 export function defaultModelsDir(): string {

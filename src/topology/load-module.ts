@@ -1,3 +1,4 @@
+import { packageRoot } from '../package-root';
 import { existsSync, readFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -22,23 +23,9 @@ interface ModuleInternals {
   _resolveFilename(request: string, parent: unknown, isMain: boolean, options?: unknown): string;
 }
 
-let packageRootCache: string | undefined;
 let tsNodeReady = false;
 let resolverInstalled = false;
 
-/**
- * The folder of this package: the nearest ancestor of this file holding a package.json named
- * `cluster-serving`. Works from `src/` (ts-node) and from `dist/src/` (compiled).
- * @example `join(packageRoot(), 'topologies', 'tiny.yaml')`
- */
-export function packageRoot(): string {
-  if (packageRootCache !== undefined) return packageRootCache;
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && readManifest(manifest).name === 'cluster-serving') return (packageRootCache = dir);
-    if (dirname(dir) === dir) throw new Error(`cluster-serving: no package.json named "cluster-serving" above ${__dirname}`);
-  }
-}
 
 /**
  * The file `import ... from 'cluster-serving'` means for topology modules: `src/index.ts` when the

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import type * as TS from 'typescript';
-import { packageRoot } from './load-module';
+import { packageRoot } from '../package-root';
 
 /** Options of {@link typecheckTopologyModule}. */
 export interface TypecheckOptions {

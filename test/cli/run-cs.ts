@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../src/models/generate';
+import { packageRoot } from '../../src/package-root';
 
 /** `bin/cs.js`, which runs the compiled CLI in dist/ (build with `npx tsc -p .` first). */
 export function csBin(): string {
-  const root = packageRoot(__dirname);
+  const root = packageRoot();
   const compiled = join(root, 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(compiled)) throw new Error(`${compiled} is missing: compile with "npx tsc -p ." before running the CLI tests`);
   return join(root, 'bin', 'cs.js');

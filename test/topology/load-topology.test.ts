@@ -8,7 +8,7 @@ import { TopologyError } from '../../src/errors/cluster-serving-error';
 import type { InferenceRequest, InferenceResult } from '../../src/tensor/records';
 import { tensorFrom, toTypedArray } from '../../src/tensor/tensor';
 import { loadTopologyFile, loadTopologySource } from '../../src/topology/load-topology';
-import { packageRoot } from '../../src/topology/load-module';
+import { packageRoot } from '../../src/package-root';
 
 // Paths from the package root, so the suite runs the same from test/ (ts-node) and dist/test/ (compiled).
 const root = packageRoot();

@@ -11,6 +11,7 @@ import type { CliOutput } from '../cli-output';
 import { addProcessOptions, processOptionValues } from '../process-option-flags';
 import { readTopologyFile } from '../read-topology-file';
 import { onShutdownSignal } from '../shutdown-signal';
+import { startOneMachineCluster, type OneMachineCluster } from '../one-machine-cluster';
 
 /** Where clients send requests for a job, as one line. */
 export function describeRequestTarget(spec: TopologySpec, clusterRedisUrl: string): string {
@@ -39,35 +40,19 @@ export function startCommand(output: CliOutput): Command {
     const source = await readTopologyFile(file);
     const { spec } = (await loadTopologySource(source, join(options.cacheDir, 'cli'))).topology;
     const shutdown = onShutdownSignal(() => process.stderr.write('forced exit\n'));
-    const [{ startJobManager }, { startTaskManager }] = await Promise.all([import('../../../jobmanager/main'), import('../../../taskmanager/main')]);
-    const closers: (() => Promise<void>)[] = [];
     let failure: unknown;
+    let cluster: OneMachineCluster | undefined;
     try {
-      const jobManager = await startJobManager({ ...options });
-      closers.unshift(() => jobManager.close());
-      const client = new JobManagerClient(jobManager.url);
-      for (const stale of (await client.listJobs()).jobs) {
-        if (stale.name === spec.name && (stale.state === 'CREATED' || stale.state === 'RUNNING')) {
-          await client.cancelJob(stale.id);
-          process.stderr.write(`canceled job ${stale.id} (${stale.name}) left by an earlier run\n`);
-        }
-      }
-      const taskManager = await startTaskManager({ jobmanagerUrl: jobManager.url, redisUrl: options.redisUrl, cacheDir: options.cacheDir, slots: Math.max(1, spec.parallelism) });
-      closers.unshift(() => taskManager.close());
-      const { jobId } = await client.submitJob(source);
-      closers.unshift(async () => {
-        await client.cancelJob(jobId);
-      });
-      await taskManager.heartbeatNow();
-      output.out(`job      ${jobId} (${spec.name}, parallelism ${spec.parallelism})`);
+      cluster = await startOneMachineCluster(options, source, spec, (line) => process.stderr.write(`${line}\n`));
+      output.out(`job      ${cluster.jobId} (${spec.name}, parallelism ${spec.parallelism})`);
       output.out(`requests ${describeRequestTarget(spec, options.redisUrl)}`);
-      output.out(`REST     ${jobManager.url}`);
+      output.out(`REST     ${cluster.jobManagerUrl}`);
       output.out('running; Ctrl-C to stop');
-      failure = await Promise.race([shutdown.received.then(() => undefined), watchForFailure(client, jobId, options.heartbeatIntervalMs, shutdown.requested, output)]);
+      failure = await Promise.race([shutdown.received.then(() => undefined), watchForFailure(cluster.client, cluster.jobId, options.heartbeatIntervalMs, shutdown.requested, output)]);
     } catch (err) {
       failure = err;
     } finally {
-      for (const close of closers) await close().catch(() => undefined);
+      await cluster?.close();
       shutdown.dispose();
     }
     if (failure !== undefined) throw failure;
