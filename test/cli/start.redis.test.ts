@@ -4,7 +4,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import * as ort from 'onnxruntime-node';
 import { InputQueue } from '../../src/client/input-queue';
+import { toTypedArray } from '../../src/tensor/tensor';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import { ensureModels } from '../../src/models/generate';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
@@ -75,8 +77,14 @@ describe('cs start FILE (one machine, real Redis, real ONNX Runtime)', () => {
 
     const queue = new InputQueue({ redis: redisUrl, stream: name });
     try {
-      const outputs = await queue.predict({ input: { data: new Float32Array(16).fill(0.5), shape: [1, 16] } }, { timeoutMs: 20_000 });
+      const x = Float32Array.from({ length: 16 }, (_, i) => (i - 7) / 3);
+      const outputs = await queue.predict({ input: { data: x, shape: [1, 16] } }, { timeoutMs: 20_000 });
       assert.deepEqual(outputs.get('output')?.shape, [1, 8]);
+      // Equal to onnxruntime-node run directly on the same model file and input.
+      const session = await ort.InferenceSession.create(tinyModel);
+      const direct = (await session.run({ input: new ort.Tensor('float32', x, [1, 16]) })).output!.data as Float32Array;
+      await session.release();
+      assert.deepEqual([...(toTypedArray(outputs.get('output')!) as Float32Array)], [...direct]);
     } finally {
       await queue.close();
     }
