@@ -7,6 +7,10 @@
  *   GET    /jobs/:jobId                   → JobStatus
  *   GET    /jobs/:jobId/topology          → TopologySource
  *   PATCH  /jobs/:jobId?mode=cancel       → JobStatus   (Flink's cancel; DELETE /jobs/:jobId does the same)
+ *   PATCH  /jobs/:jobId/rescaling?parallelism=N → JobStatus   (Flink's rescale)
+ *   GET    /jobs/:jobId/checkpoints      → JobCheckpoints
+ *   GET    /jobs/:jobId/model            → the model file's bytes (application/octet-stream), when the
+ *                                           JobManager holds them (SubtaskAssignment.modelSha256 is set)
  *   POST   /taskmanagers                  RegisterTaskManagerRequest → RegisterTaskManagerResponse
  *   POST   /taskmanagers/:tmId/heartbeat  HeartbeatRequest → HeartbeatResponse
  *   DELETE /taskmanagers/:tmId            → 204 (graceful deregistration)
@@ -43,6 +47,35 @@ export interface SubtaskStatus {
   readonly splits: readonly string[];
 }
 
+/** One split's progress, as `cs job status` shows it. */
+export interface SplitStatus {
+  readonly split: string;
+  /** Entries not yet delivered to any reader (XINFO GROUPS `lag`); null when Redis cannot tell. */
+  readonly lag: number | null;
+  /** Entries delivered and not yet acknowledged. */
+  readonly pending: number;
+  /** The split's checkpoint (see SplitCheckpoint), or null before the first one. */
+  readonly checkpoint: string | null;
+}
+
+/**
+ * Per split, the source position up to which every result is written (a Redis Stream ID): everything at
+ * or before it has its result in the sink. Recorded in Redis by the subtask that reads the split.
+ */
+export interface SplitCheckpoint {
+  readonly split: string;
+  readonly offset: string;
+  readonly subtaskIndex: number;
+  readonly taskManagerId: string;
+  /** ms since epoch */
+  readonly updatedAt: number;
+}
+
+export interface JobCheckpoints {
+  readonly jobId: string;
+  readonly splits: readonly SplitCheckpoint[];
+}
+
 export interface JobSummary {
   readonly id: string;
   readonly name: string;
@@ -55,6 +88,8 @@ export interface JobSummary {
 export interface JobStatus extends JobSummary {
   readonly filename: string;
   readonly subtasks: readonly SubtaskStatus[];
+  /** Every split of the job with its lag and checkpoint (Redis sources). */
+  readonly splits?: readonly SplitStatus[];
   /** Present when state is FAILED. */
   readonly failure?: string;
 }
@@ -80,6 +115,12 @@ export interface SubtaskAssignment {
   readonly jobName: string;
   readonly subtaskIndex: number;
   readonly splits: readonly string[];
+  /**
+   * Set when the JobManager holds the job's model file: its SHA-256 (hex). A TaskManager that cannot
+   * read the model path (or reads different bytes) fetches `GET /jobs/:jobId/model` and caches it by
+   * this hash.
+   */
+  readonly modelSha256?: string;
 }
 
 export interface RunningSubtask {

@@ -37,3 +37,7 @@ export function jobKey(jobId: string): string {
   return `cs:job:${jobId}`;
 }
 export const TASKMANAGERS_KEY = 'cs:taskmanagers';
+/** Hash of a job's checkpoints: field = split stream key, value = JSON SplitCheckpoint. */
+export function checkpointsKey(jobId: string): string {
+  return `cs:job:${jobId}:checkpoints`;
+}
