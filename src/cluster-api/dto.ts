@@ -89,7 +89,7 @@ export interface JobStatus extends JobSummary {
   readonly filename: string;
   readonly subtasks: readonly SubtaskStatus[];
   /** Every split of the job with its lag and checkpoint (Redis sources). */
-  readonly splits?: readonly SplitStatus[];
+  readonly splitProgress?: readonly SplitStatus[];
   /** Present when state is FAILED. */
   readonly failure?: string;
 }
