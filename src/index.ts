@@ -15,6 +15,7 @@ export {
   ResultStage,
   FinishedTopology,
   type TopologyBuilder,
+  type AsyncStepOptions,
 } from './topology/builder';
 export type { Topology, UserStep } from './topology/topology';
 export { topologySchema, type TopologySpec, type TopologyInput } from './topology/schema';

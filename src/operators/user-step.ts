@@ -22,5 +22,5 @@ export function applyUserStep<T extends InferenceRequest | InferenceResult>(step
       defaultIfEmpty(fail('emitted nothing for this request') as T | InferenceResult),
       catchError((err: unknown) => of(fail(err instanceof Error ? err.message : String(err)))),
     );
-  });
+  }, step.concurrency ?? Infinity);
 }

@@ -1,4 +1,4 @@
-import { filter as rxFilter, map as rxMap, type OperatorFunction } from 'rxjs';
+import { filter as rxFilter, map as rxMap, mergeMap as rxMergeMap, type OperatorFunction } from 'rxjs';
 import { TopologyError } from '../errors/cluster-serving-error';
 import type { InferenceRequest, InferenceResult } from '../tensor/records';
 import type { TopologyInput } from './schema';
@@ -50,8 +50,14 @@ function withSpec(state: BuilderState, key: string, value: unknown): BuilderStat
   return { ...state, spec: { ...state.spec, [key]: value } };
 }
 
-function step<T>(name: string, operator: OperatorFunction<T, T>): UserStep<T> {
-  return { name, operator };
+function step<T>(name: string, operator: OperatorFunction<T, T>, concurrency?: number): UserStep<T> {
+  return concurrency === undefined ? { name, operator } : { name, operator, concurrency };
+}
+
+/** Options of an asynchronous step. */
+export interface AsyncStepOptions {
+  /** Most records inside the step at once (Flink's async I/O capacity); unbounded by default. */
+  readonly concurrency?: number;
 }
 
 /**
@@ -95,6 +101,16 @@ export class RequestStage extends Stage {
    */
   filter(name: string, predicate: (request: InferenceRequest) => boolean): RequestStage {
     return this.pipe(name, rxFilter(predicate));
+  }
+
+  /**
+   * Adds an asynchronous request step (Flink's async I/O): `fn` may call out to a service; at most
+   * `concurrency` requests are inside it at once. A rejection is an error result for that request.
+   * @example `.mapAsync('enrich', async (req) => enrich(req), { concurrency: 8 })`
+   */
+  mapAsync(name: string, fn: (request: InferenceRequest) => Promise<InferenceRequest>, options: AsyncStepOptions = {}): RequestStage {
+    const state = this[STATE];
+    return new RequestStage({ ...state, requestSteps: [...state.requestSteps, step(name, rxMergeMap((r: InferenceRequest) => fn(r)), options.concurrency)] });
   }
 
   /**
@@ -142,8 +158,8 @@ export class BatchStage extends Stage {
  */
 export class ResultStage extends Stage {
   /**
-   * Adds a result step: a plain function applied to each result before the sink. Error results pass
-   * through it too (check `result.error`). What it throws becomes an error result for that request.
+   * Adds a result step: a plain function applied to each successful result before the sink (error
+   * results go to the sink untouched). What it throws becomes an error result for that request.
    * @example `.map('label', (res) => res)`
    */
   map(name: string, fn: (result: InferenceResult) => InferenceResult): ResultStage {
@@ -165,6 +181,15 @@ export class ResultStage extends Stage {
    */
   filter(name: string, predicate: (result: InferenceResult) => boolean): ResultStage {
     return this.pipe(name, rxFilter(predicate));
+  }
+
+  /**
+   * Adds an asynchronous result step (Flink's async I/O): at most `concurrency` results inside it at once.
+   * @example `.mapAsync('store', async (res) => { await save(res); return res; }, { concurrency: 4 })`
+   */
+  mapAsync(name: string, fn: (result: InferenceResult) => Promise<InferenceResult>, options: AsyncStepOptions = {}): ResultStage {
+    const state = this[STATE];
+    return new ResultStage({ ...state, resultSteps: [...state.resultSteps, step(name, rxMergeMap((r: InferenceResult) => fn(r)), options.concurrency)] });
   }
 
   /**

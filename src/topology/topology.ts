@@ -12,6 +12,11 @@ export interface UserStep<T> {
   /** Shown in logs and errors. */
   readonly name: string;
   readonly operator: OperatorFunction<T, T>;
+  /**
+   * Most records inside the step at once (Flink's async I/O capacity). Unbounded when absent; 1 makes
+   * the step take one record at a time, e.g. in front of a backend that serves one call at a time.
+   */
+  readonly concurrency?: number;
 }
 
 /**
