@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type {
   HeartbeatRequest,
   HeartbeatResponse,
+  JobCheckpoints,
   JobList,
   JobState,
   JobStatus,
@@ -16,10 +17,13 @@ import type {
 import { ClusterServingError } from '../src/errors';
 import type { Logger } from '../src/logging/logger';
 import type { Topology } from '../src/topology/topology';
+import { JobStateConflict } from './job-state-conflict';
 import { assignSubtasks } from './scheduler/assign-subtasks';
 import { jobSplits } from './scheduler/job-splits';
 import type { JobRecord, JobStore, JobUpdate } from './state/job-store';
+import type { HeldModel, ModelStore } from './state/model-store';
 import type { TaskManagerRegistry } from './state/taskmanager-registry';
+import type { SplitProgressReader } from './state/split-progress';
 
 /** Cluster totals for `GET /overview`. */
 export interface ClusterOverview {
@@ -38,6 +42,10 @@ export interface ControlPlaneOptions {
   readonly validate: (source: TopologySource) => Promise<Topology>;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
+  /** Keeps a copy of each submitted model to ship to the TaskManagers; without it, none is shipped. */
+  readonly models?: ModelStore;
+  /** Lag, pending entries and checkpoints of the jobs' Redis splits; without it, job status shows none. */
+  readonly progress?: SplitProgressReader;
   readonly logger: Logger;
   /** ms since epoch; injectable for tests. */
   readonly now?: () => number;
@@ -130,11 +138,16 @@ export class ControlPlane {
 
   // ---- jobs ----
 
-  /** Validates and stores a job; it becomes RUNNING once its subtasks are assigned. */
+  /**
+   * Validates and stores a job; it becomes RUNNING once its subtasks are assigned. The model file is
+   * copied into the model store when this process can read it (else the TaskManagers must read the path
+   * themselves).
+   */
   async submit(source: TopologySource): Promise<SubmitJobResponse> {
     const topology = await this.options.validate(source);
     const { spec } = topology;
     const { splits, sharing } = jobSplits(spec);
+    const modelSha256 = await this.storeModel(spec.name, spec.model.path);
     const job: JobRecord = {
       id: randomBytes(16).toString('hex'),
       name: spec.name,
@@ -146,6 +159,7 @@ export class ControlPlane {
       splits,
       sharing,
       subtasks: [],
+      ...(modelSha256 !== undefined ? { modelSha256 } : {}),
     };
     await this.exclusive(() => this.writeJobs(() => this.options.jobs.create(job, source)));
     this.log.jobs.info({ jobId: job.id, job: job.name, parallelism: job.parallelism, splits: splits.length }, 'jobmanager.job.submitted');
@@ -158,8 +172,24 @@ export class ControlPlane {
     return { jobs: jobs.map(({ id, name, state, parallelism, submittedAt }) => ({ id, name, state, parallelism, submittedAt })) };
   }
 
+  /** The job, with each split's lag, pending entries and checkpoint (Redis sources). */
   async jobStatus(jobId: string): Promise<JobStatus> {
-    return toJobStatus(await this.requireJob(jobId));
+    const job = await this.requireJob(jobId);
+    const status = toJobStatus(job);
+    // Shared splits are Redis streams read through the consumer group (Kafka partitions are exclusive).
+    if (!this.options.progress || job.sharing !== 'share') return status;
+    try {
+      return { ...status, splitProgress: await this.options.progress.progress(jobId, job.splits) };
+    } catch (err) {
+      this.log.jobs.warn({ jobId, err }, 'jobmanager.job.progress_unavailable');
+      return status;
+    }
+  }
+
+  /** Per split, the offset up to which every result is written, as the subtasks recorded it. */
+  async checkpoints(jobId: string): Promise<JobCheckpoints> {
+    const job = await this.requireJob(jobId);
+    return { jobId, splits: (await this.options.progress?.checkpoints(jobId, job.splits)) ?? [] };
   }
 
   /** The topology file as submitted, for the TaskManagers that run the job. */
@@ -167,6 +197,46 @@ export class ControlPlane {
     const source = await this.options.jobs.topology(jobId);
     if (!source) throw notFound(`job ${jobId}`, { jobId });
     return source;
+  }
+
+  private async storeModel(job: string, path: string): Promise<string | undefined> {
+    if (!this.options.models) return undefined;
+    try {
+      const { sha256, bytes } = await this.options.models.store(path);
+      this.log.jobs.info({ job, model: path, sha256, bytes }, 'jobmanager.model.stored');
+      return sha256;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      this.log.jobs.warn({ job, model: path, reason }, 'jobmanager.model.unreadable');
+      return undefined;
+    }
+  }
+
+  /** The job's model file as the JobManager holds it (CS_ERR_NOT_FOUND when the job is unknown or none is held). */
+  async model(jobId: string): Promise<HeldModel & { sha256: string }> {
+    const job = await this.requireJob(jobId);
+    const held = job.modelSha256 !== undefined ? await this.options.models?.file(job.modelSha256) : undefined;
+    if (job.modelSha256 === undefined || !held) throw notFound(`model of job ${jobId} (the JobManager could not read it at submit)`, { jobId });
+    return { ...held, sha256: job.modelSha256 };
+  }
+
+  /**
+   * Changes a job's parallelism (Flink's rescale): its splits are spread over `parallelism` subtasks;
+   * subtasks that remain keep their TaskManager, and the TaskManagers converge on their next heartbeat
+   * (new subtasks start, removed ones finish their in-flight work and stop). Other jobs keep their
+   * assignment. Throws {@link JobStateConflict} for a canceled or failed job.
+   */
+  async rescale(jobId: string, parallelism: number): Promise<JobStatus> {
+    const changed = await this.exclusive(async () => {
+      const job = await this.requireJob(jobId);
+      if (!isActive(job.state)) throw new JobStateConflict(jobId, job.state, 'be rescaled');
+      if (job.parallelism === parallelism) return false;
+      await this.updateJob(jobId, { parallelism });
+      this.log.jobs.info({ jobId, job: job.name, from: job.parallelism, to: parallelism }, 'jobmanager.job.rescaled');
+      return true;
+    });
+    if (changed) await this.reassign();
+    return this.jobStatus(jobId);
   }
 
   /** Stops assigning the job; TaskManagers stop its subtasks on their next heartbeat. Idempotent. */
@@ -220,7 +290,8 @@ export class ControlPlane {
     for (const job of await this.allJobs()) {
       if (!isActive(job.state)) continue;
       for (const s of job.subtasks) {
-        if (s.taskManagerId === taskManagerId) out.push({ jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits });
+        if (s.taskManagerId !== taskManagerId) continue;
+        out.push({ jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits, ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}) });
       }
     }
     return out;

@@ -9,7 +9,9 @@ import { loadTopologySource } from '../src/topology/load-topology';
 import { ControlPlane } from './control-plane';
 import { buildRestServer } from './rest/build-rest-server';
 import { JobStore } from './state/job-store';
+import { ModelStore } from './state/model-store';
 import { TaskManagerRegistry } from './state/taskmanager-registry';
+import { SplitProgressReader } from './state/split-progress';
 
 /** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
 export interface JobManagerOptions {
@@ -20,7 +22,7 @@ export interface JobManagerOptions {
   readonly port: number;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
-  /** Submitted topologies are written here to be validated. */
+  /** Submitted topologies are written here to be validated, and submitted models kept (`models/<sha256>.onnx`). */
   readonly cacheDir: string;
   /** @default createLogger('jobmanager') */
   readonly logger?: Logger;
@@ -84,9 +86,11 @@ export class JobManager {
       validate: async (source) => (await loadTopologySource(source, validationDir, { typecheck: true })).topology,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+      progress: new SplitProgressReader(this.redis),
+      models: new ModelStore(options.cacheDir),
       logger: this.logger,
     });
-    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }));
+    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), { redisUrl: options.redisUrl, cacheDir: validationDir });
     try {
       await this.app.listen({ host: options.host, port: options.port });
     } catch (err) {

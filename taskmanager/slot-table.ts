@@ -22,6 +22,11 @@ export interface SlotTableOptions {
   readonly cacheDir: string;
   /** `GET /jobs/:id/topology` on the JobManager. */
   readonly fetchTopology: (jobId: string) => Promise<TopologySource>;
+  /**
+   * The model file a subtask loads, given its assignment and the topology's `model.path` (e.g. a copy
+   * shipped by the JobManager, see ModelCache). @default the topology's own path
+   */
+  readonly resolveModel?: (assignment: SubtaskAssignment, path: string) => Promise<string>;
   /** The TaskManager's logger: the slots log as `taskmanager.slot`; runners get it as it is. */
   readonly logger: Logger;
   /** @default (o) => new SubtaskRunner(o) */
@@ -51,8 +56,10 @@ function sameSplits(a: readonly string[], b: readonly string[]): boolean {
  * The TaskManager's slots: the subtasks it runs, reconciled against the desired set each heartbeat
  * brings. A new assignment is started in the background (fetch the job's topology from the JobManager,
  * load it into the cache dir without type-checking — the JobManager did that on submit —, then
- * `new SubtaskRunner(...).start()`); a subtask that is no longer desired is closed, finishing its
- * in-flight work. A subtask whose splits changed is restarted. A start that fails is reported (see
+ * `new SubtaskRunner(...).start()`, with the model path from `resolveModel`); a subtask that is no
+ * longer desired is closed, finishing its in-flight work. A subtask whose splits changed (a rescale) is
+ * closed the same way and started again with the new splits once the old one has finished. A start
+ * that fails is reported (see
  * {@link SlotTable.running}) so the JobManager can fail the job; a start that could not reach the
  * JobManager is simply dropped and retried on the next heartbeat.
  */
@@ -114,7 +121,7 @@ export class SlotTable {
     await this.closing.get(slot.key);
     if (slot.removed) return;
     try {
-      const topology = await this.topologyOf(jobId);
+      const topology = await this.withModel(slot.assignment, await this.topologyOf(jobId));
       if (slot.removed) return;
       const runner = this.createRunner({
         jobId,
@@ -123,6 +130,7 @@ export class SlotTable {
         splits,
         redisUrl: this.options.redisUrl,
         consumerName: `${this.options.taskManagerId}-${jobId}-${subtaskIndex}`,
+        taskManagerId: this.options.taskManagerId,
         logger: this.options.logger,
       });
       slot.runner = runner;
@@ -194,6 +202,14 @@ export class SlotTable {
       this.topologies.set(jobId, topology);
     }
     return topology;
+  }
+
+  /** The topology with the model path this subtask should load. */
+  private async withModel(assignment: SubtaskAssignment, topology: Topology): Promise<Topology> {
+    const path = topology.spec.model.path;
+    const chosen = this.options.resolveModel ? await this.options.resolveModel(assignment, path) : path;
+    if (chosen === path) return topology;
+    return { ...topology, spec: { ...topology.spec, model: { ...topology.spec.model, path: chosen } } };
   }
 
   private forgetTopologyIfUnused(jobId: string): void {

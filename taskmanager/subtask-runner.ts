@@ -14,9 +14,12 @@ import { postprocess } from '../src/operators/postprocess';
 import { applyUserStep } from '../src/operators/user-step';
 import { ClusterServingError } from '../src/errors';
 import { backoffDelay } from '../src/retry/backoff';
+import { PoisonPolicy } from '../src/retry/poison-policy';
+import { deadLetterKey } from '../src/cluster-api/keys';
 import { RedisStreamSource } from '../connectors/redis/redis-stream-source';
-import { RedisResultSink } from '../connectors/redis/redis-result-sink';
+import { RedisResultSink, type PoisonEntry } from '../connectors/redis/redis-result-sink';
 import { CreditGate } from './credit-gate';
+import { CheckpointRecorder } from './checkpoint-recorder';
 
 export interface SubtaskRunnerOptions {
   readonly jobId: string;
@@ -31,6 +34,14 @@ export interface SubtaskRunnerOptions {
   readonly logger: Logger;
   /** The model runtime (ONNX Runtime on worker threads by default). */
   readonly runtime?: ModelRuntime;
+  /** Recorded with the checkpoints. @default consumerName */
+  readonly taskManagerId?: string;
+  /** How often the source claims entries abandoned by dead readers (ms). @default 1000 (see RedisStreamSource) */
+  readonly claimIntervalMs?: number;
+  /** How long an entry must be pending on a reader before it counts as abandoned (ms). @default 5000 */
+  readonly claimMinIdleMs?: number;
+  /** Checkpoints are recorded in Redis at most this often (ms), and on close. @default 1000 */
+  readonly checkpointIntervalMs?: number;
 }
 
 /** Results written to the sink in one script call at most. */
@@ -49,12 +60,20 @@ const READ_BLOCK_MS = 1000;
  * with bad requests short-circuiting to the sink as error results. In-flight work is bounded by a
  * credit gate: the read loop takes entries only while fewer than `4 × batch.maxSize × instances` are
  * between source and sink, so a slow model grows the stream, not this process.
+ *
+ * Entries delivered more than `source.maxDeliveries` times (see PoisonPolicy) skip the graph: they are
+ * parked in the dead-letter stream with a CS_ERR_POISON result. Every entry read is tracked until its
+ * result is written, and the per-split checkpoints are recorded in Redis (CheckpointRecorder).
  */
 export class SubtaskRunner {
   private readonly log: Logger;
   private model: LoadedModel | undefined;
   private source: Source | undefined;
-  private sink: Sink | undefined;
+  private sink: (Sink & Pick<RedisResultSink, 'park'>) | undefined;
+  private checkpoints: CheckpointRecorder | undefined;
+  private poison: PoisonPolicy | undefined;
+  /** Poison entries being parked. */
+  private readonly parking = new Set<Promise<void>>();
   private readonly entries = new Subject<SourceEntry>();
   private gate: CreditGate | undefined;
   private done: Promise<void> | undefined;
@@ -63,6 +82,8 @@ export class SubtaskRunner {
   private closing: Promise<void> | undefined;
   /** Results written since start, for status and tests. */
   written = 0;
+  /** Poison entries parked in the dead-letter stream since start. */
+  parked = 0;
   /** Model runs, rows run and time spent in them since start. */
   runs = 0;
   rows = 0;
@@ -80,10 +101,21 @@ export class SubtaskRunner {
     if (spec.source.protocol !== 'native') throw new ClusterServingError('CS_ERR_TOPOLOGY', `source.protocol ${spec.source.protocol} is not available yet`);
     if (spec.decode.type !== 'tensor') throw new ClusterServingError('CS_ERR_TOPOLOGY', `decode ${spec.decode.type} is not available yet`);
     const stream = spec.source.stream ?? spec.name;
+    const { jobId, subtaskIndex, consumerName, claimIntervalMs, claimMinIdleMs } = this.options;
     const model = (this.model = await (this.options.runtime ?? onnxRuntime).load(spec.model));
-    this.source = new RedisStreamSource({ url: spec.source.address ?? this.options.redisUrl, splits: this.options.splits, consumer: this.options.consumerName });
+    const checkpoints = (this.checkpoints = new CheckpointRecorder({ redisUrl: this.options.redisUrl, jobId, subtaskIndex, taskManagerId: this.options.taskManagerId ?? consumerName, intervalMs: this.options.checkpointIntervalMs, logger: this.log }));
+    const tracker = checkpoints.tracker;
+    this.poison = new PoisonPolicy({ maxDeliveries: spec.source.maxDeliveries, deadLetterStream: deadLetterKey(stream) });
+    this.source = new RedisStreamSource({
+      url: spec.source.address ?? this.options.redisUrl,
+      splits: this.options.splits,
+      consumer: consumerName,
+      claimIntervalMs,
+      claimMinIdleMs,
+      ownInFlight: (split, id) => tracker.inFlight(split, id),
+    });
     this.sink = new RedisResultSink({ url: spec.sink.address ?? this.options.redisUrl, stream, resultTtlMs: spec.sink.resultTtlMs, replyMaxLen: spec.sink.replyMaxLen });
-    await Promise.all([this.source.start(), this.sink.start()]);
+    await Promise.all([this.source.start(), this.sink.start(), checkpoints.start()]);
     const maxInFlight = Math.max(1, 4 * spec.batch.maxSize * model.concurrency);
     const gate = (this.gate = new CreditGate(maxInFlight));
     const sink = this.sink;
@@ -111,8 +143,10 @@ export class SubtaskRunner {
           try {
             await sink.write(results);
             this.written += results.length;
+            checkpoints.written(results.map((r) => r.ref));
           } catch (err) {
-            // Left pending: redelivered to this consumer name on restart (or reclaimed by another).
+            // Left pending: claimed again once idle long enough (by this reader or another).
+            for (const r of results) tracker.released(r.ref.split, r.ref.entryId);
             this.log.error({ err, count: results.length }, 'taskmanager.sink.write_failed');
           } finally {
             gate.release(results.length);
@@ -146,8 +180,37 @@ export class SubtaskRunner {
         continue;
       }
       gate.release(credits - batch.length);
-      for (const entry of batch) this.entries.next(entry);
+      const poison: PoisonEntry[] = [];
+      for (const entry of batch) {
+        this.checkpoints!.tracker.read(entry.split, entry.entryId);
+        const verdict = this.poison!.check(entry);
+        // The payload is not decoded (decoding may be what kills its reader), so no reply: the client
+        // sees the result through OutputQueue.query, or its predict times out.
+        if (verdict) poison.push({ entry, uri: entry.uri || entry.entryId, replyTo: undefined, verdict });
+        else this.entries.next(entry);
+      }
+      if (poison.length > 0) this.park(poison, gate);
     }
+  }
+
+  /** Parks poison entries (dead letter + CS_ERR_POISON result + ack, atomically) beside the graph. */
+  private park(items: PoisonEntry[], gate: CreditGate): void {
+    const tracker = this.checkpoints!.tracker;
+    const parking = this.sink!.park(items).then(
+      () => {
+        this.parked += items.length;
+        this.checkpoints!.written(items.map((p) => p.entry));
+        for (const { entry, verdict } of items) this.log.warn({ split: entry.split, entryId: entry.entryId, uri: entry.uri, deliveries: verdict.deliveries }, 'taskmanager.source.poison_parked');
+      },
+      (err: unknown) => {
+        for (const { entry } of items) tracker.released(entry.split, entry.entryId);
+        this.log.error({ err, count: items.length }, 'taskmanager.source.poison_park_failed');
+      },
+    ).finally(() => {
+      gate.release(items.length);
+      this.parking.delete(parking);
+    });
+    this.parking.add(parking);
   }
 
   /** Finish in-flight batches and write their results (force: drop them, they will be redelivered). */
@@ -160,6 +223,8 @@ export class SubtaskRunner {
       if (options.force) this.entries.error(new ClusterServingError('CS_ERR_CLOSED', 'subtask closed'));
       else this.entries.complete();
       await this.done;
+      await Promise.all([...this.parking]);
+      await this.checkpoints?.close();
       await this.sink?.close();
       await this.model?.close();
       this.log.info({ eventLoopUtilization: performance.eventLoopUtilization().utilization, written: this.written, runs: this.runs, meanBatch: this.runs ? this.rows / this.runs : 0, meanRunMs: this.runs ? this.runMs / this.runs : 0 }, 'taskmanager.subtask.closed');

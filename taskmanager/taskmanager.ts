@@ -4,6 +4,7 @@ import { JobManagerClient } from '../src/cluster-api/jobmanager-client';
 import { ClusterServingError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { Heartbeat } from './heartbeat';
+import { ModelCache } from './model-cache';
 import type { BackoffOptions } from '../src/retry/backoff';
 import { registerWithJobManager } from './registration';
 import { SlotTable, type SubtaskHandle } from './slot-table';
@@ -17,7 +18,7 @@ export interface TaskManagerOptions {
   readonly slots: number;
   /** @default `tm-<hostname>-<random>` */
   readonly taskManagerId?: string | undefined;
-  /** Shipped topologies (and models) are cached here. */
+  /** Shipped topologies and models (`models/<sha256>.onnx`) are cached here. */
   readonly cacheDir: string;
   /** Reported to the JobManager. @default os.hostname() */
   readonly host?: string;
@@ -67,12 +68,14 @@ export class TaskManager {
     this.id = options.taskManagerId ?? generateTaskManagerId();
     this.logger = (options.logger ?? createLogger('taskmanager')).child({ taskManagerId: this.id });
     this.client = new JobManagerClient(options.jobmanagerUrl);
+    const models = new ModelCache({ cacheDir: options.cacheDir, download: (jobId) => this.client.jobModel(jobId), logger: this.logger });
     this.slots = new SlotTable({
       taskManagerId: this.id,
       slots: options.slots,
       redisUrl: options.redisUrl,
       cacheDir: options.cacheDir,
       fetchTopology: (jobId) => this.client.jobTopology(jobId),
+      resolveModel: (assignment, path) => models.resolve(assignment.jobId, path, assignment.modelSha256),
       logger: this.logger,
       ...(options.createRunner ? { createRunner: options.createRunner } : {}),
     });

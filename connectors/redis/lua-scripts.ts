@@ -23,6 +23,8 @@ export function defineLuaScripts(redis: Redis): void {
 export interface LuaCommands {
   /** See lua/writeResultsAndAck.lua. Args: numKeys, ...keys, ...argv. */
   writeResultsAndAck(numKeys: number, ...args: (string | Buffer | number)[]): Promise<number>;
+  /** See lua/parkPoisonAndAck-4.lua. Args: the 4 keys, then argv. */
+  parkPoisonAndAck(...args: (string | Buffer | number)[]): Promise<number>;
 }
 
 export function lua(redis: Redis): LuaCommands {

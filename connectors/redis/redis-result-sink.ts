@@ -1,7 +1,9 @@
 import Redis from 'ioredis';
 import type { Sink } from '../../src/connector/sink';
+import type { SourceEntry } from '../../src/connector/source';
 import type { InferenceResult } from '../../src/tensor/records';
-import { CONSUMER_GROUP, resultKey } from '../../src/cluster-api/keys';
+import type { PoisonVerdict } from '../../src/retry/poison-policy';
+import { CONSUMER_GROUP, deadLetterKey, resultKey } from '../../src/cluster-api/keys';
 import { encodeResult } from '../../src/protocol/native/native-codec';
 import { ConnectorError } from '../../src/errors';
 import { defineLuaScripts, lua } from './lua-scripts';
@@ -15,10 +17,22 @@ export interface RedisResultSinkOptions {
   readonly group?: string;
 }
 
+/** A poison entry to park: the entry as read, where its result goes, and the policy's verdict. */
+export interface PoisonEntry {
+  readonly entry: SourceEntry;
+  /** The uri the error result is written under (the entry's, or its id when it has none). */
+  readonly uri: string;
+  /** The client's reply stream, when the payload could be read far enough to know it. */
+  readonly replyTo: string | undefined;
+  readonly verdict: PoisonVerdict;
+}
+
 /**
  * Writes native results to Redis and acknowledges their entries in one script call per batch
  * (lua/writeResultsAndAck.lua): the result hash `value` (version byte + Avro Result) with a TTL, a reply
- * on the client's reply stream when it asked for one, then XACK + XDEL of the entry.
+ * on the client's reply stream when it asked for one, then XACK + XDEL of the entry. Poison entries
+ * are parked with {@link RedisResultSink.park} (lua/parkPoisonAndAck-4.lua): dead letter, error result
+ * and acknowledgement as one step per entry.
  */
 export class RedisResultSink implements Sink {
   private readonly redis: Redis;
@@ -50,7 +64,40 @@ export class RedisResultSink implements Sink {
     }
   }
 
+  /**
+   * Parks poison entries: each gets a copy in the dead-letter stream `<stream>:dead-letter` (its
+   * original fields plus `split`, `id`, `deliveries`, `reason`), its CS_ERR_POISON result (and reply) and
+   * its XACK + XDEL, in one atomic script call per entry. Idempotent per entry. Resolves to the number
+   * parked (entries whose result was already written are only acknowledged).
+   */
+  async park(items: readonly PoisonEntry[]): Promise<number> {
+    const { stream, resultTtlMs, replyMaxLen } = this.options;
+    const group = this.options.group ?? CONSUMER_GROUP;
+    try {
+      const parked = await Promise.all(
+        items.map(({ entry, uri, replyTo, verdict }) => {
+          const rkey = resultKey(stream, uri);
+          const fields: (string | Buffer)[] = ['uri', entry.uri, 'data', asBuffer(entry.data)];
+          for (const [name, value] of entry.extra ?? []) fields.push(name, asBuffer(value));
+          return lua(this.redis).parkPoisonAndAck(
+            entry.split, rkey, replyTo ?? rkey, deadLetterKey(stream),
+            group, String(resultTtlMs), String(replyMaxLen), uri, encodeResult(uri, undefined, verdict.error), replyTo ? '1' : '0',
+            entry.entryId, String(verdict.deliveries), verdict.reason, ...fields,
+          );
+        }),
+      );
+      return parked.reduce((n, p) => n + Number(p), 0);
+    } catch (err) {
+      throw new ConnectorError(`parking ${items.length} poison entries failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
   async close(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
+}
+
+/** A Buffer view of bytes (ioredis sends Buffers as they are, other typed arrays it would stringify). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -3,6 +3,11 @@ import type { Source, SourceEntry } from '../../src/connector/source';
 import { CONSUMER_GROUP } from '../../src/cluster-api/keys';
 import { ConnectorError } from '../../src/errors';
 
+/** How often `read()` looks for entries left pending by readers that stopped (ms). */
+export const DEFAULT_CLAIM_INTERVAL_MS = 1000;
+/** How long an entry must have been pending before another reader takes it over (ms). */
+export const DEFAULT_CLAIM_MIN_IDLE_MS = 5000;
+
 export interface RedisStreamSourceOptions {
   readonly url: string;
   /** The split stream keys this reader owns. */
@@ -10,25 +15,65 @@ export interface RedisStreamSourceOptions {
   /** Stable within the job: a restarted reader with the same name gets its unacknowledged entries back. */
   readonly consumer: string;
   readonly group?: string;
+  /** How often `read()` claims abandoned entries of its splits, in ms. @default 1000 */
+  readonly claimIntervalMs?: number;
+  /**
+   * An entry pending this long (ms) on any reader of the group is presumed abandoned (its reader died)
+   * and claimed. Must be longer than any batch takes from read to result written: a healthy entry
+   * claimed early is processed twice (harmless for clients, the sink being idempotent per entry, but it
+   * counts as one more delivery towards the poison limit). @default 5000
+   */
+  readonly claimMinIdleMs?: number;
+  /**
+   * Whether this reader still processes an entry it read (e.g. the runner's checkpoint tracker knows).
+   * Entries pending on this reader's own consumer name that it no longer processes (a sink write
+   * failed) are then claimed back like anybody else's. Without it, own entries are never claimed: they
+   * come back through the id-`0` re-read when a reader with this name starts again.
+   */
+  readonly ownInFlight?: (split: string, entryId: string) => boolean;
 }
 
 type StreamReply = [Buffer, [Buffer, Buffer[] | null][]][] | null;
+/** An XPENDING extended-form row: id, consumer, ms idle, deliveries so far. */
+type PendingRow = [string, string, number, number];
+
+/** XPENDING rows looked at per call while claiming. */
+const CLAIM_PAGE = 128;
+/** XPENDING pages looked at per split and claim round (bounds one round's work). */
+const CLAIM_PAGES = 8;
 
 /**
  * Reads a job's split streams through the consumer group (XREADGROUP), one blocking connection per
  * reader. On start it first drains the entries delivered to this consumer name before and never
- * acknowledged (id `0`), then reads new ones (id `>`).
+ * acknowledged (id `0`), then reads new ones (id `>`). Every `claimIntervalMs` it also takes over
+ * entries that have been pending longer than `claimMinIdleMs` on any consumer (a TaskManager that
+ * died, whose subtasks the JobManager gave to others), within the caller's `maxEntries`.
+ *
+ * Claiming uses XPENDING with IDLE, then XCLAIM with the same min-idle time, rather than XAUTOCLAIM:
+ * XPENDING reports each entry's delivery count (XAUTOCLAIM does not), which the poison policy needs,
+ * and lets us leave out entries this reader itself still processes. XCLAIM re-checks the idle time
+ * per entry, so two readers claiming at once never both get an entry; it adds one delivery, so a
+ * claimed entry's `deliveries` is the count XPENDING reported plus one. Entries deleted while pending
+ * are dropped from the pending list (Redis 7 XCLAIM does that itself; earlier versions return them
+ * without fields and we acknowledge them).
  */
 export class RedisStreamSource implements Source {
   private readonly redis: Redis;
   private readonly group: string;
+  private readonly claimIntervalMs: number;
+  private readonly claimMinIdleMs: number;
   /** Splits whose own pending backlog is not drained yet. */
   private readonly backlog: Set<string>;
+  private nextClaimAt = 0;
+  /** Rotates which split is claimed from first, so one split's backlog cannot starve the others. */
+  private claimRound = 0;
   private closed = false;
   private started: Promise<void> | undefined;
 
   constructor(private readonly options: RedisStreamSourceOptions) {
     this.group = options.group ?? CONSUMER_GROUP;
+    this.claimIntervalMs = options.claimIntervalMs ?? DEFAULT_CLAIM_INTERVAL_MS;
+    this.claimMinIdleMs = options.claimMinIdleMs ?? DEFAULT_CLAIM_MIN_IDLE_MS;
     this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: `cs-source-${options.consumer}` });
     this.redis.on('error', () => undefined); // reconnects by itself; read() reports failures
     this.backlog = new Set(options.splits);
@@ -44,11 +89,31 @@ export class RedisStreamSource implements Source {
           if (!(err instanceof Error) || !err.message.includes('BUSYGROUP')) throw new ConnectorError(`cannot create consumer group on ${split}: ${String(err)}`, { cause: err });
         }
       }
+      this.nextClaimAt = Date.now() + this.claimIntervalMs;
     })());
   }
 
   async read(maxEntries: number, blockMs: number): Promise<SourceEntry[]> {
-    if (this.closed) return [];
+    if (this.closed || maxEntries <= 0) return [];
+    try {
+      if (this.backlog.size === 0 && Date.now() >= this.nextClaimAt) {
+        const claimed = await this.claim(maxEntries);
+        this.nextClaimAt = Date.now() + this.claimIntervalMs;
+        if (claimed.length > 0 || this.closed) return claimed;
+      }
+      const hadBacklog = this.backlog.size > 0;
+      const entries = await this.readGroup(maxEntries, blockMs);
+      // The backlog turned out empty: go on to new entries rather than answer nothing.
+      if (entries.length === 0 && hadBacklog && this.backlog.size === 0 && !this.closed) return await this.readGroup(maxEntries, blockMs);
+      return entries;
+    } catch (err) {
+      if (this.closed) return [];
+      throw err instanceof ConnectorError ? err : new ConnectorError(`reading ${this.options.splits.join(', ')} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  /** XREADGROUP: this consumer's own backlog (id `0`) while there is one, then new entries (`>`). */
+  private async readGroup(maxEntries: number, blockMs: number): Promise<SourceEntry[]> {
     const splits = this.options.splits;
     const pending = splits.filter((s) => this.backlog.has(s));
     const useBacklog = pending.length > 0;
@@ -57,18 +122,14 @@ export class RedisStreamSource implements Source {
     const args: (string | number)[] = ['GROUP', this.group, this.options.consumer, 'COUNT', maxEntries];
     if (!useBacklog) args.push('BLOCK', Math.max(1, Math.round(blockMs)));
     args.push('STREAMS', ...keys, ...ids);
-    let reply: StreamReply;
-    try {
-      reply = (await (this.redis.xreadgroupBuffer as (...a: (string | number)[]) => Promise<unknown>)(...args)) as StreamReply;
-    } catch (err) {
-      if (this.closed) return [];
-      throw new ConnectorError(`XREADGROUP failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
+    const reply = (await (this.redis.xreadgroupBuffer as (...a: (string | number)[]) => Promise<unknown>)(...args)) as StreamReply;
     const out: SourceEntry[] = [];
     const seen = new Set<string>();
     for (const [keyBuf, entries] of reply ?? []) {
       const split = keyBuf.toString();
       seen.add(split);
+      // A re-read adds a delivery: ask the pending list how many there have been.
+      const counts = useBacklog && entries.length > 0 ? await this.deliveryCounts(split, entries[0]![0].toString(), entries[entries.length - 1]![0].toString(), entries.length) : undefined;
       for (const [idBuf, fields] of entries) {
         const entryId = idBuf.toString();
         if (!fields) {
@@ -76,11 +137,59 @@ export class RedisStreamSource implements Source {
           await this.redis.xack(split, this.group, entryId);
           continue;
         }
-        out.push(toEntry(split, entryId, fields));
+        out.push(toEntry(split, entryId, fields, counts ? counts.get(entryId) : 1));
       }
       if (useBacklog && entries.length < maxEntries) this.backlog.delete(split);
     }
     if (useBacklog) for (const k of keys) if (!seen.has(k)) this.backlog.delete(k);
+    return out;
+  }
+
+  /** Delivery counts of this consumer's pending entries between two ids (inclusive). */
+  private async deliveryCounts(split: string, first: string, last: string, count: number): Promise<Map<string, number>> {
+    const rows = (await this.redis.xpending(split, this.group, first, last, count, this.options.consumer)) as PendingRow[];
+    return new Map(rows.map((r) => [String(r[0]), Number(r[3])]));
+  }
+
+  /** Takes over up to `maxEntries` entries pending longer than claimMinIdleMs, split after split. */
+  private async claim(maxEntries: number): Promise<SourceEntry[]> {
+    const splits = this.options.splits;
+    const first = this.claimRound++ % Math.max(1, splits.length);
+    const out: SourceEntry[] = [];
+    for (let i = 0; i < splits.length && out.length < maxEntries && !this.closed; i++) {
+      const split = splits[(first + i) % splits.length]!;
+      let start = '-';
+      for (let page = 0; page < CLAIM_PAGES && out.length < maxEntries; page++) {
+        const pageSize = Math.max(CLAIM_PAGE, maxEntries);
+        const rows = (await this.redis.xpending(split, this.group, 'IDLE', this.claimMinIdleMs, start, '+', pageSize)) as PendingRow[];
+        const wanted = rows.filter(([id, consumer]) => this.claimable(split, String(id), String(consumer))).slice(0, maxEntries - out.length);
+        if (wanted.length > 0) out.push(...(await this.claimEntries(split, new Map(wanted.map((r) => [String(r[0]), Number(r[3])])))));
+        if (rows.length < pageSize) break;
+        start = `(${String(rows[rows.length - 1]![0])}`;
+      }
+    }
+    return out;
+  }
+
+  private claimable(split: string, entryId: string, consumer: string): boolean {
+    if (consumer !== this.options.consumer) return true;
+    return this.options.ownInFlight !== undefined && !this.options.ownInFlight(split, entryId);
+  }
+
+  /** XCLAIM of the given ids (with their delivery counts so far); returns those still there. */
+  private async claimEntries(split: string, counts: Map<string, number>): Promise<SourceEntry[]> {
+    const reply = (await this.redis.callBuffer('XCLAIM', split, this.group, this.options.consumer, this.claimMinIdleMs, ...counts.keys())) as [Buffer, Buffer[] | null][] | null;
+    const out: SourceEntry[] = [];
+    for (const item of reply ?? []) {
+      if (!Array.isArray(item)) continue;
+      const entryId = item[0].toString();
+      const fields = item[1];
+      if (!fields) {
+        await this.redis.xack(split, this.group, entryId);
+        continue;
+      }
+      out.push(toEntry(split, entryId, fields, (counts.get(entryId) ?? 0) + 1));
+    }
     return out;
   }
 
@@ -91,7 +200,7 @@ export class RedisStreamSource implements Source {
   }
 }
 
-function toEntry(split: string, entryId: string, fields: Buffer[]): SourceEntry {
+function toEntry(split: string, entryId: string, fields: Buffer[], deliveries: number | undefined): SourceEntry {
   let uri = '';
   let data: Uint8Array = Buffer.alloc(0);
   let extra: Map<string, Uint8Array> | undefined;
@@ -102,5 +211,5 @@ function toEntry(split: string, entryId: string, fields: Buffer[]): SourceEntry 
     else if (name === 'data') data = value;
     else (extra ??= new Map()).set(name, value);
   }
-  return extra ? { split, entryId, uri, data, extra } : { split, entryId, uri, data };
+  return { split, entryId, uri, data, ...(extra ? { extra } : {}), ...(deliveries !== undefined ? { deliveries } : {}) };
 }

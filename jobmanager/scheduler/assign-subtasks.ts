@@ -61,7 +61,10 @@ function isActive(state: JobState): boolean {
  * 1. A job's splits are spread round-robin over its `parallelism` subtasks ({@link spreadSplits}); a
  *    subtask left without splits is not scheduled.
  * 2. A subtask stays where it runs while that TaskManager is alive and has the slot (sticky: no
- *    needless moves).
+ *    needless moves). After a rescale (a new `parallelism`) the splits are spread anew: subtasks that
+ *    remain keep their TaskManager even when their splits changed (it restarts them with the new
+ *    splits), subtasks past the new parallelism are dropped, and new ones are placed as in 3. Other jobs'
+ *    subtasks never move for it: every running subtask keeps its slot before anything is placed.
  * 3. The other subtasks go, in job order then subtask order, to the alive TaskManager with the most
  *    free slots (ties: one running fewer subtasks of this job, then the smaller id), so a job spreads out.
  * 4. A TaskManager whose last heartbeat is older than `heartbeatTimeoutMs` is expired: its subtasks

@@ -9,20 +9,24 @@ export interface JobRecord extends JobStatus {
   /** Every split of the job's source, in partition order. */
   readonly splits: readonly string[];
   readonly sharing: SplitSharing;
+  /** SHA-256 (hex) of the model file the JobManager keeps for this job; absent when it could not read it at submit. */
+  readonly modelSha256?: string;
 }
 
 /** What can change after submission. */
 export interface JobUpdate {
   readonly state?: JobState;
+  /** A rescale (the scheduler then re-spreads the splits). */
+  readonly parallelism?: number;
   readonly subtasks?: readonly SubtaskStatus[];
   readonly failure?: string;
 }
 
-const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure'] as const;
+const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256'] as const;
 const JOB_STATES: readonly JobState[] = ['CREATED', 'RUNNING', 'CANCELED', 'FAILED'];
 
 function parseRecord(values: readonly (string | null)[]): JobRecord | undefined {
-  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure] = values;
+  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256] = values;
   if (!id || !name || !state || !JOB_STATES.includes(state as JobState)) return undefined;
   return {
     id,
@@ -36,6 +40,7 @@ function parseRecord(values: readonly (string | null)[]): JobRecord | undefined 
     sharing: sharing === 'exclusive' ? 'exclusive' : 'share',
     subtasks: JSON.parse(subtasks ?? '[]') as SubtaskStatus[],
     ...(failure ? { failure } : {}),
+    ...(modelSha256 ? { modelSha256 } : {}),
   };
 }
 
@@ -63,6 +68,7 @@ export class JobStore {
         splits: JSON.stringify(job.splits),
         sharing: job.sharing,
         subtasks: JSON.stringify(job.subtasks),
+        ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}),
       })
       .zadd(JOBS_KEY, String(job.submittedAt), job.id)
       .exec();
@@ -96,10 +102,11 @@ export class JobStore {
     return { filename, source, baseDir: baseDir ?? '' };
   }
 
-  /** Changes state, assignment or failure of an existing job. */
+  /** Changes state, parallelism, assignment or failure of an existing job. */
   async update(jobId: string, update: JobUpdate): Promise<void> {
     const fields: Record<string, string> = {};
     if (update.state !== undefined) fields.state = update.state;
+    if (update.parallelism !== undefined) fields.parallelism = String(update.parallelism);
     if (update.subtasks !== undefined) fields.subtasks = JSON.stringify(update.subtasks);
     if (update.failure !== undefined) fields.failure = update.failure;
     if (Object.keys(fields).length > 0) await this.redis.hset(jobKey(jobId), fields);

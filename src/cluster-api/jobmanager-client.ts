@@ -2,6 +2,7 @@ import type {
   ErrorBody,
   HeartbeatRequest,
   HeartbeatResponse,
+  JobCheckpoints,
   JobList,
   JobStatus,
   RegisterTaskManagerRequest,
@@ -14,6 +15,9 @@ import { ClusterServingError, ConnectorError, TopologyError, isErrorCode } from 
 
 /** How long a REST call waits for the JobManager to answer, in ms. @default 10000 */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/** How long a model download may take in all, in ms (models can be large). @default 600000 */
+export const MODEL_DOWNLOAD_TIMEOUT_MS = 600_000;
 
 function isErrorBody(value: unknown): value is ErrorBody {
   return typeof value === 'object' && value !== null && typeof (value as ErrorBody).code === 'string' && typeof (value as ErrorBody).message === 'string';
@@ -48,12 +52,33 @@ export class JobManagerClient {
     return this.request('GET', `/jobs/${encodeURIComponent(jobId)}`);
   }
 
+  /** `GET /jobs/:jobId/checkpoints`: per split, the offset up to which every result is written. */
+  checkpoints(jobId: string): Promise<JobCheckpoints> {
+    return this.request('GET', `/jobs/${encodeURIComponent(jobId)}/checkpoints`);
+  }
+
   jobTopology(jobId: string): Promise<TopologySource> {
     return this.request('GET', `/jobs/${encodeURIComponent(jobId)}/topology`);
   }
 
   cancelJob(jobId: string): Promise<JobStatus> {
     return this.request('PATCH', `/jobs/${encodeURIComponent(jobId)}?mode=cancel`);
+  }
+
+  /** Changes a running job's parallelism (1..1024); answers its new status. */
+  rescaleJob(jobId: string, parallelism: number): Promise<JobStatus> {
+    return this.request('PATCH', `/jobs/${encodeURIComponent(jobId)}/rescaling?parallelism=${encodeURIComponent(String(parallelism))}`);
+  }
+
+  /**
+   * `GET /jobs/:jobId/model`: the bytes of the job's model file as the JobManager holds it, as a stream
+   * (read it to the end or cancel it). CS_ERR_NOT_FOUND when the JobManager holds no copy.
+   */
+  async jobModel(jobId: string): Promise<ReadableStream<Uint8Array>> {
+    const path = `/jobs/${encodeURIComponent(jobId)}/model`;
+    const response = await this.send('GET', path, undefined, MODEL_DOWNLOAD_TIMEOUT_MS);
+    if (response.ok && response.body) return response.body;
+    throw this.errorOf('GET', path, response, await response.text());
   }
 
   registerTaskManager(request: RegisterTaskManagerRequest): Promise<RegisterTaskManagerResponse> {
@@ -72,37 +97,47 @@ export class JobManagerClient {
     return this.request('GET', '/taskmanagers');
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const url = `${this.baseUrl}${path}`;
-    let response: Response;
+  private async send(method: string, path: string, body: unknown, timeoutMs: number): Promise<Response> {
     try {
-      response = await fetch(url, {
+      return await fetch(`${this.baseUrl}${path}`, {
         method,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       throw new ConnectorError(`cannot reach the JobManager at ${this.baseUrl}: ${describeFetchError(err)}`, { cause: err });
     }
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.send(method, path, body, this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     const text = await response.text();
-    let payload: unknown = undefined;
-    if (text !== '') {
-      try {
-        payload = JSON.parse(text);
-      } catch {
-        payload = undefined;
-      }
-    }
-    if (response.ok) return payload as T;
+    if (response.ok) return (text === '' ? undefined : parseJson(text)) as T;
+    throw this.errorOf(method, path, response, text);
+  }
+
+  /** The error an answer that is not OK stands for. */
+  private errorOf(method: string, path: string, response: Response, text: string): ClusterServingError {
+    const url = `${this.baseUrl}${path}`;
+    const payload = text === '' ? undefined : parseJson(text);
     if (isErrorBody(payload)) {
-      if (payload.code === 'CS_ERR_TOPOLOGY' && payload.problems) throw new TopologyError(payload.problems);
+      if (payload.code === 'CS_ERR_TOPOLOGY' && payload.problems) return new TopologyError(payload.problems);
       const code = isErrorCode(payload.code) ? payload.code : 'CS_ERR_INTERNAL';
-      throw new ClusterServingError(code, payload.message, { retriable: response.status >= 500 && response.status !== 501 });
+      return new ClusterServingError(code, payload.message, { retriable: response.status >= 500 && response.status !== 501 });
     }
-    throw new ClusterServingError('CS_ERR_INTERNAL', `${method} ${url} answered HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, {
+    return new ClusterServingError('CS_ERR_INTERNAL', `${method} ${url} answered HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, {
       retriable: response.status >= 500,
     });
+  }
+}
+
+/** JSON.parse, or undefined for text that is not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

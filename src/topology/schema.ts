@@ -17,6 +17,17 @@ const redisSource = z.strictObject({
   protocol: z.enum(['native', 'bigdl']).default('native'),
   /** Entries read per XREADGROUP call. */
   readCount: z.number().int().min(1).max(10000).default(512),
+  /**
+   * Deliveries after which an entry is a poison request: it is parked in the job's dead-letter stream
+   * with an error result (CS_ERR_POISON) instead of being processed again.
+   */
+  maxDeliveries: z.number().int().min(1).max(1000).default(3),
+  /**
+   * With `protocol: bigdl`, which client generation's batch dimension to follow: `2.x` clients send
+   * tensors already batched and get outputs with the batch dimension; `0.11` clients send tensors
+   * without it (a leading 1 is added) and get outputs without it.
+   */
+  bigdlConvention: z.enum(['2.x', '0.11']).default('2.x'),
 });
 
 const kafkaSource = z.strictObject({

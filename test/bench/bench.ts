@@ -17,8 +17,8 @@ import type { TopologyInput } from '../../src/topology/schema';
 
 const SECONDS = Number(process.env.CS_BENCH_SECONDS ?? 8);
 const CNN_BATCH = Number(process.env.CS_BENCH_CNN_BATCH ?? 8);
-const CNN_THREADS = Number(process.env.CS_BENCH_CNN_THREADS ?? 1);
-const CNN_INSTANCES = Number(process.env.CS_BENCH_CNN_INSTANCES ?? 2);
+const CNN_THREADS = Number(process.env.CS_BENCH_CNN_THREADS ?? 2);
+const CNN_INSTANCES = Number(process.env.CS_BENCH_CNN_INSTANCES ?? 1);
 
 interface Figure {
   readonly name: string;

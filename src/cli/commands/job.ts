@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import type { JobStatus } from '../../cluster-api/dto';
 import { JobManagerClient } from '../../cluster-api/jobmanager-client';
 import { resolveProcessOptions } from '../../config/resolve-process-options';
@@ -16,7 +16,11 @@ function withJobManagerFlag(command: Command): Command {
   return addProcessOptions(command, ['jobmanagerUrl']);
 }
 
-/** `cs job status` as text: a header, then one row per subtask (subtask, TaskManager, splits). */
+/**
+ * `cs job status` as text: a header, one row per subtask (subtask, TaskManager, splits), then, when the
+ * JobManager reports split progress, one row per split (its subtasks and their TaskManagers, lag,
+ * pending entries, checkpoint).
+ */
 export function formatJobStatus(job: JobStatus): string {
   const lines = [
     `job ${job.id}  ${job.name}  ${job.state}`,
@@ -30,12 +34,38 @@ export function formatJobStatus(job: JobStatus): string {
       job.subtasks.map((s) => [String(s.index), s.taskManagerId ?? '-', s.splits.join(',') || '-']),
     ),
   );
+  if (job.splitProgress && job.splitProgress.length > 0) {
+    lines.push('');
+    lines.push(
+      formatTable(
+        ['SPLIT', 'SUBTASK', 'TASKMANAGER', 'LAG', 'PENDING', 'CHECKPOINT'],
+        job.splitProgress.map((p) => {
+          const readers = job.subtasks.filter((s) => s.splits.includes(p.split));
+          return [
+            p.split,
+            readers.map((s) => String(s.index)).join(',') || '-',
+            [...new Set(readers.map((s) => s.taskManagerId ?? '-'))].join(',') || '-',
+            p.lag === null ? '?' : String(p.lag),
+            String(p.pending),
+            p.checkpoint ?? '-',
+          ];
+        }),
+      ),
+    );
+  }
   return lines.join('\n');
 }
 
-/** `cs job submit|list|status|cancel`: talk to the JobManager's REST API. */
+/** `--parallelism` of `cs job rescale`: an integer from 1 to 1024. */
+function parseParallelismFlag(value: string): number {
+  const n = /^\s*[0-9]+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new InvalidArgumentError('must be an integer from 1 to 1024.');
+  return n;
+}
+
+/** `cs job submit|list|status|cancel|rescale`: talk to the JobManager's REST API. */
 export function jobCommand(output: CliOutput): Command {
-  const job = new Command('job').description('submit, list, inspect and cancel jobs');
+  const job = new Command('job').description('submit, list, inspect, rescale and cancel jobs');
 
   const submit = withJobManagerFlag(job.command('submit').description('submit a topology file (YAML or TypeScript); prints the job id').argument('<file>', 'topology file'));
   submit.action(async (file: string) => {
@@ -65,6 +95,18 @@ export function jobCommand(output: CliOutput): Command {
   cancel.action(async (id: string) => {
     const result = await client(cancel).cancelJob(id);
     output.out(`job ${result.id} ${result.state}`);
+  });
+
+  const rescale = withJobManagerFlag(
+    job
+      .command('rescale')
+      .description('change a running job\'s parallelism (the TaskManagers start and stop subtasks on their next heartbeat)')
+      .argument('<id>', 'job id')
+      .requiredOption('--parallelism <n>', 'new number of subtasks (1..1024)', parseParallelismFlag),
+  );
+  rescale.action(async (id: string, flags: { parallelism: number }) => {
+    const result = await client(rescale).rescaleJob(id, flags.parallelism);
+    output.out(`job ${result.id} ${result.state} parallelism ${result.parallelism}`);
   });
 
   return job;

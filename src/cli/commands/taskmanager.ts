@@ -1,10 +1,32 @@
 import { Command } from 'commander';
+import type { JobStatus, TaskManagerInfo } from '../../cluster-api/dto';
 import { JobManagerClient } from '../../cluster-api/jobmanager-client';
+import { ClusterServingError } from '../../errors';
 import { TASKMANAGER_OPTION_NAMES } from '../../config/process-options';
 import { resolveProcessOptions } from '../../config/resolve-process-options';
 import type { CliOutput } from '../cli-output';
 import { formatTable } from '../format-table';
 import { addProcessOptions, processOptionValues } from '../process-option-flags';
+
+/**
+ * `cs taskmanager list` as text: one row per TaskManager (id, host, slots, free slots, last heartbeat
+ * age) and its subtasks as `<job name>/<subtask> [<splits>]`, one per line (continuation lines leave the
+ * other columns blank). `jobs` gives job names and splits; a job missing there shows its id.
+ */
+export function formatTaskManagerList(taskmanagers: readonly TaskManagerInfo[], jobs: ReadonlyMap<string, JobStatus>, now: number): string {
+  const rows: string[][] = [];
+  for (const tm of taskmanagers) {
+    const age = `${Math.max(0, Math.round((now - tm.lastHeartbeat) / 100) / 10)} s ago`;
+    const subtasks = tm.subtasks.map((s) => {
+      const job = jobs.get(s.jobId);
+      const splits = job?.subtasks.find((j) => j.index === s.subtaskIndex)?.splits;
+      return `${job?.name ?? s.jobId}/${s.subtaskIndex} [${splits ? splits.join(',') : '?'}]`;
+    });
+    rows.push([tm.id, tm.host, String(tm.slots), String(tm.freeSlots), age, subtasks[0] ?? '-']);
+    for (const more of subtasks.slice(1)) rows.push(['', '', '', '', '', more]);
+  }
+  return formatTable(['ID', 'HOST', 'SLOTS', 'FREE', 'LAST HEARTBEAT', 'SUBTASKS'], rows);
+}
 
 /** `cs taskmanager start|list`. */
 export function taskManagerCommand(output: CliOutput): Command {
@@ -25,22 +47,21 @@ export function taskManagerCommand(output: CliOutput): Command {
   const list = addProcessOptions(taskmanager.command('list').description('list registered TaskManagers'), ['jobmanagerUrl']);
   list.action(async () => {
     const { jobmanagerUrl } = resolveProcessOptions(['jobmanagerUrl'], { values: processOptionValues(list, ['jobmanagerUrl']) });
-    const { taskmanagers } = await new JobManagerClient(jobmanagerUrl).listTaskManagers();
+    const client = new JobManagerClient(jobmanagerUrl);
+    const { taskmanagers } = await client.listTaskManagers();
     if (taskmanagers.length === 0) return output.out('no TaskManagers');
-    const now = Date.now();
-    output.out(
-      formatTable(
-        ['ID', 'HOST', 'SLOTS', 'FREE', 'LAST HEARTBEAT', 'SUBTASKS'],
-        taskmanagers.map((tm) => [
-          tm.id,
-          tm.host,
-          String(tm.slots),
-          String(tm.freeSlots),
-          `${Math.max(0, Math.round((now - tm.lastHeartbeat) / 100) / 10)} s ago`,
-          tm.subtasks.map((s) => `${s.jobId}/${s.subtaskIndex}`).join(',') || '-',
-        ]),
+    const jobIds = [...new Set(taskmanagers.flatMap((tm) => tm.subtasks.map((s) => s.jobId)))];
+    // A job gone meanwhile is shown by its id.
+    const statuses = await Promise.all(
+      jobIds.map((id) =>
+        client.jobStatus(id).catch((err: unknown) => {
+          if (err instanceof ClusterServingError && err.code === 'CS_ERR_NOT_FOUND') return undefined;
+          throw err;
+        }),
       ),
     );
+    const jobs = new Map(statuses.filter((j): j is JobStatus => j !== undefined).map((j) => [j.id, j]));
+    output.out(formatTaskManagerList(taskmanagers, jobs, Date.now()));
   });
 
   return taskmanager;

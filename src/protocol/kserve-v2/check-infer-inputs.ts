@@ -1,0 +1,47 @@
+import { RequestError } from '../../errors';
+import type { TensorInfo } from '../../runtime/model-runtime';
+import type { Tensor } from '../../tensor/tensor';
+import { toKServeDatatype } from './datatypes';
+
+/** A declared dimension as metadata shows it: its size, or -1 when any size goes. */
+export function metadataDim(d: number | string): number {
+  return typeof d === 'number' && d >= 0 ? d : -1;
+}
+
+function expectedShape(info: TensorInfo): string {
+  return `[${info.shape.map(metadataDim).join(', ')}]`;
+}
+
+function datatypeOf(info: TensorInfo): string {
+  return info.dtype ? toKServeDatatype(info.dtype) : 'an unserved datatype';
+}
+
+/**
+ * Checks an inference request's inputs against the model's declared inputs, the way the model
+ * metadata shows them: every input present by name and no other, the same datatype, the same rank,
+ * and every fixed dimension equal (-1 dimensions take any size). An input declared with no shape
+ * (unknown rank) takes any shape.
+ *
+ * @throws RequestError (CS_ERR_SHAPE) naming the input and what the model expects.
+ * @example
+ * checkInferInputs(new Map([['input', { dtype: 'float32', shape: [1, 15], data }]]), model.inputs);
+ * // throws: input "input": shape [1, 15] does not match the model's [-1, 16]
+ */
+export function checkInferInputs(inputs: ReadonlyMap<string, Tensor>, model: readonly TensorInfo[]): void {
+  const fail = (message: string): never => {
+    throw new RequestError('CS_ERR_SHAPE', message);
+  };
+  const declared = (): string => model.map((i) => `${i.name} ${datatypeOf(i)} ${expectedShape(i)}`).join('; ');
+  const unknown = [...inputs.keys()].filter((n) => !model.some((i) => i.name === n));
+  if (unknown.length > 0) fail(`unknown input${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `"${n}"`).join(', ')}; the model's inputs are ${declared()}`);
+  const missing = model.filter((i) => !inputs.has(i.name));
+  if (missing.length > 0) fail(`missing input${missing.length > 1 ? 's' : ''} ${missing.map((i) => `"${i.name}" ${datatypeOf(i)} ${expectedShape(i)}`).join('; ')}`);
+  for (const info of model) {
+    const t = inputs.get(info.name)!;
+    if (info.dtype === undefined) fail(`input "${info.name}": the model takes a datatype this server does not serve`);
+    if (t.dtype !== info.dtype) fail(`input "${info.name}": datatype ${toKServeDatatype(t.dtype)}, the model expects ${datatypeOf(info)}`);
+    if (info.shape.length === 0) continue;
+    const matches = t.shape.length === info.shape.length && info.shape.every((d, k) => metadataDim(d) === -1 || t.shape[k] === d);
+    if (!matches) fail(`input "${info.name}": shape [${t.shape.join(', ')}] does not match the model's ${expectedShape(info)}`);
+  }
+}

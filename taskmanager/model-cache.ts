@@ -1,0 +1,118 @@
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { modelCachePath, sha256OfFile, storeByHash, type StoredModel } from '../src/cluster-api/model-files';
+import { ClusterServingError, ConnectorError } from '../src/errors';
+import type { Logger } from '../src/logging/logger';
+
+/** What a {@link ModelCache} needs. */
+export interface ModelCacheOptions {
+  /** Shipped models are kept as `<cacheDir>/models/<sha256>.onnx`. */
+  readonly cacheDir: string;
+  /** `GET /jobs/:jobId/model` on the JobManager: the model's bytes. */
+  readonly download: (jobId: string) => Promise<ReadableStream<Uint8Array>>;
+  readonly logger: Logger;
+}
+
+interface KnownHash {
+  /** mtime, size and inode when hashed: a file that changed is hashed again. */
+  readonly stamp: string;
+  readonly sha256: Promise<string>;
+}
+
+/**
+ * Picks the model file a subtask loads, the way BigDL used Flink's distributed cache (SPEC §4): the
+ * topology's own `model.path` when this machine can read it and its bytes are the ones the JobManager
+ * holds (same SHA-256), otherwise `<cacheDir>/models/<sha256>.onnx`, downloaded from the JobManager once
+ * (streamed to a temp file, verified, renamed) and shared by every subtask that needs it. File hashes are
+ * remembered by path, mtime and size, so a subtask start does not re-read a large model.
+ */
+export class ModelCache {
+  private readonly hashes = new Map<string, KnownHash>();
+  private readonly downloads = new Map<string, Promise<string>>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: ModelCacheOptions) {
+    this.log = options.logger.child({ component: 'taskmanager.models' });
+  }
+
+  /**
+   * The path to load for a job whose topology names `path`. Without `sha256` (the JobManager holds no
+   * copy) that is `path` itself. Rejects with a retriable ConnectorError when the JobManager cannot be
+   * reached, and with CS_ERR_MODEL_LOAD when the model cannot be had at all.
+   */
+  async resolve(jobId: string, path: string, sha256: string | undefined): Promise<string> {
+    if (sha256 === undefined) return path;
+    const local = await this.hashOf(path);
+    if (local === sha256) return path;
+    const cached = modelCachePath(this.options.cacheDir, sha256);
+    if ((await this.hashOf(cached)) === sha256) {
+      this.log.debug({ jobId, model: path, sha256, cached }, 'taskmanager.model.cached');
+      return cached;
+    }
+    this.log.info({ jobId, model: path, sha256, reason: local === undefined ? 'missing' : 'different bytes' }, 'taskmanager.model.fetching');
+    return this.download(jobId, path, sha256);
+  }
+
+  /** The SHA-256 of a file, or undefined when it cannot be read. */
+  private async hashOf(path: string): Promise<string | undefined> {
+    let stamp: string;
+    try {
+      const info = await stat(path);
+      if (!info.isFile()) return undefined;
+      stamp = `${info.mtimeMs}:${info.size}:${info.ino}`;
+    } catch {
+      return undefined;
+    }
+    let known = this.hashes.get(path);
+    if (known?.stamp !== stamp) {
+      known = { stamp, sha256: sha256OfFile(path) };
+      this.hashes.set(path, known);
+    }
+    try {
+      return await known.sha256;
+    } catch {
+      if (this.hashes.get(path) === known) this.hashes.delete(path);
+      return undefined;
+    }
+  }
+
+  /** One download per hash at a time; every subtask waiting for it gets the same file. */
+  private download(jobId: string, path: string, sha256: string): Promise<string> {
+    let pending = this.downloads.get(sha256);
+    if (!pending) {
+      pending = this.fetchAndStore(jobId, path, sha256).finally(() => this.downloads.delete(sha256));
+      this.downloads.set(sha256, pending);
+    }
+    return pending;
+  }
+
+  private async fetchAndStore(jobId: string, path: string, sha256: string): Promise<string> {
+    const startedAt = Date.now();
+    let body: ReadableStream<Uint8Array>;
+    try {
+      body = await this.options.download(jobId);
+    } catch (err) {
+      if (err instanceof ClusterServingError && err.retriable) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new ClusterServingError('CS_ERR_MODEL_LOAD', `model ${path} cannot be read here and the JobManager did not ship it: ${reason}`, { cause: err, context: { jobId } });
+    }
+    let stored: StoredModel;
+    try {
+      stored = await storeByHash(() => Readable.fromWeb(body as NodeReadableStream<Uint8Array>), this.options.cacheDir, sha256);
+    } catch (err) {
+      await body.cancel().catch(() => undefined); // when it failed before reading the body
+      if (err instanceof ClusterServingError) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      // A file-system error is this machine's problem; anything else means the transfer broke off.
+      if (typeof (err as { syscall?: unknown }).syscall === 'string') {
+        throw new ClusterServingError('CS_ERR_MODEL_LOAD', `cannot store model ${sha256} in ${this.options.cacheDir}: ${reason}`, { cause: err, context: { jobId } });
+      }
+      throw new ConnectorError(`model download from the JobManager broke off: ${reason}`, { cause: err, context: { jobId } });
+    }
+    const info = await stat(stored.path);
+    this.hashes.set(stored.path, { stamp: `${info.mtimeMs}:${info.size}:${info.ino}`, sha256: Promise.resolve(sha256) });
+    this.log.info({ jobId, sha256, bytes: stored.bytes, path: stored.path, ms: Date.now() - startedAt }, 'taskmanager.model.downloaded');
+    return stored.path;
+  }
+}

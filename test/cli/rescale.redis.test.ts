@@ -1,0 +1,81 @@
+import { strict as assert } from 'node:assert';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
+import { createLogger } from '../../src/logging/logger';
+import { startJobManager, type JobManager } from '../../jobmanager/main';
+import { stopTestRedis, testRedisUrl } from '../support/redis';
+import { uniqueName, waitFor } from '../support/wait-for';
+import { hasStackTrace, lines, runCs } from './run-cs';
+
+describe('cs job rescale and cs taskmanager list against a real JobManager (real Redis)', () => {
+  let dir: string;
+  let jm: JobManager;
+  let env: Record<string, string>;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cs-cli-rescale-'));
+    jm = await startJobManager({
+      redisUrl: await testRedisUrl(),
+      port: 0,
+      cacheDir: join(dir, 'cache'),
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 30_000, // the TaskManager here registers but never heartbeats
+      logger: createLogger('jobmanager', process.env.CS_TEST_LOG_LEVEL ?? 'silent'),
+    });
+    env = { CS_JOBMANAGER_URL: jm.url };
+  });
+
+  after(async () => {
+    await jm?.close();
+    await rm(dir, { recursive: true, force: true });
+    await stopTestRedis();
+  });
+
+  function assertOneLineError(result: { code: number | null; stderr: string }, pattern: RegExp): void {
+    assert.notEqual(result.code, 0);
+    assert.equal(hasStackTrace(result.stderr), false, result.stderr);
+    assert.equal(lines(result.stderr).length, 1, result.stderr);
+    assert.match(result.stderr, pattern);
+  }
+
+  it('rescale prints the new status line; the TaskManager list shows each subtask with its job name and splits', async () => {
+    const client = new JobManagerClient(jm.url);
+    const tmId = uniqueName('tm-cli');
+    await client.registerTaskManager({ id: tmId, host: 'cli-host', slots: 3 });
+    const name = uniqueName('cli-rescale');
+    const source = `name: ${name}\nsource:\n  type: redis\n  partitions: 3\nmodel:\n  path: model.onnx\nparallelism: 1\n`;
+    const { jobId } = await client.submitJob({ filename: `${name}.yaml`, source, baseDir: dir });
+    try {
+      await waitFor(async () => (await client.jobStatus(jobId)).state === 'RUNNING', { what: 'job RUNNING' });
+      const result = await runCs(['job', 'rescale', jobId, '--parallelism', '2'], { env });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(lines(result.stdout), [`job ${jobId} RUNNING parallelism 2`]);
+
+      const list = await runCs(['taskmanager', 'list'], { env });
+      assert.equal(list.code, 0, list.stderr);
+      const out = lines(list.stdout);
+      assert.match(out[0]!, /^ID\s+HOST\s+SLOTS\s+FREE\s+LAST HEARTBEAT\s+SUBTASKS$/);
+      const row = out.findIndex((l) => l.startsWith(`${tmId} `));
+      assert.ok(row > 0, list.stdout);
+      assert.match(out[row]!, new RegExp(`^${tmId}\\s+cli-host\\s+3\\s+1\\s+[0-9.]+ s ago\\s+${name}/0 \\[${name}:0,${name}:2\\]$`));
+      assert.match(out[row + 1]!, new RegExp(`^\\s+${name}/1 \\[${name}:1\\]$`));
+    } finally {
+      await client.cancelJob(jobId);
+      await client.deregisterTaskManager(tmId);
+    }
+  });
+
+  it('errors are one line: a bad --parallelism, an unknown job, a canceled job', async () => {
+    assertOneLineError(await runCs(['job', 'rescale', 'abc', '--parallelism', '0'], { env }), /--parallelism.*must be an integer from 1 to 1024/);
+    assertOneLineError(await runCs(['job', 'rescale', 'abc'], { env }), /required option '--parallelism <n>' not specified/);
+    assertOneLineError(await runCs(['job', 'rescale', 'f'.repeat(32), '--parallelism', '2'], { env }), new RegExp(`job ${'f'.repeat(32)} not found \\(CS_ERR_NOT_FOUND\\)`));
+    const name = uniqueName('cli-canceled');
+    const client = new JobManagerClient(jm.url);
+    const { jobId } = await client.submitJob({ filename: `${name}.yaml`, source: `name: ${name}\nsource:\n  type: redis\nmodel:\n  path: model.onnx\n`, baseDir: dir });
+    await client.cancelJob(jobId);
+    assertOneLineError(await runCs(['job', 'rescale', jobId, '--parallelism', '2'], { env }), /is CANCELED: only a CREATED or RUNNING job can be rescaled \(CS_ERR_BAD_REQUEST\)/);
+  });
+});

@@ -1,0 +1,151 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import Redis from 'ioredis';
+import { RedisStreamSource, type RedisStreamSourceOptions } from '../../connectors/redis/redis-stream-source';
+import type { SourceEntry } from '../../src/connector/source';
+import { stopTestRedis, testRedisUrl } from '../support/redis';
+import { uniqueName, waitFor } from '../support/wait-for';
+
+const CLAIM_MIN_IDLE_MS = 100;
+
+describe('RedisStreamSource: reclaiming entries of readers that stopped', () => {
+  let url: string;
+  let redis: Redis;
+  const sources: RedisStreamSource[] = [];
+
+  before(async () => {
+    url = await testRedisUrl();
+    redis = new Redis(url);
+  });
+  after(async () => {
+    await Promise.all(sources.map((s) => s.close()));
+    redis.disconnect();
+    await stopTestRedis();
+  });
+
+  async function source(split: string, consumer: string, options: Partial<RedisStreamSourceOptions> = {}): Promise<RedisStreamSource> {
+    const s = new RedisStreamSource({ url, splits: [split], consumer, claimIntervalMs: 10, claimMinIdleMs: CLAIM_MIN_IDLE_MS, ...options });
+    sources.push(s);
+    await s.start();
+    return s;
+  }
+
+  async function add(split: string, n: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) ids.push((await redis.xadd(split, '*', 'uri', `u${i}`, 'data', `d${i}`, 'trace', `t${i}`))!);
+    return ids;
+  }
+
+  /** Every pending entry of the split: id → [consumer, deliveries]. */
+  async function pendingOf(split: string): Promise<Map<string, [string, number]>> {
+    const rows = (await redis.xpending(split, 'serving', '-', '+', 1000)) as [string, string, number, number][];
+    return new Map(rows.map(([id, consumer, , n]) => [id, [consumer, n]]));
+  }
+
+  /** Reads with `credits` until `n` entries came back, checking that no read returns more than its credits. */
+  async function readAll(s: RedisStreamSource, n: number, credits: number): Promise<SourceEntry[]> {
+    const got: SourceEntry[] = [];
+    await waitFor(
+      async () => {
+        const batch = await s.read(credits, 20);
+        assert.ok(batch.length <= credits, `read ${batch.length} entries with ${credits} credits`);
+        got.push(...batch);
+        return got.length >= n;
+      },
+      { what: `${n} entries` },
+    );
+    return got;
+  }
+
+  test('a dead reader’s entries are claimed by another, with deliveries = 2, within its credits', async () => {
+    const split = uniqueName('reclaim');
+    const dead = await source(split, 'dead');
+    const ids = await add(split, 5);
+    const first = await dead.read(10, 100);
+    assert.deepEqual(first.map((e) => e.entryId), ids);
+    assert.ok(first.every((e) => e.deliveries === 1));
+    await dead.close(); // dies: never acknowledges
+
+    const alive = await source(split, 'alive');
+    const claimed = await readAll(alive, 5, 2);
+    assert.deepEqual(claimed.map((e) => e.entryId).sort(), [...ids].sort());
+    for (const e of claimed) {
+      assert.equal(e.deliveries, 2, e.entryId);
+      assert.equal(e.split, split);
+      assert.equal(e.uri, `u${ids.indexOf(e.entryId)}`);
+      assert.equal(Buffer.from(e.data).toString(), `d${ids.indexOf(e.entryId)}`);
+      assert.equal(Buffer.from(e.extra!.get('trace')!).toString(), `t${ids.indexOf(e.entryId)}`);
+    }
+    const pending = await pendingOf(split);
+    assert.deepEqual([...pending.values()].map(([c, n]) => `${c}:${n}`), ids.map(() => 'alive:2'));
+    // New entries still flow once the claimed ones are out.
+    const [next] = await add(split, 1);
+    const fresh = await readAll(alive, 1, 10);
+    assert.deepEqual(fresh.map((e) => [e.entryId, e.deliveries]), [[next, 1]]);
+  });
+
+  test('entries deleted while pending are acknowledged and dropped, not returned', async () => {
+    const split = uniqueName('deleted');
+    const dead = await source(split, 'dead');
+    const ids = await add(split, 3);
+    assert.equal((await dead.read(10, 100)).length, 3);
+    await dead.close();
+    await redis.xdel(split, ids[1]!);
+
+    const alive = await source(split, 'alive');
+    const claimed = await readAll(alive, 2, 10);
+    assert.deepEqual(claimed.map((e) => e.entryId), [ids[0], ids[2]]);
+    const pending = await pendingOf(split);
+    assert.deepEqual([...pending.keys()], [ids[0], ids[2]]);
+  });
+
+  test('a restarted reader re-reads its own entries first, counting the delivery', async () => {
+    const split = uniqueName('restart');
+    const before = await source(split, 'same');
+    const ids = await add(split, 3);
+    assert.equal((await before.read(10, 100)).length, 3);
+    await before.close();
+    const after = await source(split, 'same');
+    const again = await after.read(10, 100);
+    assert.deepEqual(again.map((e) => [e.entryId, e.deliveries]), ids.map((id) => [id, 2]));
+  });
+
+  test('own entries are claimed back only when the reader no longer processes them', async () => {
+    const split = uniqueName('own');
+    const inFlight = new Set<string>();
+    const reader = await source(split, 'me', { ownInFlight: (_split, id) => inFlight.has(id) });
+    const ids = await add(split, 2);
+    for (const e of await reader.read(10, 100)) inFlight.add(e.entryId);
+    assert.equal(inFlight.size, 2);
+    await waitFor(async () => {
+      const rows = (await redis.xpending(split, 'serving', 'IDLE', CLAIM_MIN_IDLE_MS * 2, '-', '+', 10)) as unknown[];
+      return rows.length === 2;
+    }, { what: 'entries idle' });
+    assert.deepEqual(await reader.read(10, 20), [], 'entries still in flight are left alone');
+    inFlight.delete(ids[0]!); // e.g. its sink write failed
+    const back = await readAll(reader, 1, 10);
+    assert.deepEqual(back.map((e) => [e.entryId, e.deliveries]), [[ids[0], 2]]);
+  });
+
+  test('two readers claiming at once never both get an entry', async () => {
+    const split = uniqueName('race');
+    const dead = await source(split, 'dead');
+    const ids = await add(split, 40);
+    assert.equal((await dead.read(100, 100)).length, 40);
+    await dead.close();
+    // Long enough that neither takes the other's claims back during the test.
+    const minIdle = 1000;
+    await waitFor(async () => ((await redis.xpending(split, 'serving', 'IDLE', minIdle, '-', '+', 100)) as unknown[]).length === 40, { what: 'entries idle' });
+    const a = await source(split, 'a', { claimMinIdleMs: minIdle });
+    const b = await source(split, 'b', { claimMinIdleMs: minIdle });
+    const got: SourceEntry[] = [];
+    await waitFor(async () => {
+      const [x, y] = await Promise.all([a.read(7, 20), b.read(7, 20)]);
+      got.push(...x, ...y);
+      return got.length >= 40;
+    }, { what: 'all claimed' });
+    assert.equal(got.length, 40);
+    assert.deepEqual(new Set(got.map((e) => e.entryId)), new Set(ids));
+    assert.ok(got.every((e) => e.deliveries === 2));
+  });
+});
