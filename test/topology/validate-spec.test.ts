@@ -19,7 +19,7 @@ function problemsOf(input: unknown): readonly string[] {
 test('a minimal topology gets every default filled in', () => {
   const spec = validateSpec(minimal);
   assert.equal(spec.name, 'tiny');
-  assert.deepEqual(spec.source, { type: 'redis', partitions: 1, protocol: 'native', readCount: 512, maxDeliveries: 3 });
+  assert.deepEqual(spec.source, { type: 'redis', partitions: 1, protocol: 'native', readCount: 512, maxDeliveries: 3, bigdlConvention: '2.x' });
   assert.deepEqual(spec.decode, { type: 'tensor', maxRequestBytes: 64 * 1024 * 1024 });
   assert.deepEqual(spec.batch, { maxSize: 32, maxDelayMs: 5 });
   assert.deepEqual(spec.model, { path: '/models/tiny.onnx', runtime: 'onnx', threads: 1, instances: 1 });

@@ -22,7 +22,7 @@ def connection_kwargs(
     then the explicit options, which win over the URL's."""
     url = redis_url or os.environ.get("CS_REDIS_URL") or DEFAULT_REDIS_URL
     kwargs: Dict[str, Any] = {"socket_connect_timeout": 10.0}
-    kwargs.update(parse_url(url))
+    kwargs.update(parse_url(url))  # type: ignore[no-untyped-call]
     if password is not None:
         kwargs["password"] = password
     if ssl or ssl_options:

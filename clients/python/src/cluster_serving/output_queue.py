@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from types import TracebackType
-from typing import Any, List, Mapping, Optional, Type
+from typing import Any, List, Mapping, Optional, Type, cast
 
 import redis
 
@@ -46,7 +46,7 @@ class OutputQueue:
             value = self._redis.hget(result_key(self.stream, uri), "value")
         except redis.RedisError as err:
             raise ClusterServingError("CS_ERR_CONNECTOR", f"could not read result {uri}: {err}", uri=uri) from err
-        return None if value is None else decode_result(value)
+        return None if value is None else decode_result(cast(bytes, value))
 
     def dequeue(self) -> List[Result]:
         """Every result stored for the job, each deleted as it is read (HGET + DEL in one MULTI)."""
