@@ -7,6 +7,7 @@ import type { Sink } from '../src/connector/sink';
 import type { InferenceRequest, InferenceResult } from '../src/tensor/records';
 import { onnxRuntime } from '../src/runtime/onnx-runtime';
 import { decodeNative } from '../src/operators/decode-native';
+import { decodeBigdl } from '../src/operators/decode-bigdl';
 import { checkInputs, requestRows, shapeKey } from '../src/operators/check-inputs';
 import { batchWindow } from '../src/operators/batch-window';
 import { infer } from '../src/operators/infer';
@@ -18,6 +19,7 @@ import { PoisonPolicy } from '../src/retry/poison-policy';
 import { deadLetterKey } from '../src/cluster-api/keys';
 import { RedisStreamSource } from '../connectors/redis/redis-stream-source';
 import { RedisResultSink, type PoisonEntry } from '../connectors/redis/redis-result-sink';
+import { bigdlResultFormat, nativeResultFormat } from '../connectors/redis/result-format';
 import { CreditGate } from './credit-gate';
 import { CheckpointRecorder } from './checkpoint-recorder';
 
@@ -98,8 +100,8 @@ export class SubtaskRunner {
     if (spec.source.type !== 'redis' || spec.sink.type !== 'redis') {
       throw new ClusterServingError('CS_ERR_TOPOLOGY', `source ${spec.source.type} / sink ${spec.sink.type} is not available yet: only redis is`);
     }
-    if (spec.source.protocol !== 'native') throw new ClusterServingError('CS_ERR_TOPOLOGY', `source.protocol ${spec.source.protocol} is not available yet`);
-    if (spec.decode.type !== 'tensor') throw new ClusterServingError('CS_ERR_TOPOLOGY', `decode ${spec.decode.type} is not available yet`);
+    const bigdl = spec.source.protocol === 'bigdl';
+    if (spec.decode.type !== 'tensor' && !bigdl) throw new ClusterServingError('CS_ERR_TOPOLOGY', `decode ${spec.decode.type} is available with source.protocol bigdl only, so far`);
     const stream = spec.source.stream ?? spec.name;
     const { jobId, subtaskIndex, consumerName, claimIntervalMs, claimMinIdleMs } = this.options;
     const model = (this.model = await (this.options.runtime ?? onnxRuntime).load(spec.model));
@@ -114,14 +116,22 @@ export class SubtaskRunner {
       claimMinIdleMs,
       ownInFlight: (split, id) => tracker.inFlight(split, id),
     });
-    this.sink = new RedisResultSink({ url: spec.sink.address ?? this.options.redisUrl, stream, resultTtlMs: spec.sink.resultTtlMs, replyMaxLen: spec.sink.replyMaxLen });
+    this.sink = new RedisResultSink({
+      url: spec.sink.address ?? this.options.redisUrl,
+      stream,
+      resultTtlMs: spec.sink.resultTtlMs,
+      replyMaxLen: spec.sink.replyMaxLen,
+      format: bigdl ? bigdlResultFormat(stream, spec.source.bigdlConvention) : nativeResultFormat(stream),
+    });
     await Promise.all([this.source.start(), this.sink.start(), checkpoints.start()]);
     const maxInFlight = Math.max(1, 4 * spec.batch.maxSize * model.concurrency);
     const gate = (this.gate = new CreditGate(maxInFlight));
     const sink = this.sink;
 
     const decoded = this.entries.pipe(
-      decodeNative({ maxRequestBytes: spec.decode.maxRequestBytes }),
+      bigdl
+        ? decodeBigdl({ modelInputs: model.inputs, convention: spec.source.bigdlConvention, maxRequestBytes: spec.decode.maxRequestBytes, image: spec.decode.type === 'image' ? spec.decode : undefined })
+        : decodeNative({ maxRequestBytes: spec.decode.maxRequestBytes }),
       checkInputs(model.inputs),
       chain(requestSteps.map((step) => onRequests(applyUserStep(step)))),
       share(),

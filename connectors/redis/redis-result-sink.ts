@@ -3,8 +3,8 @@ import type { Sink } from '../../src/connector/sink';
 import type { SourceEntry } from '../../src/connector/source';
 import type { InferenceResult } from '../../src/tensor/records';
 import type { PoisonVerdict } from '../../src/retry/poison-policy';
-import { CONSUMER_GROUP, deadLetterKey, resultKey } from '../../src/cluster-api/keys';
-import { encodeResult } from '../../src/protocol/native/native-codec';
+import { CONSUMER_GROUP, deadLetterKey } from '../../src/cluster-api/keys';
+import { nativeResultFormat, type ResultFormat } from './result-format';
 import { ConnectorError } from '../../src/errors';
 import { defineLuaScripts, lua } from './lua-scripts';
 
@@ -15,6 +15,8 @@ export interface RedisResultSinkOptions {
   readonly resultTtlMs: number;
   readonly replyMaxLen: number;
   readonly group?: string;
+  /** Where results go and how they are encoded. @default the native protocol's */
+  readonly format?: ResultFormat;
 }
 
 /** A poison entry to park: the entry as read, where its result goes, and the policy's verdict. */
@@ -37,8 +39,10 @@ export interface PoisonEntry {
 export class RedisResultSink implements Sink {
   private readonly redis: Redis;
   private started: Promise<void> | undefined;
+  private readonly format: ResultFormat;
 
   constructor(private readonly options: RedisResultSinkOptions) {
+    this.format = options.format ?? nativeResultFormat(options.stream);
     this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'cs-sink' });
     this.redis.on('error', () => undefined); // ioredis reconnects; write() waits for it
     defineLuaScripts(this.redis);
@@ -53,9 +57,9 @@ export class RedisResultSink implements Sink {
     const keys: string[] = [];
     const argv: (string | Buffer)[] = [this.options.group ?? CONSUMER_GROUP, String(this.options.resultTtlMs), String(this.options.replyMaxLen)];
     for (const r of results) {
-      const rkey = resultKey(this.options.stream, r.uri);
+      const rkey = this.format.key(r.uri);
       keys.push(r.ref.split, rkey, r.replyTo ?? rkey);
-      argv.push(r.uri, encodeResult(r.uri, r.outputs, r.error), r.replyTo ? '1' : '0', r.ref.entryId);
+      argv.push(r.uri, this.format.encode(r), r.replyTo ? '1' : '0', r.ref.entryId);
     }
     try {
       await lua(this.redis).writeResultsAndAck(keys.length, ...keys, ...argv);
@@ -76,12 +80,12 @@ export class RedisResultSink implements Sink {
     try {
       const parked = await Promise.all(
         items.map(({ entry, uri, replyTo, verdict }) => {
-          const rkey = resultKey(stream, uri);
+          const rkey = this.format.key(uri);
           const fields: (string | Buffer)[] = ['uri', entry.uri, 'data', asBuffer(entry.data)];
           for (const [name, value] of entry.extra ?? []) fields.push(name, asBuffer(value));
           return lua(this.redis).parkPoisonAndAck(
             entry.split, rkey, replyTo ?? rkey, deadLetterKey(stream),
-            group, String(resultTtlMs), String(replyMaxLen), uri, encodeResult(uri, undefined, verdict.error), replyTo ? '1' : '0',
+            group, String(resultTtlMs), String(replyMaxLen), uri, this.format.encode({ uri, outputs: undefined, error: verdict.error }), replyTo ? '1' : '0',
             entry.entryId, String(verdict.deliveries), verdict.reason, ...fields,
           );
         }),

@@ -48,7 +48,8 @@ function castTo(t: Tensor, dtype: DType | undefined): Tensor {
  */
 export function decodeBigdl(options: DecodeBigdlOptions): OperatorFunction<SourceEntry, InferenceRequest | InferenceResult> {
   const now = options.now ?? (() => performance.now());
-  const image: ImageToTensorOptions = { layout: 'NCHW', channelOrder: 'BGR', ...options.image };
+  const given = options.image ?? {};
+  const image: ImageToTensorOptions = { ...given, layout: given.layout ?? 'NCHW', channelOrder: given.channelOrder ?? 'BGR' };
   return mergeMap(async (entry): Promise<InferenceRequest | InferenceResult> => {
     const receivedAt = now();
     const ref = { split: entry.split, entryId: entry.entryId };

@@ -50,8 +50,12 @@ const imageDecode = z.strictObject({
   type: z.literal('image'),
   width: z.number().int().min(1),
   height: z.number().int().min(1),
-  layout: z.enum(['NCHW', 'NHWC']).default('NCHW'),
-  channelOrder: z.enum(['RGB', 'BGR']).default('RGB'),
+  /** Tensor layout. @default NCHW */
+  layout: z.enum(['NCHW', 'NHWC']).optional(),
+  /** @default RGB for the native protocol, BGR (as the original) for `protocol: bigdl` */
+  channelOrder: z.enum(['RGB', 'BGR']).optional(),
+  /** Multiplies each 0–255 value before mean/std (e.g. 0.00392156862745098 for 1/255). @default 1 */
+  scale: z.number().positive().optional(),
   mean: z.array(z.number()).length(3).optional(),
   std: z.array(z.number()).length(3).optional(),
   maxRequestBytes: z.number().int().min(1).default(64 * 1024 * 1024),

@@ -259,7 +259,7 @@ class InputQueue:
                     continue
                 try:
                     results.append(decode_result(data))
-                except ClusterServingError as err:
+                except Exception as err:  # noqa: BLE001 - one bad entry must not stop the reader
                     log.warning("skipping undecodable reply %s on %s: %s", entry_id, self._reply_key, err)
         if last is None:
             return
