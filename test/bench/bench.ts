@@ -7,6 +7,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { freePort } from '../../src/embedded/free-port';
+import { packageRoot } from '../../src/package-root';
 import { randomUUID } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import { Worker } from 'node:worker_threads';
@@ -44,6 +48,76 @@ async function serve(spec: TopologyInput, redisUrl: string): Promise<ChildProces
   });
   child.removeAllListeners('exit');
   return child;
+}
+
+/** `cs start` of a topology (written to a temp file) on a free port: the product as a user runs it. */
+async function csStart(spec: TopologyInput, redisUrl: string): Promise<{ child: ChildProcess; url: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'cs-bench-'));
+  const file = join(dir, `${spec.name}.json.yaml`);
+  writeFileSync(file, JSON.stringify(spec)); // JSON is YAML
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(packageRoot(), 'bin', 'cs.js'), 'start', file, '--port', String(port), '--redis', redisUrl, '--cache-dir', join(dir, 'cache')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, CS_LOG_LEVEL: 'warn', CS_HEARTBEAT_INTERVAL_MS: '200' },
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`cs start exited with ${code}`)));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('running;')) resolve();
+    });
+  });
+  child.removeAllListeners('exit');
+  const q = new InputQueue({ redis: redisUrl, stream: spec.name });
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        await q.predict({ input: { data: new Float32Array(16), shape: [1, 16] } }, { timeoutMs: 1000 });
+        break;
+      } catch (err) {
+        if (i > 30) throw err;
+      }
+    }
+  } finally {
+    await q.close();
+  }
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+/** Requests/s of the Python client (clients/python) in the venv the Python tests use, if it exists. */
+async function pythonClientThroughput(redisUrl: string, stream: string): Promise<number | undefined> {
+  const python = join(packageRoot(), '.venv-test', 'bin', 'python');
+  if (!existsSync(python)) return undefined;
+  const child = spawn(python, [join(packageRoot(), 'test', 'bench', 'python-client-load.py'), redisUrl, stream, String(SECONDS), '32'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`the Python client load exited with ${code}`);
+  return Number(out.trim());
+}
+
+/** Requests/s of KServe v2 JSON infer calls, `window` in flight, for SECONDS. */
+async function httpThroughput(url: string, row: Float32Array, window: number): Promise<number> {
+  const body = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16], data: [...row] }] });
+  const call = async (): Promise<void> => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+    await res.arrayBuffer();
+  };
+  for (let i = 0; i < 20; i++) await call();
+  let done = 0;
+  const start = performance.now();
+  const end = start + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: window }, async () => {
+      while (performance.now() < end) {
+        await call();
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - start) / 1000);
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -126,6 +200,7 @@ async function main(): Promise<void> {
   const redisUrl = process.env.CS_REDIS_URL ?? redis!.url;
   const models = await ensureModels();
   const figures: Figure[] = [];
+  const clientFigures: { client: string; rps: number | undefined }[] = [];
   const image = Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.sin(i));
   const tinyRow = Float32Array.from({ length: 16 }, (_, i) => i / 16);
   try {
@@ -161,6 +236,22 @@ async function main(): Promise<void> {
         await stop(child);
       }
     }
+    // 4. The same tiny job behind `cs start`, driven by each client in turn: TypeScript, Python, HTTP (KServe v2).
+    {
+      const name = `bench-clients-${randomUUID().slice(0, 8)}`;
+      const server = await csStart({ name, source: { type: 'redis', readCount: 1024 }, model: { path: models.tiny, threads: 1 }, batch: { maxSize: 512, maxDelayMs: 1 } }, redisUrl);
+      try {
+        const q = new InputQueue({ redis: redisUrl, stream: name });
+        const ts = await servedThroughput(q, () => ({ input: { data: tinyRow, shape: [1, 16] } }), 512).finally(() => q.close());
+        const python = await pythonClientThroughput(redisUrl, name);
+        const http = await httpThroughput(`${server.url}/v2/models/${name}/infer`, tinyRow, 64);
+        clientFigures.push({ client: 'TypeScript InputQueue.predict (512 in flight)', rps: ts });
+        clientFigures.push({ client: 'Python InputQueue.predict (32 threads)', rps: python });
+        clientFigures.push({ client: 'HTTP KServe v2 infer, JSON (64 in flight)', rps: http });
+      } finally {
+        await stop(server.child);
+      }
+    }
     // 3. Low-load latency: one request at a time, p50 minus bare single-image inference.
     for (const [label, model, threads, input, feeds] of [
       ['CNN', models.cnn, 2, () => ({ input: { data: image, shape: [1, 3, 224, 224] } }), () => ({ input: new ort.Tensor('float32', image, [1, 3, 224, 224]) })],
@@ -190,7 +281,10 @@ async function main(): Promise<void> {
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
-  console.log(JSON.stringify({ bench: 'cluster-serving', seconds: SECONDS, cores: require('node:os').cpus().length, figures }));
+  console.log('');
+  console.log('clients on the tiny model, one `cs start` (JobManager + TaskManager in one process):');
+  for (const c of clientFigures) console.log(`  ${c.client.padEnd(48)} ${c.rps === undefined ? 'skipped (run `npm run test:python` once to create .venv-test)' : `${c.rps.toFixed(0)} req/s`}`);
+  console.log(JSON.stringify({ bench: 'cluster-serving', seconds: SECONDS, cores: require('node:os').cpus().length, figures, clients: clientFigures }));
 }
 
 main().catch((err: unknown) => {
