@@ -1,46 +1,28 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultModelsDir, ensureModels } from '../../src/models/generate';
-import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName, waitFor } from '../support/wait-for';
-import { TestCluster } from '../support/cluster-processes';
 import { LoadGenerator } from '../support/load-generator';
-import { checkTinyResults, tinyInput, topologyFile } from './e2e-helpers';
+import { checkTinyResults, tinyInput, topologyFile, useE2eCluster, tinyTopology } from './e2e-helpers';
 
-let cluster: TestCluster;
-let redis: string;
-let dir: string;
-
-before(async () => {
-  redis = await testRedisUrl();
-  await ensureModels(defaultModelsDir());
-  dir = mkdtempSync(join(tmpdir(), 'cs-failover-'));
-  cluster = await TestCluster.start(redis, dir);
-});
-
-after(async () => {
-  await cluster?.stop();
-  await stopTestRedis();
-});
+const ctx = useE2eCluster('failover');
 
 test('3 TaskManagers serve a job; one is SIGKILLed under load: every request gets exactly one result and throughput recovers', async () => {
-  for (const id of ['tm-a', 'tm-b', 'tm-c']) await cluster.startTaskManager(id, 2);
+  for (const id of ['tm-a', 'tm-b', 'tm-c']) await ctx.cluster.startTaskManager(id, 2);
   const name = uniqueName('failover');
   const source = topologyFile(
-    dir,
+    ctx.dir,
     `${name}.yaml`,
     `name: ${name}\nsource: { type: redis, partitions: 3 }\nbatch: { maxSize: 32, maxDelayMs: 1 }\nmodel: { path: ${join(defaultModelsDir(), 'tiny.onnx')} }\nparallelism: 3\n`,
   );
-  const { jobId } = await cluster.client.submitJob(source);
-  await waitFor(async () => (await cluster.client.jobStatus(jobId)).subtasks.every((s) => s.taskManagerId !== null), { maxWaitMs: 20_000, what: 'all subtasks assigned' });
-  const before = await cluster.client.jobStatus(jobId);
+  const { jobId } = await ctx.cluster.client.submitJob(source);
+  await waitFor(async () => (await ctx.cluster.client.jobStatus(jobId)).subtasks.every((s) => s.taskManagerId !== null), { maxWaitMs: 20_000, what: 'all subtasks assigned' });
+  const before = await ctx.cluster.client.jobStatus(jobId);
   const victim = before.subtasks[0]!.taskManagerId!;
-  const victimProcess = cluster.processes.find((p) => p.child.spawnargs.includes(victim))!;
+  const victimProcess = ctx.cluster.processes.find((p) => p.child.spawnargs.includes(victim))!;
 
-  const gen = new LoadGenerator(redis, name, 3, tinyInput);
+  const gen = new LoadGenerator(ctx.redis, name, 3, tinyInput);
   const rate = 200;
   let killedAt = 0;
   let reassignedAt = 0;
@@ -48,7 +30,7 @@ test('3 TaskManagers serve a job; one is SIGKILLed under load: every request get
     while (reassignedAt === 0) {
       await new Promise((r) => setTimeout(r, 50));
       if (killedAt === 0) continue;
-      const s = await cluster.client.jobStatus(jobId).catch(() => undefined);
+      const s = await ctx.cluster.client.jobStatus(jobId).catch(() => undefined);
       if (s && s.subtasks.every((t) => t.taskManagerId !== null && t.taskManagerId !== victim)) reassignedAt = performance.now();
     }
   })();

@@ -1,41 +1,23 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultModelsDir, ensureModels } from '../../src/models/generate';
-import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName, waitFor } from '../support/wait-for';
-import { TestCluster } from '../support/cluster-processes';
 import { LoadGenerator } from '../support/load-generator';
-import { checkTinyResults, tinyInput, topologyFile } from './e2e-helpers';
+import { checkTinyResults, tinyInput, topologyFile, useE2eCluster, tinyTopology } from './e2e-helpers';
 
-let cluster: TestCluster;
-let redis: string;
-let dir: string;
-
-before(async () => {
-  redis = await testRedisUrl();
-  await ensureModels(defaultModelsDir());
-  dir = mkdtempSync(join(tmpdir(), 'cs-graceful-'));
-  cluster = await TestCluster.start(redis, dir);
-});
-
-after(async () => {
-  await cluster?.stop();
-  await stopTestRedis();
-});
+const ctx = useE2eCluster('graceful');
 
 test('a TaskManager stopped with SIGTERM under load finishes its batches, releases its splits at once, and nothing is lost', async () => {
-  await cluster.startTaskManager('tm-1', 2);
-  const leaving = await cluster.startTaskManager('tm-2', 2);
+  await ctx.cluster.startTaskManager('tm-1', 2);
+  const leaving = await ctx.cluster.startTaskManager('tm-2', 2);
   const name = uniqueName('graceful');
-  const { jobId } = await cluster.client.submitJob(
-    topologyFile(dir, `${name}.yaml`, `name: ${name}\nsource: { type: redis, partitions: 2 }\nbatch: { maxSize: 32, maxDelayMs: 1 }\nmodel: { path: ${join(defaultModelsDir(), 'tiny.onnx')} }\nparallelism: 2\n`),
+  const { jobId } = await ctx.cluster.client.submitJob(
+    tinyTopology(ctx.dir, name, 2, 2),
   );
-  await waitFor(async () => new Set((await cluster.client.jobStatus(jobId)).subtasks.map((s) => s.taskManagerId)).size === 2, { maxWaitMs: 20_000, what: 'one subtask on each TaskManager' });
+  await waitFor(async () => new Set((await ctx.cluster.client.jobStatus(jobId)).subtasks.map((s) => s.taskManagerId)).size === 2, { maxWaitMs: 20_000, what: 'one subtask on each TaskManager' });
 
-  const gen = new LoadGenerator(redis, name, 2, tinyInput);
+  const gen = new LoadGenerator(ctx.redis, name, 2, tinyInput);
   let stoppedAt = 0;
   let exitCode: Promise<number | null> | undefined;
   try {
@@ -48,7 +30,7 @@ test('a TaskManager stopped with SIGTERM under load finishes its batches, releas
     });
     assert.equal(await exitCode, 0, leaving.output());
     // Deregistered on the way out: its subtask moved without waiting for a heartbeat timeout (2 s).
-    const status = await cluster.client.jobStatus(jobId);
+    const status = await ctx.cluster.client.jobStatus(jobId);
     assert.ok(status.subtasks.every((s) => s.taskManagerId === 'tm-1'), JSON.stringify(status.subtasks));
     await waitFor(() => gen.missing().length === 0, { maxWaitMs: 20_000, what: `every request answered (${gen.missing().length} missing)` });
     assert.deepEqual(gen.duplicated(), []);

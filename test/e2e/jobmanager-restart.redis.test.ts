@@ -1,52 +1,34 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultModelsDir, ensureModels } from '../../src/models/generate';
-import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName, waitFor } from '../support/wait-for';
-import { TestCluster } from '../support/cluster-processes';
 import { LoadGenerator } from '../support/load-generator';
-import { checkTinyResults, tinyInput, topologyFile } from './e2e-helpers';
+import { checkTinyResults, tinyInput, topologyFile, useE2eCluster, tinyTopology } from './e2e-helpers';
 
-let cluster: TestCluster;
-let redis: string;
-let dir: string;
-
-before(async () => {
-  redis = await testRedisUrl();
-  await ensureModels(defaultModelsDir());
-  dir = mkdtempSync(join(tmpdir(), 'cs-jm-restart-'));
-  cluster = await TestCluster.start(redis, dir);
-});
-
-after(async () => {
-  await cluster?.stop();
-  await stopTestRedis();
-});
+const ctx = useE2eCluster('jm-restart');
 
 test('the JobManager SIGKILLed under load loses no request; restarted, it lists the same jobs and assignments', async () => {
-  await cluster.startTaskManager('tm-1', 2);
-  await cluster.startTaskManager('tm-2', 2);
+  await ctx.cluster.startTaskManager('tm-1', 2);
+  await ctx.cluster.startTaskManager('tm-2', 2);
   const name = uniqueName('jm-restart');
-  const { jobId } = await cluster.client.submitJob(
-    topologyFile(dir, `${name}.yaml`, `name: ${name}\nsource: { type: redis, partitions: 2 }\nbatch: { maxSize: 32, maxDelayMs: 1 }\nmodel: { path: ${join(defaultModelsDir(), 'tiny.onnx')} }\nparallelism: 2\n`),
+  const { jobId } = await ctx.cluster.client.submitJob(
+    tinyTopology(ctx.dir, name, 2, 2),
   );
-  await waitFor(async () => (await cluster.client.jobStatus(jobId)).subtasks.every((s) => s.taskManagerId !== null), { maxWaitMs: 20_000, what: 'subtasks assigned' });
-  const jobsBefore = await cluster.client.listJobs();
-  const statusBefore = await cluster.client.jobStatus(jobId);
+  await waitFor(async () => (await ctx.cluster.client.jobStatus(jobId)).subtasks.every((s) => s.taskManagerId !== null), { maxWaitMs: 20_000, what: 'subtasks assigned' });
+  const jobsBefore = await ctx.cluster.client.listJobs();
+  const statusBefore = await ctx.cluster.client.jobStatus(jobId);
 
-  const gen = new LoadGenerator(redis, name, 2, tinyInput);
+  const gen = new LoadGenerator(ctx.redis, name, 2, tinyInput);
   let down = 0;
   let restarting: Promise<unknown> | undefined;
   try {
     await gen.run(200, 9, (elapsed) => {
       if (down === 0 && elapsed >= 2000) {
-        cluster.jobManager!.child.kill('SIGKILL');
+        ctx.cluster.jobManager!.child.kill('SIGKILL');
         down = performance.now();
       }
-      if (down !== 0 && !restarting && elapsed >= 5000) restarting = cluster.startJobManager();
+      if (down !== 0 && !restarting && elapsed >= 5000) restarting = ctx.cluster.startJobManager();
     });
     await restarting;
     const whileDown = gen.rate(down + 500, down + 2500);
@@ -56,16 +38,16 @@ test('the JobManager SIGKILLed under load loses no request; restarted, it lists 
     console.log(`jobmanager restart: ${gen.sent.size} requests, served ${whileDown.toFixed(0)}/s while the JobManager was down (offered 200/s)`);
     assert.ok(whileDown > 150, 'the TaskManagers kept serving while the JobManager was down');
 
-    const jobsAfter = await cluster.client.listJobs();
+    const jobsAfter = await ctx.cluster.client.listJobs();
     assert.deepEqual(jobsAfter, jobsBefore);
-    const statusAfter = await cluster.client.jobStatus(jobId);
+    const statusAfter = await ctx.cluster.client.jobStatus(jobId);
     assert.equal(statusAfter.state, 'RUNNING');
     assert.deepEqual(
       statusAfter.subtasks.map((s) => [s.index, s.taskManagerId, [...s.splits]]),
       statusBefore.subtasks.map((s) => [s.index, s.taskManagerId, [...s.splits]]),
     );
     // The restarted JobManager still hears both TaskManagers.
-    await waitFor(async () => (await cluster.client.listTaskManagers()).taskmanagers.length === 2, { what: 'both TaskManagers known' });
+    await waitFor(async () => (await ctx.cluster.client.listTaskManagers()).taskmanagers.length === 2, { what: 'both TaskManagers known' });
   } finally {
     await gen.close();
   }

@@ -1,30 +1,12 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultModelsDir, ensureModels } from '../../src/models/generate';
-import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName, waitFor } from '../support/wait-for';
-import { TestCluster } from '../support/cluster-processes';
 import { LoadGenerator } from '../support/load-generator';
-import { checkTinyResults, tinyInput, topologyFile } from './e2e-helpers';
+import { checkTinyResults, tinyInput, topologyFile, useE2eCluster, tinyTopology } from './e2e-helpers';
 
-let cluster: TestCluster;
-let redis: string;
-let dir: string;
-
-before(async () => {
-  redis = await testRedisUrl();
-  await ensureModels(defaultModelsDir());
-  dir = mkdtempSync(join(tmpdir(), 'cs-scale-'));
-  cluster = await TestCluster.start(redis, dir);
-});
-
-after(async () => {
-  await cluster?.stop();
-  await stopTestRedis();
-});
+const ctx = useE2eCluster('scale');
 
 /**
  * Each subtask calls a backend that takes 20 ms and serves one call at a time (an async step with
@@ -49,22 +31,22 @@ export default topology('${name}')
 }
 
 test('a TaskManager started mid-load receives a subtask and the job serves ≥ 1.8× faster with two', async () => {
-  await cluster.startTaskManager('tm-1', 1);
+  await ctx.cluster.startTaskManager('tm-1', 1);
   const name = uniqueName('scale');
-  const { jobId } = await cluster.client.submitJob(topologyFile(dir, `${name}.ts`, slowTopology(name)));
-  await waitFor(async () => (await cluster.client.jobStatus(jobId)).subtasks.some((s) => s.taskManagerId === 'tm-1'), { maxWaitMs: 30_000, what: 'subtask on tm-1' });
+  const { jobId } = await ctx.cluster.client.submitJob(topologyFile(ctx.dir, `${name}.ts`, slowTopology(name)));
+  await waitFor(async () => (await ctx.cluster.client.jobStatus(jobId)).subtasks.some((s) => s.taskManagerId === 'tm-1'), { maxWaitMs: 30_000, what: 'subtask on tm-1' });
 
-  const gen = new LoadGenerator(redis, name, 1, tinyInput);
+  const gen = new LoadGenerator(ctx.redis, name, 1, tinyInput);
   try {
     // More than two subtasks can serve, so both phases measure capacity, not the offered rate.
     const start = performance.now();
     let secondStartedAt = 0;
     let starting: Promise<unknown> | undefined;
     await gen.run(150, 14, (elapsed) => {
-      if (elapsed >= 6000 && !starting) starting = cluster.startTaskManager('tm-2', 1).then(() => (secondStartedAt = performance.now()));
+      if (elapsed >= 6000 && !starting) starting = ctx.cluster.startTaskManager('tm-2', 1).then(() => (secondStartedAt = performance.now()));
     });
     await starting;
-    const status = await cluster.client.jobStatus(jobId);
+    const status = await ctx.cluster.client.jobStatus(jobId);
     assert.deepEqual(status.subtasks.map((s) => s.taskManagerId).sort(), ['tm-1', 'tm-2'], 'the new TaskManager took a subtask');
     const one = gen.rate(start + 2000, start + 6000);
     // Measure two TaskManagers after the new one has had a moment to start its subtask.
