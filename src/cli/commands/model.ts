@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { defaultModelsDir, ensureModels } from '../../models/generate';
+import { formatImportResult, importModel, parseImportOptions, type RawImportOptions } from '../../models/import/import-model';
 import type { CliOutput } from '../cli-output';
 
 /** `cs model generate [--dir DIR]`: writes the example ONNX models (tiny MLP, benchmark CNN) the topologies use. */
@@ -15,5 +16,24 @@ export function modelCommand(output: CliOutput): Command {
       output.out(`tiny ${paths.tiny}`);
       output.out(`cnn  ${paths.cnn}`);
     });
-  return model.addCommand(generate);
+  return model.addCommand(generate).addCommand(importCommand(output));
+}
+
+/** `cs model import --from torchscript|torch|savedmodel SRC --out OUT.onnx`: converts with the user's Python, then checks. */
+function importCommand(output: CliOutput): Command {
+  return new Command('import')
+    .description('convert a TorchScript file, an eager PyTorch module (module.py:factory) or a TensorFlow SavedModel to ONNX with your Python, and check it against the original on random inputs')
+    .argument('<src>', 'TorchScript file, module.py:factory (a function returning the nn.Module), or SavedModel folder')
+    .option('--from <format>', 'source format: torchscript | torch | savedmodel')
+    .option('--out <file>', 'ONNX file to write (only when the check passes)')
+    .option('--python <path>', 'Python interpreter to convert with (env CS_PYTHON; default: the first of python3, and for torch /usr/bin/python3, that has the packages)')
+    .option('--input-shape <dims>', 'example/check input shape, e.g. 1,3,224,224 (torch default 1,3,224,224; SavedModel: from its signature)')
+    .option('--input-name <name>', 'name of the ONNX input (torch default "input"; SavedModel: the signature\'s)')
+    .option('--opset <n>', 'ONNX opset (default 13)')
+    .option('--check-samples <n>', 'random inputs to compare the original and the ONNX model on (default 3)')
+    .option('--tolerance <x>', 'largest accepted absolute difference (default 1e-4)')
+    .action(async (src: string, opts: Omit<RawImportOptions, 'src'>) => {
+      const result = await importModel(parseImportOptions({ ...opts, src }), (line) => output.out(line));
+      for (const line of formatImportResult(result)) output.out(line);
+    });
 }
