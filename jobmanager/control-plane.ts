@@ -6,6 +6,7 @@ import type {
   JobList,
   JobState,
   JobStatus,
+  ModelStatus,
   RegisterTaskManagerRequest,
   RegisterTaskManagerResponse,
   SubmitJobResponse,
@@ -14,7 +15,8 @@ import type {
   TaskManagerList,
   TopologySource,
 } from '../src/cluster-api/dto';
-import { ClusterServingError } from '../src/errors';
+import { ClusterServingError, toClusterServingError } from '../src/errors';
+import { readOnnxModelInfo, type OnnxModelInfo, type OnnxTensorInfo } from '../src/runtime/onnx-model-info';
 import type { Logger } from '../src/logging/logger';
 import type { Topology } from '../src/topology/topology';
 import { JobStateConflict } from './job-state-conflict';
@@ -73,6 +75,11 @@ export function toJobStatus(job: JobRecord): JobStatus {
   };
 }
 
+function toModelStatus(info: OnnxModelInfo): ModelStatus {
+  const tensor = (t: OnnxTensorInfo) => ({ name: t.name, dtype: t.dtype ?? t.elemType, shape: t.shape });
+  return { inputs: info.inputs.map(tensor), outputs: info.outputs.map(tensor) };
+}
+
 /**
  * What the JobManager does, behind its REST API: jobs (submit, cancel, status), TaskManager membership
  * (register, heartbeat, deregister) and the assignment of subtasks to slots. Every state change runs
@@ -85,6 +92,10 @@ export class ControlPlane {
   private readonly log: { jobs: Logger; scheduler: Logger; members: Logger };
   private queue: Promise<unknown> = Promise.resolve();
   private jobCache: Promise<JobRecord[]> | undefined;
+  /** Per job, its model's declared inputs and outputs once read (a job's model never changes). */
+  private readonly modelInfos = new Map<string, Promise<OnnxModelInfo>>();
+  /** Per job without a held model copy, the model path its topology names (loaded once). */
+  private readonly modelPaths = new Map<string, Promise<string>>();
 
   constructor(private readonly options: ControlPlaneOptions) {
     this.now = options.now ?? Date.now;
@@ -173,16 +184,63 @@ export class ControlPlane {
   }
 
   /** The job, with each split's lag, pending entries and checkpoint (Redis sources). */
+  /** The job, with its model's declared inputs and outputs and each split's lag, pending entries and checkpoint (Redis sources). */
   async jobStatus(jobId: string): Promise<JobStatus> {
     const job = await this.requireJob(jobId);
-    const status = toJobStatus(job);
+    const model = this.modelInfo(jobId).then(toModelStatus, (err: unknown) => {
+      this.log.jobs.debug({ jobId, reason: toClusterServingError(err).message }, 'jobmanager.job.model_info_unavailable');
+      return undefined;
+    });
+    let status: JobStatus = toJobStatus(job);
     // Shared splits are Redis streams read through the consumer group (Kafka partitions are exclusive).
-    if (!this.options.progress || job.sharing !== 'share') return status;
+    if (this.options.progress && job.sharing === 'share') {
+      try {
+        status = { ...status, splitProgress: await this.options.progress.progress(jobId, job.splits) };
+      } catch (err) {
+        this.log.jobs.warn({ jobId, err }, 'jobmanager.job.progress_unavailable');
+      }
+    }
+    const info = await model;
+    return info ? { ...status, model: info } : status;
+  }
+
+  /**
+   * What the job's model file declares (inputs and outputs, from the ONNX file, no session), read once per
+   * job: from the JobManager's copy (by content hash, the bytes the TaskManagers load) when it holds one,
+   * else from the path the topology names. Rejects with CS_ERR_MODEL_LOAD when neither can be read; that
+   * is not kept, so a later call tries again (the topology is loaded only once).
+   */
+  modelInfo(jobId: string): Promise<OnnxModelInfo> {
+    let info = this.modelInfos.get(jobId);
+    if (!info) {
+      const reading = this.readModelInfo(jobId);
+      this.modelInfos.set(jobId, reading);
+      reading.catch(() => {
+        if (this.modelInfos.get(jobId) === reading) this.modelInfos.delete(jobId);
+      });
+      info = reading;
+    }
+    return info;
+  }
+
+  private async readModelInfo(jobId: string): Promise<OnnxModelInfo> {
+    const job = await this.requireJob(jobId);
+    const held = job.modelSha256 !== undefined ? await this.options.models?.file(job.modelSha256) : undefined;
+    if (held) return readOnnxModelInfo(held.path);
+    let path = this.modelPaths.get(jobId);
+    if (!path) {
+      const loading = this.topology(jobId).then(async (source) => (await this.options.validate(source)).spec.model.path);
+      this.modelPaths.set(jobId, loading);
+      loading.catch(() => {
+        if (this.modelPaths.get(jobId) === loading) this.modelPaths.delete(jobId);
+      });
+      path = loading;
+    }
     try {
-      return { ...status, splitProgress: await this.options.progress.progress(jobId, job.splits) };
+      return await readOnnxModelInfo(await path);
     } catch (err) {
-      this.log.jobs.warn({ jobId, err }, 'jobmanager.job.progress_unavailable');
-      return status;
+      const reason = toClusterServingError(err).message;
+      throw new ClusterServingError('CS_ERR_MODEL_LOAD', `the JobManager cannot read the model of ${job.name} (job ${jobId}), so it cannot describe it: ${reason}`, { cause: err, context: { jobId } });
     }
   }
 

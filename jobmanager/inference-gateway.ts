@@ -1,16 +1,16 @@
 import { InputQueue } from '../src/client/input-queue';
 import type { JobSummary } from '../src/cluster-api/dto';
-import { ClusterServingError, toClusterServingError } from '../src/errors';
+import { ClusterServingError } from '../src/errors';
 import type { Logger } from '../src/logging/logger';
 import type { NativeResult } from '../src/protocol/native/native-codec';
-import { readOnnxModelInfo, type OnnxModelInfo, type OnnxTensorInfo } from '../src/runtime/onnx-model-info';
+import type { OnnxTensorInfo } from '../src/runtime/onnx-model-info';
 import type { Tensor } from '../src/tensor/tensor';
 import { loadTopologySource } from '../src/topology/load-topology';
 import type { PostprocessSpec, TopologySpec } from '../src/topology/schema';
 import type { ControlPlane } from './control-plane';
 
-/** What the gateway reads from the control plane: the job list, a job's status, topology and held model. */
-export type JobDirectory = Pick<ControlPlane, 'listJobs' | 'jobStatus' | 'topology' | 'model'>;
+/** What the gateway reads from the control plane: the job list, a job's status, topology and model info. */
+export type JobDirectory = Pick<ControlPlane, 'listJobs' | 'jobStatus' | 'topology' | 'modelInfo'>;
 
 export interface InferenceGatewayOptions {
   /** The cluster's Redis: where a job's stream is when its topology names no `source.address`. */
@@ -37,11 +37,14 @@ function isActive(job: JobSummary): boolean {
   return job.state === 'CREATED' || job.state === 'RUNNING';
 }
 
-/** The outputs a job's results carry: `softmax` makes float outputs FP32; `topN` turns `o` into `o_indices` and `o_scores`. */
+/** The outputs a job's results carry: `softmax` makes float outputs FP32; `argmax` turns `o` into `o_argmax`; `topN` into `o_indices` and `o_scores`. */
 export function outputsAfterPostprocess(outputs: readonly OnnxTensorInfo[], postprocess: PostprocessSpec): OnnxTensorInfo[] {
   if (postprocess.type === 'none') return [...outputs];
   if (postprocess.type === 'softmax') {
     return outputs.map((o) => (o.dtype === 'float64' ? { ...o, dtype: 'float32', elemType: 'FLOAT' } : o));
+  }
+  if (postprocess.type === 'argmax') {
+    return outputs.map((o) => ({ name: `${o.name}_argmax`, dtype: 'int32', shape: o.shape.slice(0, -1), elemType: 'INT32' }));
   }
   const n = postprocess.n;
   return outputs.flatMap((o) => {
@@ -82,9 +85,9 @@ class ServedJob {
   }
 
   /**
-   * The model's declared inputs and outputs, read once from the model file (or from the JobManager's copy
-   * of it, kept at submit). CS_ERR_MODEL_LOAD when neither can be read; not cached then, so a later call
-   * tries again.
+   * The model's declared inputs and outputs (read once per job by the control plane, from the model file or
+   * the JobManager's copy of it), with the outputs the job's postprocess makes. CS_ERR_MODEL_LOAD when
+   * neither can be read; not cached then, so a later call tries again.
    */
   modelInfo(): Promise<ServedModelInfo> {
     this.info ??= this.readModelInfo().catch((err: unknown) => {
@@ -95,18 +98,7 @@ class ServedJob {
   }
 
   private async readModelInfo(): Promise<ServedModelInfo> {
-    const spec = await this.topology();
-    let info: OnnxModelInfo;
-    try {
-      info = await readOnnxModelInfo(spec.model.path);
-    } catch (err) {
-      const held = await this.jobs.model(this.job.id).catch(() => undefined);
-      if (!held) {
-        const reason = toClusterServingError(err).message;
-        throw new ClusterServingError('CS_ERR_MODEL_LOAD', `the JobManager cannot read the model of ${this.job.name} (job ${this.job.id}), so it cannot describe it: ${reason}`, { cause: err, context: { jobId: this.job.id } });
-      }
-      info = await readOnnxModelInfo(held.path);
-    }
+    const [spec, info] = await Promise.all([this.topology(), this.jobs.modelInfo(this.job.id)]);
     return { inputs: info.inputs, outputs: outputsAfterPostprocess(info.outputs, spec.postprocess) };
   }
 

@@ -23,7 +23,8 @@ export { validateSpec } from './topology/validate-spec';
 export { loadTopologyFile, loadTopologySource, type LoadedTopology } from './topology/load-topology';
 
 // Operators meant for user topologies
-export { softmax, topN } from './operators/postprocess';
+export { softmax, topN, argmax } from './operators/postprocess';
+export { imageToTensor, type ImageToTensorOptions } from './operators/image-to-tensor';
 
 // Records and tensors that user steps work on
 export { errorResult, okResult, type InferenceRequest, type InferenceResult, type ResultError, type EntryRef } from './tensor/records';
@@ -32,7 +33,7 @@ export { toTypedArray, tensorFrom, elementCount, DTYPES, type DType, type Tensor
 // The client
 export { InputQueue, type InputQueueOptions, type PredictOptions } from './client/input-queue';
 export { OutputQueue, type OutputQueueOptions, type NativeResult } from './client/output-queue';
-export { type Inputs, type TensorInput } from './client/tensor-input';
+export { imageInput, type Inputs, type TensorInput } from './client/tensor-input';
 export { partitionOf } from './client/partition';
 
 // Errors

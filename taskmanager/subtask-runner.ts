@@ -5,9 +5,11 @@ import type { LoadedModel, ModelRuntime } from '../src/runtime/model-runtime';
 import type { Source, SourceEntry } from '../src/connector/source';
 import type { Sink } from '../src/connector/sink';
 import type { InferenceRequest, InferenceResult } from '../src/tensor/records';
-import { onnxRuntime } from '../src/runtime/onnx-runtime';
+import { sharedOnnxModels } from '../src/runtime/shared-model-cache';
 import { decodeNative } from '../src/operators/decode-native';
 import { decodeBigdl } from '../src/operators/decode-bigdl';
+import { decodeImages, ImageBufferPool } from '../src/operators/decode-images';
+import type { ImageToTensorOptions } from '../src/operators/image-to-tensor';
 import { checkInputs, requestRows, shapeKey } from '../src/operators/check-inputs';
 import { batchWindow } from '../src/operators/batch-window';
 import { infer } from '../src/operators/infer';
@@ -34,7 +36,10 @@ export interface SubtaskRunnerOptions {
   /** Stable consumer name within the job's consumer group, e.g. `<taskManagerId>-<subtaskIndex>`. */
   readonly consumerName: string;
   readonly logger: Logger;
-  /** The model runtime (ONNX Runtime on worker threads by default). */
+  /**
+   * The model runtime. By default ONNX Runtime on worker threads, shared within the process
+   * (`sharedOnnxModels`): subtasks on the same model file and options load it once.
+   */
   readonly runtime?: ModelRuntime;
   /** Recorded with the checkpoints. @default consumerName */
   readonly taskManagerId?: string;
@@ -90,6 +95,15 @@ export class SubtaskRunner {
   runs = 0;
   rows = 0;
   runMs = 0;
+  /** Images decoded (`decode: image`, native protocol) and the time their requests took to decode, summed. */
+  images = 0;
+  decodeMs = 0;
+  private imageBuffers: ImageBufferPool | undefined;
+
+  /** Requests whose decoded images are still held (between decode and their result reaching the sink). */
+  get imageRequestsHeld(): number {
+    return this.imageBuffers?.requests ?? 0;
+  }
 
   constructor(readonly options: SubtaskRunnerOptions) {
     this.log = options.logger.child({ component: 'taskmanager.subtask', jobId: options.jobId, subtask: options.subtaskIndex });
@@ -101,10 +115,9 @@ export class SubtaskRunner {
       throw new ClusterServingError('CS_ERR_TOPOLOGY', `source ${spec.source.type} / sink ${spec.sink.type} is not available yet: only redis is`);
     }
     const bigdl = spec.source.protocol === 'bigdl';
-    if (spec.decode.type !== 'tensor' && !bigdl) throw new ClusterServingError('CS_ERR_TOPOLOGY', `decode ${spec.decode.type} is available with source.protocol bigdl only, so far`);
     const stream = spec.source.stream ?? spec.name;
     const { jobId, subtaskIndex, consumerName, claimIntervalMs, claimMinIdleMs } = this.options;
-    const model = (this.model = await (this.options.runtime ?? onnxRuntime).load(spec.model));
+    const model = (this.model = await (this.options.runtime ?? sharedOnnxModels).load(spec.model));
     const checkpoints = (this.checkpoints = new CheckpointRecorder({ redisUrl: this.options.redisUrl, jobId, subtaskIndex, taskManagerId: this.options.taskManagerId ?? consumerName, intervalMs: this.options.checkpointIntervalMs, logger: this.log }));
     const tracker = checkpoints.tracker;
     this.poison = new PoisonPolicy({ maxDeliveries: spec.source.maxDeliveries, deadLetterStream: deadLetterKey(stream) });
@@ -128,10 +141,18 @@ export class SubtaskRunner {
     const gate = (this.gate = new CreditGate(maxInFlight));
     const sink = this.sink;
 
+    const { decode } = spec;
+    const imageConcurrency = decode.type === 'image' ? decode.concurrency : undefined;
+    const native = decodeNative({ maxRequestBytes: decode.maxRequestBytes });
+    // Decoded images live in reused arrays, given back when the request's result reaches the sink.
+    const imageBuffers = (this.imageBuffers = !bigdl && decode.type === 'image' ? new ImageBufferPool() : undefined);
+    const decodeEntries: OperatorFunction<SourceEntry, InferenceRequest | InferenceResult> = bigdl
+      ? decodeBigdl({ modelInputs: model.inputs, convention: spec.source.bigdlConvention, maxRequestBytes: decode.maxRequestBytes, image: decode.type === 'image' ? decode : undefined, ...(imageConcurrency !== undefined ? { imageConcurrency } : {}) })
+      : decode.type === 'image'
+        ? (entries) => entries.pipe(native, decodeImages({ modelInputs: model.inputs, image: nativeImageOptions(decode), concurrency: imageConcurrency, buffers: imageBuffers, onDecoded: (images, ms) => { this.images += images; this.decodeMs += ms; } }))
+        : native;
     const decoded = this.entries.pipe(
-      bigdl
-        ? decodeBigdl({ modelInputs: model.inputs, convention: spec.source.bigdlConvention, maxRequestBytes: spec.decode.maxRequestBytes, image: spec.decode.type === 'image' ? spec.decode : undefined })
-        : decodeNative({ maxRequestBytes: spec.decode.maxRequestBytes }),
+      decodeEntries,
       checkInputs(model.inputs),
       chain(requestSteps.map((step) => onRequests(applyUserStep(step)))),
       share(),
@@ -150,6 +171,7 @@ export class SubtaskRunner {
       merge(rejected, inferred).pipe(
         batchWindow({ maxSize: SINK_CHUNK, maxDelayMs: 0, key: () => '' }),
         mergeMap(async (results) => {
+          if (imageBuffers) for (const r of results) imageBuffers.release(r.ref);
           try {
             await sink.write(results);
             this.written += results.length;
@@ -237,9 +259,15 @@ export class SubtaskRunner {
       await this.checkpoints?.close();
       await this.sink?.close();
       await this.model?.close();
-      this.log.info({ eventLoopUtilization: performance.eventLoopUtilization().utilization, written: this.written, runs: this.runs, meanBatch: this.runs ? this.rows / this.runs : 0, meanRunMs: this.runs ? this.runMs / this.runs : 0 }, 'taskmanager.subtask.closed');
+      this.log.info({ eventLoopUtilization: performance.eventLoopUtilization().utilization, written: this.written, runs: this.runs, meanBatch: this.runs ? this.rows / this.runs : 0, meanRunMs: this.runs ? this.runMs / this.runs : 0, ...(this.images ? { images: this.images, meanDecodeMs: this.decodeMs / this.images } : {}) }, 'taskmanager.subtask.closed');
     })());
   }
+}
+
+/** A native topology's image decode options: NCHW and RGB unless it says otherwise. */
+function nativeImageOptions(decode: Extract<Topology['spec']['decode'], { type: 'image' }>): ImageToTensorOptions {
+  const { width, height, crop, scale, mean, std } = decode;
+  return { width, height, crop, scale, mean, std, layout: decode.layout ?? 'NCHW', channelOrder: decode.channelOrder ?? 'RGB' };
 }
 
 /** Composes operators left to right (RxJS's `pipe` takes no arrays). */

@@ -31,3 +31,16 @@ export function toNamedTensors(inputs: Inputs): Map<string, Tensor> {
   const entries = inputs instanceof Map ? [...inputs] : Object.entries(inputs as Record<string, TensorInput>);
   return new Map(entries.map(([name, t]) => [name, toTensor(name, t)]));
 }
+
+/**
+ * One encoded image (a JPEG, PNG or WebP file's bytes) as a request input, for jobs with
+ * `decode: { type: image }`: a uint8 tensor of rank 1 holding the bytes as they are (no copy). The
+ * TaskManager decodes, resizes and normalises it into the model's input tensor.
+ *
+ * @example
+ * const out = await q.predict({ input: imageInput(await readFile('cat.jpg')) });
+ */
+export function imageInput(bytes: Uint8Array): Tensor {
+  if (bytes.byteLength === 0) throw new ClusterServingError('CS_ERR_BAD_REQUEST', 'imageInput: the image has no bytes');
+  return tensorFrom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), [bytes.byteLength], 'uint8');
+}

@@ -85,11 +85,28 @@ export interface JobSummary {
   readonly submittedAt: number;
 }
 
+/** One input or output a model file declares. */
+export interface ModelTensorStatus {
+  readonly name: string;
+  /** The served dtype (`float32`, `int64`, …), or the ONNX element type when it is not served (`FLOAT16`). */
+  readonly dtype: string;
+  /** Dimensions; -1 for a dynamic (symbolic) one, such as the batch. */
+  readonly shape: readonly number[];
+}
+
+/** What the job's model file declares, read from it by the JobManager (no inference session). */
+export interface ModelStatus {
+  readonly inputs: readonly ModelTensorStatus[];
+  readonly outputs: readonly ModelTensorStatus[];
+}
+
 export interface JobStatus extends JobSummary {
   readonly filename: string;
   readonly subtasks: readonly SubtaskStatus[];
   /** Every split of the job with its lag and checkpoint (Redis sources). */
   readonly splitProgress?: readonly SplitStatus[];
+  /** The model's declared inputs and outputs; absent when the JobManager cannot read the model file. */
+  readonly model?: ModelStatus;
   /** Present when state is FAILED. */
   readonly failure?: string;
 }

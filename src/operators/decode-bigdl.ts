@@ -20,8 +20,8 @@ export interface DecodeBigdlOptions {
   readonly now?: () => number;
 }
 
-/** Converts BigDL's float32 values to the dtype the model declares (e.g. int64 token ids). */
-function castTo(t: Tensor, dtype: DType | undefined): Tensor {
+/** Converts float32 values (BigDL's tensors, decoded images) to the dtype the model declares (e.g. int64 token ids, uint8 pixels). */
+export function castTo(t: Tensor, dtype: DType | undefined): Tensor {
   if (dtype === undefined || dtype === t.dtype) return t;
   const values = toTypedArray(t) as Float32Array;
   switch (dtype) {

@@ -47,8 +47,33 @@ export function topN(t: Tensor, n: number): { indices: Tensor; scores: Tensor } 
 }
 
 /**
- * The built-in postprocess step (SPEC §4): `none`, `softmax` (each output over its last dimension), or
- * `topN` (each output `o` becomes `o_indices` and `o_scores`, kept as tensors on the wire).
+ * The index of the largest entry of each row (the last dimension), as int32 with the last dimension dropped:
+ * [rows, classes] → [rows]. Ties go to the first index; NaN is never the largest.
+ */
+export function argmax(t: Tensor): Tensor {
+  const x = toTypedArray(t);
+  const [rows, width] = rowsAndWidth(t);
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const o = r * width;
+    let best = 0;
+    let max = -Infinity;
+    for (let i = 0; i < width; i++) {
+      const v = Number(x[o + i]!);
+      if (v > max) {
+        max = v;
+        best = i;
+      }
+    }
+    out[r] = best;
+  }
+  return tensorFrom(out, t.shape.slice(0, -1));
+}
+
+/**
+ * The built-in postprocess step (SPEC §4), applied to every output of a result: `none`, `softmax` (over
+ * the last dimension), `argmax` (`o` becomes `o_argmax`, int32 per row) or `topN` (`o` becomes
+ * `o_indices` int32 and `o_scores` float32). All stay tensors on the wire.
  */
 export function postprocess(spec: PostprocessSpec): OperatorFunction<InferenceResult, InferenceResult> {
   return map((res) => {
@@ -56,6 +81,7 @@ export function postprocess(spec: PostprocessSpec): OperatorFunction<InferenceRe
     const outputs = new Map<string, Tensor>();
     for (const [name, t] of res.outputs) {
       if (spec.type === 'softmax') outputs.set(name, softmax(t));
+      else if (spec.type === 'argmax') outputs.set(`${name}_argmax`, argmax(t));
       else {
         const { indices, scores } = topN(t, spec.n);
         outputs.set(`${name}_indices`, indices);

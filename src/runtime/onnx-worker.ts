@@ -80,8 +80,12 @@ async function main(): Promise<void> {
     return;
   }
   port!.postMessage({ kind: 'ready', inputs: info(session.inputMetadata), outputs: info(session.outputMetadata) } satisfies FromWorker);
+  // One run at a time, in arrival order: a batch is copied into the worker's own input buffers (ownCopy),
+  // so a second batch must not be copied in before the run reading them has finished. (session.run
+  // returns before it reads its feeds, and this worker's message handler would otherwise run again.)
+  let previous: Promise<void> = Promise.resolve();
   port!.on('message', (msg: ToWorker) => {
-    void (async () => {
+    previous = previous.then(async () => {
       try {
         const feeds: Record<string, ort.Tensor> = {};
         for (const f of msg.feeds) feeds[f.name] = toOrt(f);
@@ -93,7 +97,7 @@ async function main(): Promise<void> {
       } catch (err) {
         port!.postMessage({ kind: 'failed', id: msg.id, message: err instanceof Error ? err.message : String(err) } satisfies FromWorker);
       }
-    })();
+    });
   });
 }
 

@@ -24,7 +24,7 @@ export type ModelInput = TopologyInput['model'];
 /** What `.sink(...)` takes: Redis (the default) or Kafka. */
 export type SinkInput = NonNullable<TopologyInput['sink']>;
 /** A built-in postprocess: a name, or an object with options (`{ type: 'topN', n: 3 }`). */
-export type PostprocessInput = 'none' | 'softmax' | 'topN' | { type: 'none' } | { type: 'softmax' } | { type: 'topN'; n?: number };
+export type PostprocessInput = 'none' | 'softmax' | 'argmax' | 'topN' | { type: 'none' } | { type: 'softmax' } | { type: 'argmax' } | { type: 'topN'; n?: number };
 
 /** Everything a builder has recorded so far. */
 interface BuilderState {

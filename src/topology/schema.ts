@@ -46,20 +46,48 @@ const tensorDecode = z.strictObject({
   maxRequestBytes: z.number().int().min(1).default(64 * 1024 * 1024),
 });
 
-const imageDecode = z.strictObject({
-  type: z.literal('image'),
-  width: z.number().int().min(1),
-  height: z.number().int().min(1),
-  /** Tensor layout. @default NCHW */
-  layout: z.enum(['NCHW', 'NHWC']).optional(),
-  /** @default RGB for the native protocol, BGR (as the original) for `protocol: bigdl` */
-  channelOrder: z.enum(['RGB', 'BGR']).optional(),
-  /** Multiplies each 0–255 value before mean/std (e.g. 0.00392156862745098 for 1/255). @default 1 */
-  scale: z.number().positive().optional(),
-  mean: z.array(z.number()).length(3).optional(),
-  std: z.array(z.number()).length(3).optional(),
-  maxRequestBytes: z.number().int().min(1).default(64 * 1024 * 1024),
-});
+/**
+ * Encoded images (JPEG, PNG, WebP) → a float tensor per image: decode, resize to width × height (the aspect
+ * ratio is not kept), optional centre `crop`, channel order, `scale`, then `(v − mean) / std` per channel.
+ * With the native protocol each image is a request tensor of dtype uint8 and rank 1 holding the encoded
+ * file's bytes (the TypeScript client's `imageInput(bytes)` makes one); it becomes [1, 3, H, W] (NCHW) or
+ * [1, H, W, 3] (NHWC), cast to the model input's dtype. Other tensors of the request pass as they are.
+ * With `protocol: bigdl`, images are the clients' base64 image strings.
+ */
+const imageDecode = z
+  .strictObject({
+    type: z.literal('image'),
+    /** Every image is resized to width × height (fit fill: the aspect ratio is not kept). */
+    width: z.number().int().min(1),
+    height: z.number().int().min(1),
+    /**
+     * After the resize, keep only the centre crop.width × crop.height region: the tensor's size (e.g. resize
+     * to 256 × 256, crop 224 × 224, as torchvision's ImageNet models expect). Must fit in width × height.
+     */
+    crop: z.strictObject({ width: z.number().int().min(1), height: z.number().int().min(1) }).optional(),
+    /** Tensor layout. @default NCHW */
+    layout: z.enum(['NCHW', 'NHWC']).optional(),
+    /** @default RGB for the native protocol, BGR (as the original) for `protocol: bigdl` */
+    channelOrder: z.enum(['RGB', 'BGR']).optional(),
+    /** Multiplies each 0–255 value before mean/std (e.g. 0.00392156862745098 for 1/255). @default 1 */
+    scale: z.number().positive().optional(),
+    /** Per channel, in channelOrder, subtracted after scaling. @default [0, 0, 0] */
+    mean: z.array(z.number()).length(3).optional(),
+    /** Per channel, in channelOrder, divides after the mean. @default [1, 1, 1] */
+    std: z.array(z.number()).length(3).optional(),
+    /**
+     * Images decoded at once per slot. Decoding runs on libuv's thread pool (UV_THREADPOOL_SIZE, 4 by
+     * default) while the model runs on its own worker threads, so decode and inference overlap.
+     * @default 8
+     */
+    concurrency: z.number().int().min(1).max(1024).optional(),
+    maxRequestBytes: z.number().int().min(1).default(64 * 1024 * 1024),
+  })
+  .superRefine((d, ctx) => {
+    if (d.crop && (d.crop.width > d.width || d.crop.height > d.height)) {
+      ctx.addIssue({ code: 'custom', path: ['crop'], message: `crop ${d.crop.width}×${d.crop.height} does not fit in the ${d.width}×${d.height} resized image` });
+    }
+  });
 
 export const decodeSchema = z.discriminatedUnion('type', [tensorDecode, imageDecode]);
 
@@ -83,6 +111,9 @@ export const modelSchema = z.strictObject({
 const postprocessObject = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('none') }),
   z.strictObject({ type: z.literal('softmax') }),
+  /** Each output `o` becomes `o_argmax`: int32, the index of the largest value of each row (last dimension dropped). */
+  z.strictObject({ type: z.literal('argmax') }),
+  /** Each output `o` becomes `o_indices` (int32) and `o_scores` (float32): the n best of each row, best first. */
   z.strictObject({ type: z.literal('topN'), n: z.number().int().min(1).default(5) }),
 ]);
 

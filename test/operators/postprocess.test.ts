@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { firstValueFrom, from, toArray } from 'rxjs';
-import { postprocess, softmax, topN } from '../../src/operators/postprocess';
+import { argmax, postprocess, softmax, topN } from '../../src/operators/postprocess';
 import { errorResult, okResult, type InferenceResult } from '../../src/tensor/records';
 import { tensorFrom, toTypedArray, type Tensor } from '../../src/tensor/tensor';
 import type { PostprocessSpec } from '../../src/topology/schema';
@@ -177,6 +177,30 @@ describe('topN', () => {
   });
 });
 
+describe('argmax', () => {
+  test('one int32 index per row, the last dimension dropped; ties go to the first', () => {
+    const out = argmax(tensorFrom(new Float32Array([0.1, 0.7, 0.05, 0.7, -1, -3, -2, -5]), [2, 4]));
+    assert.equal(out.dtype, 'int32');
+    assert.deepEqual(out.shape, [2]);
+    assert.deepEqual(values(out), [1, 0]);
+  });
+
+  test('agrees with topN(1) on every row of a rank-3 tensor, for float64 and int64 too', () => {
+    const x = Float32Array.from({ length: 2 * 3 * 7 }, (_, i) => Math.sin(i * 1.7) * 10);
+    const a = argmax(tensorFrom(x, [2, 3, 7]));
+    assert.deepEqual(a.shape, [2, 3]);
+    assert.deepEqual(values(a), values(topN(tensorFrom(x, [2, 3, 7]), 1).indices));
+    assert.deepEqual(values(argmax(tensorFrom(new Float64Array([1, 5, 2]), [1, 3]))), [1]);
+    assert.deepEqual(values(argmax(tensorFrom(new BigInt64Array([7n, -2n, 9n]), [3]))), [2]);
+  });
+
+  test('NaN is never the largest; a rank-1 tensor gives a scalar', () => {
+    const out = argmax(tensorFrom(new Float32Array([NaN, 1, 3, NaN]), [4]));
+    assert.deepEqual(out.shape, []);
+    assert.deepEqual(values(out), [2]);
+  });
+});
+
 describe('postprocess operator', () => {
   const logits = (): Map<string, Tensor> =>
     new Map([
@@ -220,7 +244,18 @@ describe('postprocess operator', () => {
     assert.deepEqual(values(out.outputs.get('aux_scores')!), [9, 8]);
   });
 
-  for (const spec of [{ type: 'none' }, { type: 'softmax' }, { type: 'topN', n: 3 }] as PostprocessSpec[]) {
+  test('argmax: each output o becomes o_argmax (int32, one per row)', async () => {
+    const [out] = await run({ type: 'argmax' }, [result(logits())]);
+    assert.ok(out?.outputs);
+    assert.deepEqual([...out.outputs.keys()], ['probs_argmax', 'aux_argmax']);
+    const p = out.outputs.get('probs_argmax')!;
+    assert.equal(p.dtype, 'int32');
+    assert.deepEqual(p.shape, [2]);
+    assert.deepEqual(values(p), [1, 2]);
+    assert.deepEqual(values(out.outputs.get('aux_argmax')!), [0]);
+  });
+
+  for (const spec of [{ type: 'none' }, { type: 'softmax' }, { type: 'argmax' }, { type: 'topN', n: 3 }] as PostprocessSpec[]) {
     test(`${spec.type}: error results pass through untouched, neighbours are processed, order kept`, async () => {
       const err = errorResult({ uri: 'bad', ref, replyTo: undefined, receivedAt: 1 }, { code: 'CS_ERR_INFERENCE', message: 'boom' });
       const frozen = JSON.stringify(err);

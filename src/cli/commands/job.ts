@@ -17,8 +17,9 @@ function withJobManagerFlag(command: Command): Command {
 }
 
 /**
- * `cs job status` as text: a header, one row per subtask (subtask, TaskManager, splits), then, when the
- * JobManager reports split progress, one row per split (its subtasks and their TaskManagers, lag,
+ * `cs job status` as text: a header, one row per subtask (subtask, TaskManager, splits), then the model
+ * file's declared inputs and outputs (name, dtype, shape; `?` is a dynamic dimension such as the batch)
+ * when the JobManager can read it, then, when the JobManager reports split progress, one row per split (its subtasks and their TaskManagers, lag,
  * pending entries, checkpoint).
  */
 export function formatJobStatus(job: JobStatus): string {
@@ -34,6 +35,11 @@ export function formatJobStatus(job: JobStatus): string {
       job.subtasks.map((s) => [String(s.index), s.taskManagerId ?? '-', s.splits.join(',') || '-']),
     ),
   );
+  if (job.model) {
+    const rows = (kind: string, tensors: NonNullable<JobStatus['model']>['inputs']) => tensors.map((t) => [kind, t.name, t.dtype, `[${t.shape.map((d) => (d < 0 ? '?' : String(d))).join(', ')}]`]);
+    lines.push('');
+    lines.push(formatTable(['MODEL', 'NAME', 'DTYPE', 'SHAPE'], [...rows('input', job.model.inputs), ...rows('output', job.model.outputs)]));
+  }
   if (job.splitProgress && job.splitProgress.length > 0) {
     lines.push('');
     lines.push(
