@@ -1,7 +1,7 @@
-import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { modelCachePath, sha256OfFile, storeByHash, type StoredModel } from '../src/cluster-api/model-files';
+import { modelCachePath, storeByHash, type StoredModel } from '../src/cluster-api/model-files';
+import { FileHashCache } from '../src/runtime/file-hash-cache';
 import { ClusterServingError, ConnectorError } from '../src/errors';
 import type { Logger } from '../src/logging/logger';
 
@@ -14,12 +14,6 @@ export interface ModelCacheOptions {
   readonly logger: Logger;
 }
 
-interface KnownHash {
-  /** mtime, size and inode when hashed: a file that changed is hashed again. */
-  readonly stamp: string;
-  readonly sha256: Promise<string>;
-}
-
 /**
  * Picks the model file a subtask loads, the way BigDL used Flink's distributed cache (SPEC §4): the
  * topology's own `model.path` when this machine can read it and its bytes are the ones the JobManager
@@ -28,7 +22,7 @@ interface KnownHash {
  * remembered by path, mtime and size, so a subtask start does not re-read a large model.
  */
 export class ModelCache {
-  private readonly hashes = new Map<string, KnownHash>();
+  private readonly hashes = new FileHashCache();
   private readonly downloads = new Map<string, Promise<string>>();
   private readonly log: Logger;
 
@@ -43,38 +37,15 @@ export class ModelCache {
    */
   async resolve(jobId: string, path: string, sha256: string | undefined): Promise<string> {
     if (sha256 === undefined) return path;
-    const local = await this.hashOf(path);
+    const local = await this.hashes.hashOf(path);
     if (local === sha256) return path;
     const cached = modelCachePath(this.options.cacheDir, sha256);
-    if ((await this.hashOf(cached)) === sha256) {
+    if ((await this.hashes.hashOf(cached)) === sha256) {
       this.log.debug({ jobId, model: path, sha256, cached }, 'taskmanager.model.cached');
       return cached;
     }
     this.log.info({ jobId, model: path, sha256, reason: local === undefined ? 'missing' : 'different bytes' }, 'taskmanager.model.fetching');
     return this.download(jobId, path, sha256);
-  }
-
-  /** The SHA-256 of a file, or undefined when it cannot be read. */
-  private async hashOf(path: string): Promise<string | undefined> {
-    let stamp: string;
-    try {
-      const info = await stat(path);
-      if (!info.isFile()) return undefined;
-      stamp = `${info.mtimeMs}:${info.size}:${info.ino}`;
-    } catch {
-      return undefined;
-    }
-    let known = this.hashes.get(path);
-    if (known?.stamp !== stamp) {
-      known = { stamp, sha256: sha256OfFile(path) };
-      this.hashes.set(path, known);
-    }
-    try {
-      return await known.sha256;
-    } catch {
-      if (this.hashes.get(path) === known) this.hashes.delete(path);
-      return undefined;
-    }
   }
 
   /** One download per hash at a time; every subtask waiting for it gets the same file. */
@@ -110,8 +81,7 @@ export class ModelCache {
       }
       throw new ConnectorError(`model download from the JobManager broke off: ${reason}`, { cause: err, context: { jobId } });
     }
-    const info = await stat(stored.path);
-    this.hashes.set(stored.path, { stamp: `${info.mtimeMs}:${info.size}:${info.ino}`, sha256: Promise.resolve(sha256) });
+    await this.hashes.remember(stored.path, sha256);
     this.log.info({ jobId, sha256, bytes: stored.bytes, path: stored.path, ms: Date.now() - startedAt }, 'taskmanager.model.downloaded');
     return stored.path;
   }

@@ -1,5 +1,4 @@
-import { stat } from 'node:fs/promises';
-import { sha256OfFile } from '../cluster-api/model-files';
+import { FileHashCache } from './file-hash-cache';
 import { ClusterServingError } from '../errors';
 import type { NamedTensors } from '../tensor/tensor';
 import type { LoadedModel, ModelLoadOptions, ModelRuntime, TensorInfo } from './model-runtime';
@@ -95,8 +94,8 @@ class SharedModelHandle implements LoadedModel {
  */
 export class SharedModelCache implements ModelRuntime {
   private readonly entries = new Map<string, Entry>();
-  /** File hashes by path, remembered with the file's mtime, size and inode (a changed file is hashed again). */
-  private readonly hashes = new Map<string, { stamp: string; sha256: Promise<string> }>();
+  /** Model files' hashes, computed once per file version. */
+  private readonly hashes = new FileHashCache();
 
   constructor(private readonly runtime: ModelRuntime = onnxRuntime) {}
 
@@ -142,32 +141,11 @@ export class SharedModelCache implements ModelRuntime {
   }
 
   private async keyOf(options: ModelLoadOptions): Promise<string | undefined> {
-    const sha256 = await this.hashOf(options.path);
+    const sha256 = await this.hashes.hashOf(options.path);
     if (sha256 === undefined) return undefined;
     return `${sha256}:${options.threads}:${options.instances}:${options.spinning === true}`;
   }
 
-  private async hashOf(path: string): Promise<string | undefined> {
-    let stamp: string;
-    try {
-      const info = await stat(path);
-      if (!info.isFile()) return undefined;
-      stamp = `${info.mtimeMs}:${info.size}:${info.ino}`;
-    } catch {
-      return undefined;
-    }
-    let known = this.hashes.get(path);
-    if (known?.stamp !== stamp) {
-      known = { stamp, sha256: sha256OfFile(path) };
-      this.hashes.set(path, known);
-    }
-    try {
-      return await known.sha256;
-    } catch {
-      if (this.hashes.get(path) === known) this.hashes.delete(path);
-      return undefined;
-    }
-  }
 }
 
 /** The process's shared ONNX Runtime models: what a SubtaskRunner loads with unless given another runtime. */
