@@ -108,7 +108,10 @@ describe('decodeImages', () => {
       { name: 'offset', dtype: 'float32', shape: ['batch', 3] },
     ];
     const nhwc: ImageToTensorOptions = { width: 8, height: 8, layout: 'NHWC', channelOrder: 'RGB' };
-    const [byName, byPosition] = (await run([request({ offset, image: imageInput(png) }, 'named'), request({ a: imageInput(png), b: offset }, 'positional')], inputs, nhwc)) as InferenceRequest[];
+    // Decodes run concurrently, so requests may come out in either order: find each by its uri.
+    const out = (await run([request({ offset, image: imageInput(png) }, 'named'), request({ a: imageInput(png), b: offset }, 'positional')], inputs, nhwc)) as InferenceRequest[];
+    const byName = out.find((x) => x.uri === 'named');
+    const byPosition = out.find((x) => x.uri === 'positional');
     const expected = [...pixels(8, 8)];
     for (const [req, imageName, offsetName] of [[byName!, 'image', 'offset'], [byPosition!, 'a', 'b']] as const) {
       const image = req.inputs.get(imageName)!;
