@@ -58,7 +58,9 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
   let session: ort.InferenceSession;
   let base: string;
   const name = uniqueName('kserve');
+  const topName = uniqueName('kserve-top3');
   let jobId: string;
+  let topJobId: string;
 
   /** What onnxruntime-node computes directly for the same input. */
   async function direct(x: Float32Array, rows: number): Promise<number[]> {
@@ -66,8 +68,8 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
     return [...(out.output!.data as Float32Array)];
   }
 
-  function topology(jobName: string, modelPath: string): TopologySource {
-    const source = [`name: ${jobName}`, 'source:', '  type: redis', 'batch:', '  maxSize: 16', '  maxDelayMs: 2', 'model:', `  path: ${modelPath}`, ''].join('\n');
+  function topology(jobName: string, modelPath: string, postprocess = 'none'): TopologySource {
+    const source = [`name: ${jobName}`, 'source:', '  type: redis', 'batch:', '  maxSize: 16', '  maxDelayMs: 2', 'model:', `  path: ${modelPath}`, `postprocess: ${postprocess}`, ''].join('\n');
     return { filename: `${jobName}.yaml`, source, baseDir: dir };
   }
 
@@ -78,15 +80,19 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
     session = await ort.InferenceSession.create(tinyModel);
     const cacheDir = join(dir, 'cache');
     jm = await startJobManager({ redisUrl, host: '127.0.0.1', port: 0, cacheDir, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, logger: createLogger('jobmanager', LOG_LEVEL) });
-    // One slot: the tiny job takes it, so a second job stays CREATED (not ready).
-    tm = await startTaskManager({ jobmanagerUrl: jm.url, redisUrl, cacheDir, slots: 1, logger: createLogger('taskmanager', LOG_LEVEL) });
+    // Two slots: the tiny job and its top-3 twin take them, so a third job stays CREATED (not ready).
+    tm = await startTaskManager({ jobmanagerUrl: jm.url, redisUrl, cacheDir, slots: 2, logger: createLogger('taskmanager', LOG_LEVEL) });
     base = `${jm.url}/v2`;
     jobId = (await new JobManagerClient(jm.url).submitJob(topology(name, tinyModel))).jobId;
-    await waitFor(async () => (await call('GET', `${base}/models/${name}/ready`)).status === 200, { maxWaitMs: 20_000, what: 'the model to be ready' });
+    topJobId = (await new JobManagerClient(jm.url).submitJob(topology(topName, tinyModel, '{ type: topN, n: 3 }'))).jobId;
+    for (const model of [name, topName]) {
+      await waitFor(async () => (await call('GET', `${base}/models/${model}/ready`)).status === 200, { maxWaitMs: 20_000, what: `${model} to be ready` });
+    }
   });
 
   after(async () => {
     await new JobManagerClient(jm.url).cancelJob(jobId).catch(() => undefined);
+    await new JobManagerClient(jm.url).cancelJob(topJobId).catch(() => undefined);
     await tm?.close();
     await jm?.close();
     await session?.release();
@@ -171,6 +177,43 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
       const got = new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
       assert.deepEqual([...got], await direct(x, 3));
     }
+  });
+
+  it('serves top-N as two tensors: metadata names them, JSON and binary replies carry INT32 indices and FP32 scores', async () => {
+    const meta = await call<ModelMetadataResponse>('GET', `${base}/models/${topName}`);
+    assert.equal(meta.status, 200, meta.text);
+    assert.deepEqual(meta.json.outputs, [
+      { name: 'output_indices', datatype: 'INT32', shape: [-1, 3] },
+      { name: 'output_scores', datatype: 'FP32', shape: [-1, 3] },
+    ]);
+    const rows = 2;
+    const x = inputRows(rows, 7);
+    const full = await direct(x, rows);
+    const expected = Array.from({ length: rows }, (_, r) => {
+      const row = full.slice(r * 8, r * 8 + 8);
+      const order = row.map((_, i) => i).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, 3);
+      return { indices: order, scores: order.map((i) => row[i]!) };
+    });
+    const reply = await call<InferResponse>('POST', `${base}/models/${topName}/infer`, { inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 16], data: Array.from(x) }] });
+    assert.equal(reply.status, 200, reply.text);
+    const byName = new Map(reply.json.outputs.map((o) => [o.name, o]));
+    assert.deepEqual({ ...byName.get('output_indices'), data: undefined }, { name: 'output_indices', datatype: 'INT32', shape: [rows, 3], data: undefined });
+    assert.deepEqual(byName.get('output_indices')!.data, expected.flatMap((e) => e.indices));
+    assert.equal(byName.get('output_scores')!.datatype, 'FP32');
+    assert.deepEqual(byName.get('output_scores')!.data, Array.from(Float32Array.from(expected.flatMap((e) => e.scores))));
+
+    const binary = await fetch(`${base}/models/${topName}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 16], data: Array.from(x) }], outputs: [{ name: 'output_indices', parameters: { binary_data: true } }] }),
+    });
+    const bytes = Buffer.from(await binary.arrayBuffer());
+    assert.equal(binary.status, 200, bytes.toString());
+    const headerLength = Number(binary.headers.get('inference-header-content-length'));
+    const head = JSON.parse(bytes.subarray(0, headerLength).toString()) as InferResponse;
+    assert.deepEqual(head.outputs, [{ name: 'output_indices', datatype: 'INT32', shape: [rows, 3], parameters: { binary_data_size: rows * 3 * 4 } }]);
+    const data = bytes.subarray(headerLength);
+    assert.deepEqual([...new Int32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))], expected.flatMap((e) => e.indices));
   });
 
   it('refuses a wrong shape with 400 naming the input and the expected shape, before it reaches the stream', async () => {

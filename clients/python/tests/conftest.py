@@ -182,6 +182,7 @@ class Cluster:
     tiny: Job
     identity: Job
     parts: Job
+    topn: Job
     prefix: str
     logs: Dict[str, Path] = field(default_factory=dict)
 
@@ -192,7 +193,7 @@ class Cluster:
         return "\n".join(f"--- {name} ---\n{path.read_text(errors='replace')[-4000:]}" for name, path in self.logs.items() if path.exists())
 
 
-def _topology(job: Job, model: Path) -> str:
+def _topology(job: Job, model: Path, postprocess: str = "none") -> str:
     return (
         f"name: {job.name}\n"
         "source:\n"
@@ -210,7 +211,7 @@ def _topology(job: Job, model: Path) -> str:
         "  runtime: onnx\n"
         "  threads: 1\n"
         "  instances: 1\n"
-        "postprocess: none\n"
+        f"postprocess: {postprocess}\n"
         "sink:\n"
         "  type: redis\n"
         "  resultTtlMs: 600000\n"
@@ -252,7 +253,8 @@ def wait_until_serving(queue: InputQueue, inputs: Dict[str, np.ndarray], cluster
 @pytest.fixture(scope="session")
 def cluster(repo: Path, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A real server: `cs start` on the tiny model, plus a second TaskManager serving an identity model of
-    every dtype and the tiny model on 3 partitions (submitted with `cs job submit`)."""
+    every dtype, the tiny model on 3 partitions, and the tiny model with a top-3 postprocess (each submitted
+    with `cs job submit`)."""
     work = tmp_path_factory.mktemp("cluster")
     cs = [shutil.which("node") or "node", str(repo / "bin" / "cs.js")]
     generated = subprocess.run(cs + ["model", "generate", "--dir", str(work / "models")], capture_output=True, text=True, cwd=repo, timeout=120)
@@ -266,10 +268,16 @@ def cluster(repo: Path, redis_url: str, tmp_path_factory: pytest.TempPathFactory
     tiny = Job(f"{prefix}-tiny", f"{prefix}-tiny", 1)
     identity = Job(f"{prefix}-identity", f"{prefix}-identity", 1)
     parts = Job(f"{prefix}-parts", f"{prefix}-parts", 3)
+    topn = Job(f"{prefix}-topn", f"{prefix}-topn", 1)
     files = {}
-    for job, model in ((tiny, tiny_model), (identity, identity_model), (parts, tiny_model)):
+    for job, model, post in (
+        (tiny, tiny_model, "none"),
+        (identity, identity_model, "none"),
+        (parts, tiny_model, "none"),
+        (topn, tiny_model, "{ type: topN, n: 3 }"),
+    ):
         files[job.name] = work / f"{job.name}.yaml"
-        files[job.name].write_text(_topology(job, model))
+        files[job.name].write_text(_topology(job, model, post))
 
     procs: List[subprocess.Popen[bytes]] = []
     logs: Dict[str, Path] = {}
@@ -299,13 +307,13 @@ def cluster(repo: Path, redis_url: str, tmp_path_factory: pytest.TempPathFactory
         assert rest_lines, diagnostics()
         rest_url = rest_lines[0].split()[1]
 
-        spawn("taskmanager", ["taskmanager", "start", "--jobmanager", rest_url, "--redis", redis_url, "--slots", "2", "--cache-dir", str(work / "cache-tm")])
-        for job in (identity, parts):
+        spawn("taskmanager", ["taskmanager", "start", "--jobmanager", rest_url, "--redis", redis_url, "--slots", "3", "--cache-dir", str(work / "cache-tm")])
+        for job in (identity, parts, topn):
             submitted = subprocess.run(cs + ["job", "submit", str(files[job.name]), "--jobmanager", rest_url], capture_output=True, text=True, cwd=repo, timeout=60)
             assert submitted.returncode == 0, f"cs job submit {job.name}: {submitted.stderr}\n{diagnostics()}"
 
-        c = Cluster(redis_url, rest_url, tiny_model, identity_model, tiny, identity, parts, prefix, logs)
-        for job, inputs in ((tiny, {"input": tiny_input()}), (identity, identity_inputs()), (parts, {"input": tiny_input()})):
+        c = Cluster(redis_url, rest_url, tiny_model, identity_model, tiny, identity, parts, topn, prefix, logs)
+        for job, inputs in ((tiny, {"input": tiny_input()}), (identity, identity_inputs()), (parts, {"input": tiny_input()}), (topn, {"input": tiny_input()})):
             with c.queue(job) as q:
                 wait_until_serving(q, inputs, diagnostics)
         yield c

@@ -55,6 +55,21 @@ def test_predict_equals_onnxruntime(tiny_queue: InputQueue, tiny_session: Any) -
         np.testing.assert_allclose(out["output"], direct, rtol=1e-5, atol=1e-6)
 
 
+def test_top_n_arrives_as_int32_indices_and_float32_scores(cluster: Cluster, tiny_session: Any) -> None:
+    """`postprocess: { type: topN, n: 3 }` turns `output` into two tensors, best first, equal to numpy's top 3."""
+    x = tiny_input(4, seed=21)
+    with cluster.queue(cluster.topn) as q:
+        out = q.predict({"input": x}, timeout=10)
+    assert sorted(out) == ["output_indices", "output_scores"]
+    indices, scores = out["output_indices"], out["output_scores"]
+    assert indices.dtype == np.int32 and indices.shape == (4, 3)
+    assert scores.dtype == np.float32 and scores.shape == (4, 3)
+    (direct,) = tiny_session.run(["output"], {"input": x})
+    expected = np.argsort(-direct, axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(scores, np.take_along_axis(direct, expected, axis=1), rtol=1e-5, atol=1e-6)
+
+
 def test_concurrent_predicts_from_many_threads(cluster: Cluster, tiny_queue: InputQueue, tiny_session: Any) -> None:
     xs = [tiny_input(1, seed) for seed in range(64)]
     with ThreadPoolExecutor(16) as pool:

@@ -1,5 +1,5 @@
 """A real cluster for the BigDL client tests: redis-server, `cs jobmanager start`, `cs taskmanager start`
-and three BigDL-protocol jobs, started once per session from the built repository (CS_REPO_ROOT)."""
+and four BigDL-protocol jobs, started once per session from the built repository (CS_REPO_ROOT)."""
 import json
 import os
 import shutil
@@ -61,6 +61,7 @@ def cluster():
         jobs = {
             "serving_stream": f"source: {{ type: redis, protocol: bigdl }}\nmodel: {{ path: {models / 'tiny.onnx'} }}\n",
             "zoo_stream": f"source: {{ type: redis, protocol: bigdl, bigdlConvention: '0.11' }}\nmodel: {{ path: {models / 'tiny.onnx'} }}\n",
+            "topn_stream": f"source: {{ type: redis, protocol: bigdl }}\nmodel: {{ path: {models / 'tiny.onnx'} }}\npostprocess: {{ type: topN, n: 3 }}\n",
             "image_stream": f"source: {{ type: redis, protocol: bigdl }}\ndecode: {{ type: image, width: 224, height: 224 }}\nbatch: {{ maxSize: 4, maxDelayMs: 1 }}\nmodel: {{ path: {models / 'cnn.onnx'}, threads: 2 }}\n",
         }
         for name, body in jobs.items():
@@ -70,9 +71,9 @@ def cluster():
 
         def all_running():
             data = json.load(urllib.request.urlopen(jm + "/jobs"))
-            return len(data["jobs"]) == 3 and all(j["state"] == "RUNNING" for j in data["jobs"])
+            return len(data["jobs"]) == len(jobs) and all(j["state"] == "RUNNING" for j in data["jobs"])
 
-        wait(all_running, 60, "three RUNNING jobs")
+        wait(all_running, 60, f"{len(jobs)} RUNNING jobs")
         yield {"host": host, "port": int(port), "models": models, "tmp": tmp}
     finally:
         for p in reversed(procs):

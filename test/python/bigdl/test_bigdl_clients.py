@@ -72,6 +72,24 @@ def test_predict(bigdl, cluster):
     np.testing.assert_allclose(got, direct(cluster["models"] / "tiny.onnx", x), rtol=1e-5, atol=1e-6)
 
 
+def test_top_n_arrives_as_two_tensors(cluster):
+    """`postprocess: { type: topN, n: 3 }`: the released client gets a list of two arrays, indices then scores
+    (BigDL's wire carries float32 only, so the indices arrive as whole floats)."""
+    from bigdl.serving.client import InputQueue, OutputQueue
+    iq = InputQueue(host=cluster["host"], port=cluster["port"], name="topn_stream")
+    oq = OutputQueue(host=cluster["host"], port=cluster["port"], name="topn_stream")
+    x = (np.arange(16, dtype=np.float32).reshape(1, 16) % 5 - 2) / 3
+    iq.enqueue("top3-1", t=x)
+    got = query_until(oq, "top3-1")
+    assert isinstance(got, list) and len(got) == 2, got
+    indices, scores = got
+    full = direct(cluster["models"] / "tiny.onnx", x)
+    expected = np.argsort(-full, axis=1, kind="stable")[:, :3]
+    assert indices.shape == (1, 3) and scores.shape == (1, 3)
+    np.testing.assert_array_equal(indices, expected.astype(np.float32))
+    np.testing.assert_allclose(scores, np.take_along_axis(full, expected, axis=1), rtol=1e-5, atol=1e-6)
+
+
 def test_image_decoded_bgr_chw_like_the_original(cluster):
     from bigdl.serving.client import InputQueue, OutputQueue
     iq = InputQueue(host=cluster["host"], port=cluster["port"], name="image_stream")
