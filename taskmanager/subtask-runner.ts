@@ -140,6 +140,7 @@ export class SubtaskRunner {
     const maxInFlight = Math.max(1, 4 * spec.batch.maxSize * model.concurrency);
     const gate = (this.gate = new CreditGate(maxInFlight));
     const sink = this.sink;
+    const source = this.source;
 
     const { decode } = spec;
     const imageConcurrency = decode.type === 'image' ? decode.concurrency : undefined;
@@ -181,6 +182,9 @@ export class SubtaskRunner {
             for (const r of results) tracker.released(r.ref.split, r.ref.entryId);
             this.log.error({ err, count: results.length }, 'taskmanager.sink.write_failed');
           } finally {
+            // Written (or left to be read again): the payload buffers can take the next entries, even
+            // if a user step made outputs that view its request's tensors.
+            if (source.recycle) for (const r of results) source.recycle(r.ref);
             gate.release(results.length);
           }
         }, SINK_CONCURRENCY),

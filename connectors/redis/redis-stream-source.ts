@@ -2,6 +2,10 @@ import Redis from 'ioredis';
 import type { Source, SourceEntry } from '../../src/connector/source';
 import { CONSUMER_GROUP } from '../../src/cluster-api/keys';
 import { ConnectorError } from '../../src/errors';
+import { BufferRecycler } from '../../src/connector/buffer-recycler';
+import type { EntryRef } from '../../src/tensor/records';
+import { RespConnection } from './resp-connection';
+import type { RespValue } from './resp-parser';
 
 /** How often `read()` looks for entries left pending by readers that stopped (ms). */
 export const DEFAULT_CLAIM_INTERVAL_MS = 1000;
@@ -59,6 +63,15 @@ const CLAIM_PAGES = 8;
  */
 export class RedisStreamSource implements Source {
   private readonly redis: Redis;
+  /**
+   * XREADGROUP goes through a connection of its own that reads payloads into recycled buffers
+   * (plain `redis://` only; other URLs read through ioredis). Everything else uses ioredis.
+   */
+  private readonly fastReads: boolean;
+  private reader: RespConnection | undefined;
+  private readonly recycler = new BufferRecycler();
+  /** Recycled payload buffers of entries in flight, by split and entry id, until {@link recycle}. */
+  private readonly lent = new Map<string, Uint8Array>();
   private readonly group: string;
   private readonly claimIntervalMs: number;
   private readonly claimMinIdleMs: number;
@@ -76,6 +89,7 @@ export class RedisStreamSource implements Source {
     this.claimMinIdleMs = options.claimMinIdleMs ?? DEFAULT_CLAIM_MIN_IDLE_MS;
     this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: `cs-source-${options.consumer}` });
     this.redis.on('error', () => undefined); // reconnects by itself; read() reports failures
+    this.fastReads = RespConnection.supportsUrl(options.url);
     this.backlog = new Set(options.splits);
   }
 
@@ -122,7 +136,9 @@ export class RedisStreamSource implements Source {
     const args: (string | number)[] = ['GROUP', this.group, this.options.consumer, 'COUNT', maxEntries];
     if (!useBacklog) args.push('BLOCK', Math.max(1, Math.round(blockMs)));
     args.push('STREAMS', ...keys, ...ids);
-    const reply = (await (this.redis.xreadgroupBuffer as (...a: (string | number)[]) => Promise<unknown>)(...args)) as StreamReply;
+    const reply = this.fastReads
+      ? toStreamReply(await (await this.readConnection()).call(['XREADGROUP', ...args]))
+      : ((await (this.redis.xreadgroupBuffer as (...a: (string | number)[]) => Promise<unknown>)(...args)) as StreamReply);
     const out: SourceEntry[] = [];
     const seen = new Set<string>();
     for (const [keyBuf, entries] of reply ?? []) {
@@ -137,12 +153,41 @@ export class RedisStreamSource implements Source {
           await this.redis.xack(split, this.group, entryId);
           continue;
         }
-        out.push(toEntry(split, entryId, fields, counts ? counts.get(entryId) : 1));
+        const entry = toEntry(split, entryId, fields, counts ? counts.get(entryId) : 1);
+        if (this.recycler.owns(entry.data)) this.lend(entry);
+        out.push(entry);
       }
       if (useBacklog && entries.length < maxEntries) this.backlog.delete(split);
     }
     if (useBacklog) for (const k of keys) if (!seen.has(k)) this.backlog.delete(k);
     return out;
+  }
+
+  /** The read connection, opened again after a failure. */
+  private async readConnection(): Promise<RespConnection> {
+    if (this.reader?.usable) return this.reader;
+    this.reader = await RespConnection.open(this.options.url, { name: `cs-source-${this.options.consumer}`, allocate: (n) => this.recycler.take(n) });
+    if (this.closed) this.reader.close();
+    return this.reader;
+  }
+
+  /**
+   * Records an entry's recycled payload. An entry read again while still in flight (it cannot be
+   * told apart from the first copy) leaves both payloads to the garbage collector.
+   */
+  private lend(entry: SourceEntry): void {
+    const key = lentKey(entry);
+    if (this.lent.has(key)) this.lent.delete(key);
+    else this.lent.set(key, entry.data);
+  }
+
+  /** The entry's result is written: its payload buffer takes the next payload of that size. */
+  recycle(ref: EntryRef): void {
+    const key = lentKey(ref);
+    const data = this.lent.get(key);
+    if (!data) return;
+    this.lent.delete(key);
+    this.recycler.give(data);
   }
 
   /** Delivery counts of this consumer's pending entries between two ids (inclusive). */
@@ -196,8 +241,33 @@ export class RedisStreamSource implements Source {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.reader?.close();
     this.redis.disconnect();
   }
+}
+
+function lentKey(ref: EntryRef): string {
+  return `${ref.split}\n${ref.entryId}`;
+}
+
+/** Checks an XREADGROUP reply read by the RespConnection: `[[key, [[id, fields | nil], ...]], ...]` or nil. */
+function toStreamReply(reply: RespValue): StreamReply {
+  if (reply === null) return null;
+  const bad = (what: string): never => {
+    throw new ConnectorError(`unexpected XREADGROUP reply: ${what}`);
+  };
+  if (!Array.isArray(reply)) return bad('not an array');
+  return reply.map((stream) => {
+    if (!Array.isArray(stream) || !Buffer.isBuffer(stream[0]) || !Array.isArray(stream[1])) return bad('a stream is not [key, entries]');
+    const entries = stream[1].map((entry): [Buffer, Buffer[] | null] => {
+      if (!Array.isArray(entry) || !Buffer.isBuffer(entry[0])) return bad('an entry is not [id, fields]');
+      const fields = entry[1];
+      if (fields === null) return [entry[0], null];
+      if (!Array.isArray(fields) || !fields.every((f): f is Buffer => Buffer.isBuffer(f))) return bad('entry fields are not strings');
+      return [entry[0], fields];
+    });
+    return [stream[0], entries];
+  });
 }
 
 function toEntry(split: string, entryId: string, fields: Buffer[], deliveries: number | undefined): SourceEntry {

@@ -33,6 +33,12 @@ export interface Source {
    * `blockMs` for any. An empty array means none arrived in time.
    */
   read(maxEntries: number, blockMs: number): Promise<SourceEntry[]>;
+  /**
+   * Optional: the caller is done with an entry's bytes (its result is written), so the source may reuse
+   * the memory of its `data` for a later entry. Nothing may read that entry's `data`, or tensors viewing
+   * it, afterwards. Never calling it is always safe.
+   */
+  recycle?(ref: EntryRef): void;
   /** Stops reading; a pending `read` resolves empty. Idempotent. */
   close(): Promise<void>;
 }

@@ -149,3 +149,49 @@ describe('RedisStreamSource: reclaiming entries of readers that stopped', () => 
     assert.ok(got.every((e) => e.deliveries === 2));
   });
 });
+
+describe('RedisStreamSource: payloads read into recycled buffers', () => {
+  let url: string;
+  let redis: Redis;
+  let source: RedisStreamSource | undefined;
+
+  before(async () => {
+    url = await testRedisUrl();
+    redis = new Redis(url);
+  });
+  after(async () => {
+    await source?.close();
+    redis.disconnect();
+    await stopTestRedis();
+  });
+
+  test('a recycled entry’s buffer carries a later entry of its size; entries not recycled keep their bytes', async () => {
+    const split = uniqueName('recycle');
+    source = new RedisStreamSource({ url, splits: [split], consumer: 'c1' });
+    await source.start();
+    const payload = (seed: number): Buffer => Buffer.from(Uint8Array.from({ length: 100_000 }, (_, i) => (i * seed) & 0xff));
+    const readOne = async (): Promise<SourceEntry> => {
+      let got: SourceEntry[] = [];
+      await waitFor(async () => (got = await source!.read(1, 50)).length === 1, { what: 'an entry' });
+      return got[0]!;
+    };
+    await redis.xadd(split, '*', 'uri', 'a', 'data', payload(3));
+    await redis.xadd(split, '*', 'uri', 'b', 'data', payload(5));
+    const a = await readOne();
+    const b = await readOne();
+    assert.ok(Buffer.from(a.data).equals(payload(3)));
+    assert.notEqual(a.data.buffer, b.data.buffer, 'both in flight: separate buffers');
+    source.recycle({ split: a.split, entryId: a.entryId });
+    source.recycle({ split: a.split, entryId: a.entryId }); // twice: no effect
+    await redis.xadd(split, '*', 'uri', 'c', 'data', payload(7));
+    await redis.xadd(split, '*', 'uri', 'd', 'data', payload(9));
+    const c = await readOne();
+    const d = await readOne();
+    assert.equal(c.data.buffer, a.data.buffer, 'c reuses a’s buffer');
+    assert.notEqual(d.data.buffer, a.data.buffer, 'a’s buffer is handed out once');
+    assert.ok(Buffer.from(c.data).equals(payload(7)));
+    assert.ok(Buffer.from(d.data).equals(payload(9)));
+    assert.ok(Buffer.from(b.data).equals(payload(5)), 'b, never recycled, is untouched');
+    assert.equal(c.uri, 'c');
+  });
+});

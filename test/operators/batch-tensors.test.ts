@@ -63,6 +63,21 @@ describe('concatRows', () => {
     assert.equal(pool[16 + 60], 0xee, 'nothing written past the requested bytes');
   });
 
+  test('large parts at any offset copy exactly into a shared buffer at any offset (the staged path)', () => {
+    const width = 3000;
+    const backing = new Uint8Array(4 * width * 3 + 64).map((_, i) => (i * 13) & 0xff);
+    for (const srcShift of [0, 1, 3, 4, 7]) {
+      for (const dstShift of [0, 5, 8]) {
+        const parts: Tensor[] = [0, 1].map((k) => ({ dtype: 'uint8', shape: [1, 4 * width], data: backing.subarray(srcShift + k * 4 * width, srcShift + (k + 1) * 4 * width) }));
+        const shared = new Uint8Array(new SharedArrayBuffer(8 * width + 16)).fill(0xee);
+        const out = concatRows(parts, (n) => shared.subarray(dstShift, dstShift + n));
+        assert.deepEqual([...out.data], [...parts[0]!.data, ...parts[1]!.data], `source +${srcShift}, target +${dstShift}`);
+        assert.equal(shared[dstShift + 8 * width], 0xee, 'nothing written past the batch');
+        if (dstShift > 0) assert.equal(shared[dstShift - 1], 0xee, 'nothing written before the batch');
+      }
+    }
+  });
+
   test('scalars count as one row each', () => {
     const out = concatRows([tensorFrom(new Float32Array([1]), []), tensorFrom(new Float32Array([2]), [])]);
     assert.deepEqual(out.shape, [2]);
