@@ -28,6 +28,11 @@ export interface InferenceGatewayOptions {
 export interface ServedModelInfo {
   readonly inputs: readonly OnnxTensorInfo[];
   readonly outputs: readonly OnnxTensorInfo[];
+  /**
+   * Inputs that take one encoded image (KServe datatype BYTES) instead of a tensor: with `decode: image`,
+   * the model's rank-4 inputs ([N, C, H, W] or [N, H, W, C]); none otherwise.
+   */
+  readonly imageInputs: ReadonlySet<string>;
 }
 
 const DEFAULT_INFER_TIMEOUT_MS = 30_000;
@@ -99,7 +104,8 @@ class ServedJob {
 
   private async readModelInfo(): Promise<ServedModelInfo> {
     const [spec, info] = await Promise.all([this.topology(), this.jobs.modelInfo(this.job.id)]);
-    return { inputs: info.inputs, outputs: outputsAfterPostprocess(info.outputs, spec.postprocess) };
+    const imageInputs = new Set(spec.decode.type === 'image' ? info.inputs.filter((i) => i.shape.length === 4).map((i) => i.name) : []);
+    return { inputs: info.inputs, outputs: outputsAfterPostprocess(info.outputs, spec.postprocess), imageInputs };
   }
 
   /** Ready: RUNNING, with every subtask on a TaskManager. */
@@ -120,13 +126,12 @@ class ServedJob {
   private async inputQueue(): Promise<InputQueue> {
     if (this.queue) return this.queue;
     const spec = await this.topology();
-    const { source, sink, decode } = spec;
+    const { source, sink } = spec;
     const refuse = (why: string): never => {
       throw new ClusterServingError('CS_ERR_BAD_REQUEST', `model ${this.job.name} cannot take HTTP inference requests: ${why}`, { context: { jobId: this.job.id } });
     };
     if (source.type !== 'redis') return refuse(`its requests come from ${source.type}, and HTTP requests go into a Redis stream`);
     if (source.protocol !== 'native') return refuse(`its stream speaks the ${source.protocol} protocol, not native`);
-    if (decode.type !== 'tensor') return refuse(`it decodes ${decode.type} requests, not tensors`);
     const redis = source.address ?? this.options.redisUrl;
     if (sink.type !== 'redis' || (sink.address ?? this.options.redisUrl) !== redis) return refuse('its results are not written to the Redis its stream is on');
     if (this.closed) throw new ClusterServingError('CS_ERR_CLOSED', 'the JobManager is closing');

@@ -139,7 +139,9 @@ export function registerKServeV2Routes(app: FastifyInstance, jobs: JobDirectory,
         checkVersion(request.params);
         const served = await gateway.resolve(request.params.name);
         const info = await served.modelInfo();
-        return modelMetadata(served.job.name, info.inputs, info.outputs);
+        // An input that takes an encoded image shows as what a client sends it: one BYTES element.
+        const inputs = info.inputs.map((i) => (info.imageInputs.has(i.name) ? { name: i.name, dtype: undefined, elemType: 'STRING', shape: [1] } : i));
+        return modelMetadata(served.job.name, inputs, info.outputs);
       };
       v2.get('/models/:name', metadata);
       v2.get('/models/:name/versions/:version', metadata);
@@ -157,7 +159,7 @@ export function registerKServeV2Routes(app: FastifyInstance, jobs: JobDirectory,
         const served = await gateway.resolve(request.params.name);
         const info = await modelInfoIfReadable(served, logger);
         const req = decodeInferRequest(await requestBody(request), headerLength(request));
-        if (info) checkInferInputs(req.inputs, info.inputs);
+        if (info) checkInferInputs(req.inputs, info.inputs, { sent: req.bytesInputs, taken: info.imageInputs });
         const result = await served.predict(req.inputs, gateway.timeoutMs(req.timeoutMs));
         if (result.error) {
           const { code, message } = result.error;

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { imageToTensor } from '../../src/operators/image-to-tensor';
 import { InputQueue } from '../../src/client/input-queue';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import type { TopologySource } from '../../src/cluster-api/dto';
@@ -59,8 +61,11 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
   let base: string;
   const name = uniqueName('kserve');
   const topName = uniqueName('kserve-top3');
+  const imageName = uniqueName('kserve-image');
   let jobId: string;
   let topJobId: string;
+  let imageJobId: string;
+  let cnnModel: string;
 
   /** What onnxruntime-node computes directly for the same input. */
   async function direct(x: Float32Array, rows: number): Promise<number[]> {
@@ -76,16 +81,20 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
   before(async () => {
     redisUrl = await testRedisUrl();
     dir = await mkdtemp(join(tmpdir(), 'cs-kserve-test-'));
-    tinyModel = (await ensureModels(join(dir, 'models'))).tiny;
+    const models = await ensureModels(join(dir, 'models'));
+    tinyModel = models.tiny;
+    cnnModel = models.cnn;
     session = await ort.InferenceSession.create(tinyModel);
     const cacheDir = join(dir, 'cache');
     jm = await startJobManager({ redisUrl, host: '127.0.0.1', port: 0, cacheDir, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, logger: createLogger('jobmanager', LOG_LEVEL) });
-    // Two slots: the tiny job and its top-3 twin take them, so a third job stays CREATED (not ready).
-    tm = await startTaskManager({ jobmanagerUrl: jm.url, redisUrl, cacheDir, slots: 2, logger: createLogger('taskmanager', LOG_LEVEL) });
+    // Three slots: the tiny job, its top-3 twin and an image job take them, so a fourth job stays CREATED (not ready).
+    tm = await startTaskManager({ jobmanagerUrl: jm.url, redisUrl, cacheDir, slots: 3, logger: createLogger('taskmanager', LOG_LEVEL) });
     base = `${jm.url}/v2`;
     jobId = (await new JobManagerClient(jm.url).submitJob(topology(name, tinyModel))).jobId;
     topJobId = (await new JobManagerClient(jm.url).submitJob(topology(topName, tinyModel, '{ type: topN, n: 3 }'))).jobId;
-    for (const model of [name, topName]) {
+    const imageTopology = topology(imageName, cnnModel);
+    imageJobId = (await new JobManagerClient(jm.url).submitJob({ ...imageTopology, source: `${imageTopology.source}decode: { type: image, width: 224, height: 224, scale: 0.00392156862745098 }\n` })).jobId;
+    for (const model of [name, topName, imageName]) {
       await waitFor(async () => (await call('GET', `${base}/models/${model}/ready`)).status === 200, { maxWaitMs: 20_000, what: `${model} to be ready` });
     }
   });
@@ -93,6 +102,7 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
   after(async () => {
     await new JobManagerClient(jm.url).cancelJob(jobId).catch(() => undefined);
     await new JobManagerClient(jm.url).cancelJob(topJobId).catch(() => undefined);
+    await new JobManagerClient(jm.url).cancelJob(imageJobId).catch(() => undefined);
     await tm?.close();
     await jm?.close();
     await session?.release();
@@ -214,6 +224,53 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
     assert.deepEqual(head.outputs, [{ name: 'output_indices', datatype: 'INT32', shape: [rows, 3], parameters: { binary_data_size: rows * 3 * 4 } }]);
     const data = bytes.subarray(headerLength);
     assert.deepEqual([...new Int32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))], expected.flatMap((e) => e.indices));
+  });
+
+  it('takes encoded images as BYTES for a decode: image job (base64 JSON and binary), equal to decode + inference done directly', async () => {
+    const meta = await call<ModelMetadataResponse>('GET', `${base}/models/${imageName}`);
+    assert.equal(meta.status, 200, meta.text);
+    assert.deepEqual(meta.json.inputs, [{ name: 'input', datatype: 'BYTES', shape: [1] }]);
+    const raw = Buffer.from(Uint8Array.from({ length: 40 * 30 * 3 }, (_, i) => (i * 37 + (i % 3) * 80) & 0xff));
+    const png = await sharp(raw, { raw: { width: 40, height: 30, channels: 3 } }).png().toBuffer();
+    const jpeg = await sharp(raw, { raw: { width: 40, height: 30, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+    const cnn = await ort.InferenceSession.create(cnnModel);
+    const expected = async (bytes: Buffer): Promise<number[]> => {
+      const x = await imageToTensor(bytes, { width: 224, height: 224, layout: 'NCHW', channelOrder: 'RGB', scale: 0.00392156862745098 });
+      const out = await cnn.run({ input: new ort.Tensor('float32', toTypedArray(x) as Float32Array, [...x.shape]) });
+      return [...(out.logits!.data as Float32Array)];
+    };
+    const close = (got: readonly number[], want: readonly number[], what: string): void => {
+      assert.equal(got.length, want.length, what);
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-4 * Math.max(1, Math.abs(want[i]!)), `${what}[${i}]: ${got[i]} vs ${want[i]}`);
+    };
+    try {
+      const json = await call<InferResponse>('POST', `${base}/models/${imageName}/infer`, { inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], data: [png.toString('base64')] }] });
+      assert.equal(json.status, 200, json.text);
+      assert.deepEqual(json.json.outputs[0]!.shape, [1, 1000]);
+      close(json.json.outputs[0]!.data as number[], await expected(png), 'PNG as base64 JSON');
+
+      const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: 4 + jpeg.byteLength } }] }));
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(jpeg.byteLength);
+      const binary = await call<InferResponse>('POST', `${base}/models/${imageName}/infer`, Buffer.concat([header, length, jpeg]), { 'inference-header-content-length': String(header.byteLength) });
+      assert.equal(binary.status, 200, binary.text);
+      close(binary.json.outputs[0]!.data as number[], await expected(jpeg), 'JPEG as binary data');
+    } finally {
+      await cnn.release();
+    }
+
+    const corrupt = await call<ErrorResponse>('POST', `${base}/models/${imageName}/infer`, { inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], data: [Buffer.from('not an image at all').toString('base64')] }] });
+    assert.equal(corrupt.status, 400, corrupt.text);
+    assert.match(corrupt.json.error, /cannot decode image/);
+    const two = await call<ErrorResponse>('POST', `${base}/models/${imageName}/infer`, { inputs: [{ name: 'input', datatype: 'BYTES', shape: [2], data: [png.toString('base64'), png.toString('base64')] }] });
+    assert.equal(two.status, 400);
+    assert.match(two.json.error, /input "input": a BYTES input holds one encoded image; shape \[2\] has 2 elements/);
+    const notBase64 = await call<ErrorResponse>('POST', `${base}/models/${imageName}/infer`, { inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], data: ['not base64!'] }] });
+    assert.equal(notBase64.status, 400);
+    assert.match(notBase64.json.error, /BYTES data must be one base64 string/);
+    const toTensorJob = await call<ErrorResponse>('POST', `${base}/models/${name}/infer`, { inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], data: [png.toString('base64')] }] });
+    assert.equal(toTensorJob.status, 400, toTensorJob.text);
+    assert.match(toTensorJob.json.error, /input "input": datatype BYTES \(an encoded image\) is taken by the rank-4 inputs of a job with decode: image; this one expects FP32 \[-1, 16\]/);
   });
 
   it('refuses a wrong shape with 400 naming the input and the expected shape, before it reaches the stream', async () => {

@@ -99,6 +99,32 @@ describe('decodeInferRequest', () => {
     assert.equal(req.timeoutMs, 3, 'Triton timeout is in microseconds');
   });
 
+  it('reads a BYTES input (one encoded image) from base64 JSON or length-prefixed binary data, as a uint8 vector', () => {
+    const image = Buffer.from([0xff, 0xd8, 0xff, 0x00, 0x10, 0x0a, 0x0d]);
+    const fromJson = decodeJson({ inputs: [{ name: 'img', datatype: 'BYTES', shape: [1], data: [image.toString('base64')] }] });
+    assert.deepEqual([...fromJson.bytesInputs], ['img']);
+    const t = fromJson.inputs.get('img')!;
+    assert.equal(t.dtype, 'uint8');
+    assert.deepEqual(t.shape, [image.length]);
+    assert.deepEqual([...t.data], [...image]);
+
+    const header = json({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }, { name: 'img', datatype: 'BYTES', shape: [1, 1], parameters: { binary_data_size: 4 + image.length } }] });
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(image.length);
+    const fromBinary = decodeInferRequest(Buffer.concat([header, length, image]), header.length);
+    assert.deepEqual([...fromBinary.bytesInputs], ['img']);
+    assert.deepEqual([...fromBinary.inputs.get('img')!.data], [...image]);
+    assert.equal(fromBinary.inputs.get('x')!.dtype, 'float32');
+
+    rejects(() => decodeJson({ inputs: [{ name: 'img', datatype: 'BYTES', shape: [2], data: ['AAAA', 'AAAA'] }] }), 'CS_ERR_BAD_REQUEST', /input "img": a BYTES input holds one encoded image; shape \[2\] has 2 elements/);
+    rejects(() => decodeJson({ inputs: [{ name: 'img', datatype: 'BYTES', shape: [1], data: [42] }] }), 'CS_ERR_BAD_REQUEST', /input "img": BYTES data must be one base64 string, got \[42\]/);
+    rejects(() => decodeJson({ inputs: [{ name: 'img', datatype: 'BYTES', shape: [1], data: [''] }] }), 'CS_ERR_BAD_REQUEST', /input "img": the BYTES element is empty/);
+    const short = json({ inputs: [{ name: 'img', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: 4 + image.length } }] });
+    const wrongLength = Buffer.alloc(4);
+    wrongLength.writeUInt32LE(image.length + 1);
+    rejects(() => decodeInferRequest(Buffer.concat([short, wrongLength, image]), short.length), 'CS_ERR_BAD_REQUEST', /input "img": BYTES binary data must be a 4-byte little-endian length and that many bytes/);
+  });
+
   it('refuses malformed requests with a RequestError naming the input', () => {
     const body = (inputs: unknown[]): unknown => ({ inputs });
     const f32 = (extra: object): object => ({ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2], ...extra });
@@ -108,7 +134,7 @@ describe('decodeInferRequest', () => {
     rejects(() => decodeJson({ id: 3, inputs: [f32({})] }), 'CS_ERR_BAD_REQUEST', /"id" must be a string/);
     rejects(() => decodeJson(body([{ datatype: 'FP32' }])), 'CS_ERR_BAD_REQUEST', /inputs\[0\] must be an object with a "name"/);
     rejects(() => decodeJson(body([f32({}), f32({})])), 'CS_ERR_BAD_REQUEST', /input "x" appears twice/);
-    rejects(() => decodeJson(body([f32({ datatype: 'BYTES' })])), 'CS_ERR_BAD_REQUEST', /input "x": datatype BYTES is not served/);
+    rejects(() => decodeJson(body([f32({ datatype: 'FP16' })])), 'CS_ERR_BAD_REQUEST', /input "x": datatype FP16 is not served \(served: BOOL, UINT8, INT32, INT64, FP32, FP64, and BYTES for encoded images\)/);
     rejects(() => decodeJson(body([f32({ shape: [1, -2] })])), 'CS_ERR_BAD_REQUEST', /input "x": shape must be an array of non-negative integers/);
     rejects(() => decodeJson(body([f32({ data: undefined })])), 'CS_ERR_BAD_REQUEST', /input "x": "data" is missing/);
     rejects(() => decodeJson(body([f32({ data: [1, 2, 3] })])), 'CS_ERR_BAD_REQUEST', /input "x": data has more than the 2 elements of shape \[1, 2\]/);
@@ -199,6 +225,13 @@ describe('checkInferInputs and model metadata', () => {
     rejects(() => checkInferInputs(new Map([['input', input([1, 16], 'float64')], ['mask', ok]]), model), 'CS_ERR_SHAPE', /input "input": datatype FP64, the model expects FP32/);
     rejects(() => checkInferInputs(new Map([['input', input([1, 16])]]), model), 'CS_ERR_SHAPE', /missing input "mask" BOOL \[-1, 4\]/);
     rejects(() => checkInferInputs(new Map([['input', input([1, 16])], ['mask', ok], ['extra', ok]]), model), 'CS_ERR_SHAPE', /unknown input "extra"; the model's inputs are input FP32 \[-1, 16\]; mask BOOL \[-1, 4\]/);
+  });
+
+  it('lets a BYTES input through only where the model takes an encoded image', () => {
+    const cnn: TensorInfo[] = [{ name: 'input', dtype: 'float32', shape: ['batch', 3, 224, 224] }];
+    const bytes = new Map<string, Tensor>([['input', { dtype: 'uint8', shape: [100], data: new Uint8Array(100) }]]);
+    checkInferInputs(bytes, cnn, { sent: new Set(['input']), taken: new Set(['input']) });
+    rejects(() => checkInferInputs(bytes, cnn, { sent: new Set(['input']), taken: new Set() }), 'CS_ERR_SHAPE', /input "input": datatype BYTES \(an encoded image\) is taken by the rank-4 inputs of a job with decode: image; this one expects FP32 \[-1, 3, 224, 224\]/);
   });
 
   it('shows symbolic dimensions as -1 and unserved element types by their protocol name', () => {

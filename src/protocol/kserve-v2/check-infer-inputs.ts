@@ -16,18 +16,26 @@ function datatypeOf(info: TensorInfo): string {
   return info.dtype ? toKServeDatatype(info.dtype) : 'an unserved datatype';
 }
 
+/** Which inputs a request sent as BYTES (`sent`), and which model inputs take an encoded image (`taken`). */
+export interface ImageInputs {
+  readonly sent: ReadonlySet<string>;
+  readonly taken: ReadonlySet<string>;
+}
+
+const NO_IMAGES: ImageInputs = { sent: new Set(), taken: new Set() };
+
 /**
  * Checks an inference request's inputs against the model's declared inputs, the way the model
  * metadata shows them: every input present by name and no other, the same datatype, the same rank,
  * and every fixed dimension equal (-1 dimensions take any size). An input declared with no shape
- * (unknown rank) takes any shape.
+ * (unknown rank) takes any shape. An input sent as BYTES must be one the model takes as an encoded image.
  *
  * @throws RequestError (CS_ERR_SHAPE) naming the input and what the model expects.
  * @example
  * checkInferInputs(new Map([['input', { dtype: 'float32', shape: [1, 15], data }]]), model.inputs);
  * // throws: input "input": shape [1, 15] does not match the model's [-1, 16]
  */
-export function checkInferInputs(inputs: ReadonlyMap<string, Tensor>, model: readonly TensorInfo[]): void {
+export function checkInferInputs(inputs: ReadonlyMap<string, Tensor>, model: readonly TensorInfo[], images: ImageInputs = NO_IMAGES): void {
   const fail = (message: string): never => {
     throw new RequestError('CS_ERR_SHAPE', message);
   };
@@ -38,6 +46,10 @@ export function checkInferInputs(inputs: ReadonlyMap<string, Tensor>, model: rea
   if (missing.length > 0) fail(`missing input${missing.length > 1 ? 's' : ''} ${missing.map((i) => `"${i.name}" ${datatypeOf(i)} ${expectedShape(i)}`).join('; ')}`);
   for (const info of model) {
     const t = inputs.get(info.name)!;
+    if (images.sent.has(info.name)) {
+      if (images.taken.has(info.name)) continue; // the TaskManager decodes it into this input's tensor
+      fail(`input "${info.name}": datatype BYTES (an encoded image) is taken by the rank-4 inputs of a job with decode: image; this one expects ${datatypeOf(info)} ${expectedShape(info)}`);
+    }
     if (info.dtype === undefined) fail(`input "${info.name}": the model takes a datatype this server does not serve`);
     if (t.dtype !== info.dtype) fail(`input "${info.name}": datatype ${toKServeDatatype(t.dtype)}, the model expects ${datatypeOf(info)}`);
     if (info.shape.length === 0) continue;

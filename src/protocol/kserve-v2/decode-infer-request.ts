@@ -12,8 +12,13 @@ export interface RequestedOutput {
 export interface InferRequest {
   /** The request's `id`, echoed in the response. */
   readonly id: string | undefined;
-  /** Input tensors by name, in request order. Binary inputs are views of the request body. */
+  /**
+   * Input tensors by name, in request order. Binary inputs are views of the request body. A BYTES
+   * input (one encoded image) is a uint8 tensor of rank 1 holding the element's bytes.
+   */
   readonly inputs: Map<string, Tensor>;
+  /** The inputs sent as BYTES. */
+  readonly bytesInputs: ReadonlySet<string>;
   /** The outputs asked for, in order; undefined means every output. */
   readonly outputs: readonly RequestedOutput[] | undefined;
   /** `parameters.binary_data_output`: outputs without their own `binary_data` come back as binary data. */
@@ -123,6 +128,32 @@ function tensorDataFromJson(name: string, datatype: string, dtype: DType, shape:
   return bytes;
 }
 
+/** The protocol's datatype of opaque bytes: here, one encoded image (JPEG, PNG, WebP) per input. */
+export const BYTES_DATATYPE = 'BYTES';
+
+/**
+ * The one element of a BYTES input as a uint8 tensor of rank 1. JSON carries it base64-encoded (a JSON
+ * string cannot hold arbitrary bytes); binary data carries it as the protocol's 4-byte little-endian
+ * length followed by the bytes.
+ */
+function bytesElement(name: string, shape: readonly number[], json: unknown, binary: Uint8Array | undefined): Tensor {
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== 1) throw bad(`input "${name}": a BYTES input holds one encoded image; shape [${shape.join(', ')}] has ${count} elements (send one request per image)`);
+  let bytes: Uint8Array;
+  if (binary) {
+    const length = binary.byteLength >= 4 ? Buffer.from(binary.buffer, binary.byteOffset, 4).readUInt32LE(0) : -1;
+    if (length !== binary.byteLength - 4) throw bad(`input "${name}": BYTES binary data must be a 4-byte little-endian length and that many bytes (${binary.byteLength} bytes in all)`);
+    bytes = binary.subarray(4);
+  } else {
+    let element = json;
+    while (Array.isArray(element) && element.length === 1) element = element[0];
+    if (typeof element !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(element)) throw bad(`input "${name}": BYTES data must be one base64 string, got ${describeValue(json)}`);
+    bytes = Buffer.from(element, 'base64');
+  }
+  if (bytes.byteLength === 0) throw bad(`input "${name}": the BYTES element is empty`);
+  return { dtype: 'uint8', shape: [bytes.byteLength], data: bytes };
+}
+
 function parseShape(name: string, value: unknown): number[] {
   if (!Array.isArray(value) || value.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 0)) {
     throw bad(`input "${name}": shape must be an array of non-negative integers, got ${describeValue(value)}`);
@@ -160,7 +191,8 @@ function parseOutputs(value: unknown): RequestedOutput[] | undefined {
  *
  * Inputs carry `data` as flat or nested arrays in row-major order, or `parameters.binary_data_size`
  * bytes (little-endian, in input order) after the JSON. Supported datatypes: BOOL, UINT8, INT32, INT64,
- * FP32, FP64. Every problem is a RequestError (CS_ERR_BAD_REQUEST) whose message names the input.
+ * FP32, FP64, and BYTES with one element: an encoded image for a job with `decode: image` (base64 in
+ * JSON, length-prefixed in binary data). Every problem is a RequestError (CS_ERR_BAD_REQUEST) whose message names the input.
  *
  * @example
  * const req = decodeInferRequest(Buffer.from(JSON.stringify({
@@ -190,14 +222,16 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
   if (!Array.isArray(parsed.inputs) || parsed.inputs.length === 0) throw bad('the request needs a non-empty "inputs" array');
 
   const inputs = new Map<string, Tensor>();
+  const bytesInputs = new Set<string>();
   let offset = jsonEnd;
   parsed.inputs.forEach((raw: unknown, k: number) => {
     if (!isObject(raw) || typeof raw.name !== 'string' || raw.name === '') throw bad(`inputs[${k}] must be an object with a "name"`);
     const name = raw.name;
     if (inputs.has(name)) throw bad(`input "${name}" appears twice`);
     if (typeof raw.datatype !== 'string') throw bad(`input "${name}": "datatype" is missing`);
-    const dtype = fromKServeDatatype(raw.datatype);
-    if (!dtype) throw bad(`input "${name}": datatype ${raw.datatype} is not served (served: ${KSERVE_DATATYPES.join(', ')})`);
+    const isBytes = raw.datatype === BYTES_DATATYPE;
+    const dtype = isBytes ? 'uint8' : fromKServeDatatype(raw.datatype);
+    if (!dtype) throw bad(`input "${name}": datatype ${raw.datatype} is not served (served: ${KSERVE_DATATYPES.join(', ')}, and ${BYTES_DATATYPE} for encoded images)`);
     const shape = parseShape(name, raw.shape);
     const count = shape.reduce((a, b) => a * b, 1);
     const inputParams = optionalParameters(raw.parameters, `input "${name}"`);
@@ -208,6 +242,13 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
       if (headerLength === undefined) throw bad(`input "${name}": parameters.binary_data_size needs the Inference-Header-Content-Length header`);
       if (typeof binarySize !== 'number' || !Number.isInteger(binarySize) || binarySize < 0) throw bad(`input "${name}": parameters.binary_data_size must be a byte count`);
       if (raw.data !== undefined) throw bad(`input "${name}": has both "data" and parameters.binary_data_size`);
+      if (isBytes) {
+        if (offset + binarySize > body.byteLength) throw bad(`input "${name}": the body ends ${offset + binarySize - body.byteLength} bytes before its binary data does`);
+        inputs.set(name, bytesElement(name, shape, undefined, body.subarray(offset, offset + binarySize)));
+        bytesInputs.add(name);
+        offset += binarySize;
+        return;
+      }
       const expected = count * DTYPE_BYTES[dtype];
       if (binarySize !== expected) throw bad(`input "${name}": binary_data_size ${binarySize} does not match ${raw.datatype} shape [${shape.join(', ')}] (${expected} bytes)`);
       if (offset + binarySize > body.byteLength) throw bad(`input "${name}": the body ends ${offset + binarySize - body.byteLength} bytes before its binary data does`);
@@ -215,6 +256,11 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
       offset += binarySize;
     } else {
       if (raw.data === undefined) throw bad(`input "${name}": "data" is missing`);
+      if (isBytes) {
+        inputs.set(name, bytesElement(name, shape, raw.data, undefined));
+        bytesInputs.add(name);
+        return;
+      }
       // Every element takes at least one character of JSON: a larger count cannot be there (and is not allocated).
       if (count > jsonEnd) throw bad(`input "${name}": shape [${shape.join(', ')}] needs ${count} elements, more than the request holds`);
       data = tensorDataFromJson(name, raw.datatype, dtype, shape, count, raw.data);
@@ -225,6 +271,7 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
   return {
     id,
     inputs,
+    bytesInputs,
     outputs: parseOutputs(parsed.outputs),
     binaryOutput: binaryOutput === true,
     timeoutMs: typeof timeout === 'number' ? Math.max(1, Math.ceil(timeout / 1000)) : undefined,
