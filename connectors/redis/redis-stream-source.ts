@@ -4,8 +4,8 @@ import { CONSUMER_GROUP } from '../../src/cluster-api/keys';
 import { ConnectorError } from '../../src/errors';
 import { BufferRecycler } from '../../src/connector/buffer-recycler';
 import type { EntryRef } from '../../src/tensor/records';
-import { RespConnection } from './resp-connection';
-import type { RespValue } from './resp-parser';
+import { RespConnection } from '../../src/redis/resp-connection';
+import type { RespValue } from '../../src/redis/resp-parser';
 
 /** How often `read()` looks for entries left pending by readers that stopped (ms). */
 export const DEFAULT_CLAIM_INTERVAL_MS = 1000;

@@ -7,6 +7,9 @@ import { isErrorCode } from '../errors/codes';
 import type { Tensor } from '../tensor/tensor';
 import { toNamedTensors, type Inputs } from './tensor-input';
 import { partitionOf } from './partition';
+import { BufferRecycler } from '../connector/buffer-recycler';
+import { RespConnection } from '../redis/resp-connection';
+import { RespError } from '../redis/resp-parser';
 
 export interface InputQueueOptions {
   /** Redis URL. @default CS_REDIS_URL or redis://127.0.0.1:6379 */
@@ -50,11 +53,20 @@ export class InputQueue {
   private reading = false;
   private closed = false;
   private readonly url: string;
+  /**
+   * Plain `redis://`: XADDs go through a RespConnection that writes the payload as it is (ioredis copies
+   * every command into one new Buffer), encoded into recycled buffers; other URLs use ioredis.
+   */
+  private readonly fastWrites: boolean;
+  private writer: RespConnection | undefined;
+  private opening: Promise<RespConnection> | undefined;
+  private readonly payloads = new BufferRecycler();
 
   constructor(private readonly options: InputQueueOptions) {
     this.url = options.redis ?? process.env.CS_REDIS_URL ?? 'redis://127.0.0.1:6379';
     this.redis = new Redis(this.url, { enableAutoPipelining: true, maxRetriesPerRequest: 3 });
     this.replyKey = `${options.stream}:reply:${randomUUID()}`;
+    this.fastWrites = RespConnection.supportsUrl(this.url);
   }
 
   /** The stream key a uri's request goes to. */
@@ -99,7 +111,38 @@ export class InputQueue {
   }
 
   private send(uri: string, tensors: Map<string, Tensor>, replyTo: string | undefined): Promise<string> {
-    return this.redis.xadd(this.streamFor(uri), '*', 'uri', uri, 'data', encodeRequest(tensors, replyTo)) as Promise<string>;
+    if (!this.fastWrites) return this.redis.xadd(this.streamFor(uri), '*', 'uri', uri, 'data', encodeRequest(tensors, replyTo)) as Promise<string>;
+    const payload = encodeRequest(tensors, replyTo, (n) => this.payloads.take(n));
+    // Once XADD is answered Redis has read every byte: the buffer can carry the next request.
+    return this.xadd(this.streamFor(uri), uri, payload).finally(() => this.payloads.give(payload));
+  }
+
+  /** XADD on the write connection; a dropped connection (not an error reply) is retried twice on a new one, as ioredis would. */
+  private async xadd(stream: string, uri: string, payload: Buffer, attempt = 0): Promise<string> {
+    const conn = await this.writeConnection();
+    try {
+      return String(await conn.call(['XADD', stream, '*', 'uri', uri, 'data', payload]));
+    } catch (err) {
+      if (err instanceof RespError || attempt >= 2 || this.closed) throw err;
+      return this.xadd(stream, uri, payload, attempt + 1);
+    }
+  }
+
+  private writeConnection(): Promise<RespConnection> {
+    if (this.writer?.usable) return Promise.resolve(this.writer);
+    this.opening ??= RespConnection.open(this.url, { name: `cs-client-${this.options.stream}` }).then(
+      (conn) => {
+        this.writer = conn;
+        this.opening = undefined;
+        if (this.closed) conn.close();
+        return conn;
+      },
+      (err: unknown) => {
+        this.opening = undefined;
+        throw err;
+      },
+    );
+    return this.opening;
   }
 
   private settle(uri: string, result: NativeResult | undefined, err?: Error): void {
@@ -153,6 +196,7 @@ export class InputQueue {
     this.closed = true;
     for (const uri of [...this.waiters.keys()]) this.settle(uri, undefined, new ClusterServingError('CS_ERR_CLOSED', 'InputQueue closed while waiting'));
     this.reader?.disconnect();
+    this.writer?.close();
     await this.redis.unlink(this.replyKey).catch(() => undefined);
     await this.redis.quit().catch(() => this.redis.disconnect());
   }

@@ -53,10 +53,10 @@ const FROM_WIRE: Record<string, DType> = { FLOAT32: 'float32', FLOAT64: 'float64
  * Encodes `value` after the version byte with a single copy of the tensor bytes: into a buffer sized
  * for the payload plus headroom, growing only if the estimate was short.
  */
-function encodeVersioned(type: avro.Type, value: unknown, payloadBytes: number): Buffer {
+function encodeVersioned(type: avro.Type, value: unknown, payloadBytes: number, allocate: (bytes: number) => Buffer = (n) => Buffer.allocUnsafe(n)): Buffer {
   let size = payloadBytes + 1024;
   for (;;) {
-    const out = Buffer.allocUnsafe(size);
+    const out = allocate(size);
     out[0] = NATIVE_VERSION;
     const end = type.encode(value, out, 1);
     if (end > 0) return out.subarray(0, end);
@@ -96,10 +96,10 @@ function tensorsFromWire(list: readonly WireTensor[], what: string): Map<string,
   return out;
 }
 
-/** Encodes a request's `data` field. */
-export function encodeRequest(inputs: NamedTensors, replyTo?: string): Buffer {
+/** Encodes a request's `data` field, into a buffer from `allocate` when given (e.g. a recycled one). */
+export function encodeRequest(inputs: NamedTensors, replyTo?: string, allocate?: (bytes: number) => Buffer): Buffer {
   const value: WireRequest = { inputs: [...inputs].map(([n, t]) => tensorToWire(n, t)), replyTo: replyTo ?? null };
-  return encodeVersioned(avroTypes().request, value, payloadBytes(inputs));
+  return encodeVersioned(avroTypes().request, value, payloadBytes(inputs), allocate);
 }
 
 /** Decodes a request's `data` field; every problem is a RequestError for this request alone. */

