@@ -122,7 +122,7 @@ export class RedisStreamSource implements Source {
       return entries;
     } catch (err) {
       if (this.closed) return [];
-      throw err instanceof ConnectorError ? err : new ConnectorError(`reading ${this.options.splits.join(', ')} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new ConnectorError(`reading ${this.options.splits.join(', ')} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
 
@@ -166,7 +166,7 @@ export class RedisStreamSource implements Source {
   /** The read connection, opened again after a failure. */
   private async readConnection(): Promise<RespConnection> {
     if (this.reader?.usable) return this.reader;
-    this.reader = await RespConnection.open(this.options.url, { name: `cs-source-${this.options.consumer}`, allocate: (n) => this.recycler.take(n) });
+    this.reader = await RespConnection.open(this.options.url, { name: `cs-source-read-${this.options.consumer}`, allocate: (n) => this.recycler.take(n) });
     if (this.closed) this.reader.close();
     return this.reader;
   }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import { RedisStreamSource, type RedisStreamSourceOptions } from '../../connectors/redis/redis-stream-source';
 import type { SourceEntry } from '../../src/connector/source';
+import { ConnectorError } from '../../src/errors';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName, waitFor } from '../support/wait-for';
 
@@ -193,5 +194,37 @@ describe('RedisStreamSource: payloads read into recycled buffers', () => {
     assert.ok(Buffer.from(d.data).equals(payload(9)));
     assert.ok(Buffer.from(b.data).equals(payload(5)), 'b, never recycled, is untouched');
     assert.equal(c.uri, 'c');
+  });
+
+  test('a read connection killed by the server fails that read; the next read opens a new one and nothing is lost', async () => {
+    const split = uniqueName('read-killed');
+    const consumer = uniqueName('c-killed');
+    const s = new RedisStreamSource({ url, splits: [split], consumer });
+    await s.start();
+    try {
+      await redis.xadd(split, '*', 'uri', 'first', 'data', 'x');
+      assert.deepEqual((await s.read(10, 50)).map((e) => e.uri), ['first']);
+      // Settled into a value at once: it rejects while the test is still awaiting the kill.
+      const blocked = s.read(10, 5000).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      let ids: string[] = [];
+      await waitFor(async () => {
+        const clients = String(await redis.call('CLIENT', 'LIST'));
+        ids = clients.split('\n').filter((l) => l.includes(`name=cs-source-read-${consumer} `)).map((l) => /id=(\d+)/.exec(l)![1]!);
+        return ids.length === 1;
+      }, { what: 'the source read connection' });
+      await redis.call('CLIENT', 'KILL', 'ID', ids[0]!);
+      const err = await blocked;
+      assert.ok(err instanceof ConnectorError, `the blocked read failed: ${String(err)}`);
+      assert.match(err.message, /reading read-killed-.* failed: Redis connection failed/);
+      await redis.xadd(split, '*', 'uri', 'second', 'data', 'y');
+      let got: SourceEntry[] = [];
+      await waitFor(async () => (got = await s.read(10, 50)).length > 0, { what: 'the entry after the kill' });
+      assert.deepEqual(got.map((e) => e.uri), ['second']);
+    } finally {
+      await s.close();
+    }
   });
 });
