@@ -243,6 +243,9 @@ export class SubtaskRunner {
         this.log.error({ err, count: items.length }, 'taskmanager.source.poison_park_failed');
       },
     ).finally(() => {
+      // Parked (copied into the dead-letter stream) or left pending: either way done with these bytes.
+      const source = this.source;
+      if (source?.recycle) for (const { entry } of items) source.recycle(entry);
       gate.release(items.length);
       this.parking.delete(parking);
     });
