@@ -73,6 +73,10 @@ export class TopologyStart extends Stage {
 
 /**
  * Requests after decode: add request steps, then batch (or infer with the default batching).
+ *
+ * A request's input tensors may view the source's payload buffer, which is reused for a later request
+ * once this request's result is written (D-020): a step that keeps tensor data beyond that (a cache, a
+ * side channel) must copy it, e.g. `Uint8Array.from(t.data)`.
  */
 export class RequestStage extends Stage {
   /**
