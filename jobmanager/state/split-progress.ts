@@ -7,6 +7,12 @@ import { CONSUMER_GROUP, checkpointsKey } from '../../src/cluster-api/keys';
  * (XINFO GROUPS) and the checkpoints the subtasks record (`cs:job:<id>:checkpoints`, see
  * taskmanager/checkpoint-recorder.ts). Reads the cluster's Redis: a topology whose source names another
  * Redis `address` shows its splits with unknown lag and no pending entries.
+ *
+ * A checkpoint's offset comes from the consumer group itself when it can: the sink acknowledges an entry
+ * in the same atomic step that writes its result, so every entry up to just before the smallest pending
+ * id (or, with none pending, up to the last delivered id) has its result written. That holds however many
+ * subtasks share the split, and for entries still pending on a reader that died; the recorded offset of
+ * the subtask that recorded last could be behind another subtask's or ahead of a dead one's.
  */
 export class SplitProgressReader {
   constructor(private readonly redis: Redis) {}
@@ -15,11 +21,21 @@ export class SplitProgressReader {
   async checkpoints(jobId: string, splits: readonly string[] = []): Promise<SplitCheckpoint[]> {
     const hash = await this.redis.hgetall(checkpointsKey(jobId));
     const order = new Map(splits.map((s, i) => [s, i]));
-    const out: SplitCheckpoint[] = [];
+    const recorded: SplitCheckpoint[] = [];
     for (const [split, json] of Object.entries(hash)) {
       const parsed = parseCheckpoint(split, json);
-      if (parsed) out.push(parsed);
+      if (parsed) recorded.push(parsed);
     }
+    const pipeline = this.redis.pipeline();
+    for (const c of recorded) pipeline.xinfo('GROUPS', c.split).xpending(c.split, CONSUMER_GROUP);
+    const replies = recorded.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+    const out = recorded.map((c, i) => {
+      const [groupsErr, groups] = replies[2 * i] ?? [null, null];
+      const [pendingErr, pending] = replies[2 * i + 1] ?? [null, null];
+      const group = groupsErr ? undefined : findGroup(groups, CONSUMER_GROUP);
+      const offset = group && !pendingErr ? writtenUpTo(group.lastDelivered, pending) : undefined;
+      return offset === undefined ? c : { ...c, offset };
+    });
     return out.sort((a, b) => (order.get(a.split) ?? Infinity) - (order.get(b.split) ?? Infinity) || (a.split < b.split ? -1 : a.split > b.split ? 1 : 0));
   }
 
@@ -39,8 +55,30 @@ export class SplitProgressReader {
   }
 }
 
+/**
+ * The id up to which every entry of a split has its result written: just before the smallest pending id
+ * (XPENDING's summary: [count, smallest, largest, consumers]), or the last delivered id when none is
+ * pending. Undefined when the replies do not say.
+ */
+function writtenUpTo(lastDelivered: string | undefined, pending: unknown): string | undefined {
+  if (!Array.isArray(pending)) return undefined;
+  const count = Number(pending[0]);
+  if (count === 0) return lastDelivered;
+  return typeof pending[1] === 'string' ? previousId(pending[1]) : undefined;
+}
+
+/** The stream id just before `id` (`5-0` → `4-18446744073709551615`). */
+function previousId(id: string): string | undefined {
+  const m = /^(\d+)-(\d+)$/.exec(id);
+  if (!m) return undefined;
+  const ms = BigInt(m[1]!);
+  const seq = BigInt(m[2]!);
+  if (seq > 0n) return `${ms}-${seq - 1n}`;
+  return ms > 0n ? `${ms - 1n}-18446744073709551615` : '0-0';
+}
+
 /** XINFO GROUPS answers a list of flat [name, value, …] arrays; `lag` is nil when Redis cannot tell (and absent before 7.0). */
-function findGroup(reply: unknown, name: string): { lag: number | null; pending: number } | undefined {
+function findGroup(reply: unknown, name: string): { lag: number | null; pending: number; lastDelivered: string | undefined } | undefined {
   if (!Array.isArray(reply)) return undefined;
   for (const item of reply) {
     if (!Array.isArray(item)) continue;
@@ -48,7 +86,8 @@ function findGroup(reply: unknown, name: string): { lag: number | null; pending:
     for (let i = 0; i + 1 < item.length; i += 2) fields.set(String(item[i]), item[i + 1]);
     if (String(fields.get('name')) !== name) continue;
     const lag = fields.get('lag');
-    return { lag: typeof lag === 'number' ? lag : null, pending: Number(fields.get('pending') ?? 0) };
+    const last = fields.get('last-delivered-id');
+    return { lag: typeof lag === 'number' ? lag : null, pending: Number(fields.get('pending') ?? 0), lastDelivered: typeof last === 'string' ? last : undefined };
   }
   return undefined;
 }

@@ -64,10 +64,15 @@ export interface SplitStatus {
  */
 export interface SplitCheckpoint {
   readonly split: string;
+  /**
+   * Every entry of the split up to and including this id has its result written: read from the consumer
+   * group (just before its smallest pending id, else its last delivered id), whatever subtasks share the
+   * split; the recorded offset when the group cannot be read.
+   */
   readonly offset: string;
+  /** The subtask that recorded last, on which TaskManager, and when (ms since epoch). */
   readonly subtaskIndex: number;
   readonly taskManagerId: string;
-  /** ms since epoch */
   readonly updatedAt: number;
 }
 

@@ -130,6 +130,46 @@ describe('checkpoints: recorded by the subtask, served by the JobManager', () =>
     assert.equal(splits[0]!.offset, second);
   });
 
+  test('a split shared by two subtasks: the checkpoint is what the consumer group proves, held back by an entry pending on a dead reader', async () => {
+    const name = uniqueName('ckpt-shared');
+    const topology = {
+      filename: `${name}.yaml`,
+      source: [`name: ${name}`, 'source:', '  type: redis', 'model:', `  path: ${models.tiny}`, 'batch:', '  maxSize: 4', '  maxDelayMs: 1', ''].join('\n'),
+      baseDir: dirname(models.tiny),
+    };
+    const client = new JobManagerClient(jm.url);
+    const { jobId } = await client.submitJob(topology);
+    const loaded = await loadTopologySource(topology, join(cacheDir, 'runner'));
+    const input = { input: { data: new Float32Array(16).fill(0.25), shape: [1, 16] } };
+    const q = new InputQueue({ redis: url, stream: name });
+    // A reader that takes one entry and dies before writing its result (the runners' claim idle is ten minutes).
+    await redis.xgroup('CREATE', name, 'serving', '$', 'MKSTREAM');
+    const ghostId = await q.enqueue('ghost', input);
+    await redis.xreadgroup('GROUP', 'serving', 'ghost-reader', 'COUNT', 1, 'STREAMS', name, '>');
+    const runners = [0, 1].map(
+      (i) => new SubtaskRunner({ jobId, subtaskIndex: i, topology: loaded.topology, splits: [name], redisUrl: url, consumerName: `tm-shared-${jobId}-${i}`, logger, checkpointIntervalMs: 20, claimMinIdleMs: 600_000 }),
+    );
+    try {
+      await Promise.all(runners.map((r) => r.start()));
+      await Promise.all(Array.from({ length: 40 }, () => q.predict(input, { timeoutMs: 5000 })));
+      assert.ok(runners.every((r) => r.written > 0), 'both subtasks served the shared split');
+      const [ms, seq] = ghostId.split('-').map(BigInt) as [bigint, bigint];
+      const beforeGhost = seq > 0n ? `${ms}-${seq - 1n}` : `${ms - 1n}-18446744073709551615`;
+      await waitFor(async () => (await client.checkpoints(jobId)).splits.length === 1, { what: 'a recorded checkpoint' });
+      assert.equal((await client.checkpoints(jobId)).splits[0]!.offset, beforeGhost, 'held just before the entry the dead reader never finished');
+
+      await redis.xack(name, 'serving', ghostId);
+      const last = await q.enqueue('last', input);
+      await waitFor(() => runners[0]!.written + runners[1]!.written === 41, { what: 'the last result' });
+      const { splits } = await client.checkpoints(jobId);
+      assert.equal(splits[0]!.offset, last, 'nothing pending: every delivered entry is written');
+      assert.deepEqual((await client.jobStatus(jobId)).splitProgress, [{ split: name, lag: 0, pending: 0, checkpoint: last }]);
+    } finally {
+      await q.close();
+      await Promise.all(runners.map((r) => r.close()));
+    }
+  });
+
   test('GET /jobs/:id/checkpoints of an unknown job is 404 with the usual error body', async () => {
     const response = await fetch(`${jm.url}/jobs/no-such-job/checkpoints`);
     assert.equal(response.status, 404);
