@@ -1,17 +1,4 @@
-/**
- * Compares two Redis Stream ids (`<ms>-<seq>`, both unsigned decimal without leading zeros; a bare
- * `<ms>` counts as `<ms>-0`). Negative, zero or positive like `Array.prototype.sort` wants.
- */
-export function compareStreamIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  return compareDecimal(am, bm) || compareDecimal(as, bs);
-}
-
-function compareDecimal(a: string, b: string): number {
-  if (a.length !== b.length) return a.length - b.length;
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+import { compareStreamIds } from '../src/redis/stream-ids';
 
 /** Where one entry this subtask read stands. */
 type EntryState =

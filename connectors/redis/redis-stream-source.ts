@@ -69,9 +69,8 @@ export class RedisStreamSource implements Source {
    */
   private readonly fastReads: boolean;
   private reader: RespConnection | undefined;
+  /** Payload buffers, each held by its entry until {@link recycle}. */
   private readonly recycler = new BufferRecycler();
-  /** Recycled payload buffers of entries in flight, by split and entry id, until {@link recycle}. */
-  private readonly lent = new Map<string, Uint8Array>();
   private readonly group: string;
   private readonly claimIntervalMs: number;
   private readonly claimMinIdleMs: number;
@@ -154,7 +153,7 @@ export class RedisStreamSource implements Source {
           continue;
         }
         const entry = toEntry(split, entryId, fields, counts ? counts.get(entryId) : 1);
-        if (this.recycler.owns(entry.data)) this.lend(entry);
+        this.recycler.hold(entry, entry.data);
         out.push(entry);
       }
       if (useBacklog && entries.length < maxEntries) this.backlog.delete(split);
@@ -171,23 +170,9 @@ export class RedisStreamSource implements Source {
     return this.reader;
   }
 
-  /**
-   * Records an entry's recycled payload. An entry read again while still in flight (it cannot be
-   * told apart from the first copy) leaves both payloads to the garbage collector.
-   */
-  private lend(entry: SourceEntry): void {
-    const key = lentKey(entry);
-    if (this.lent.has(key)) this.lent.delete(key);
-    else this.lent.set(key, entry.data);
-  }
-
   /** The entry's result is written: its payload buffer takes the next payload of that size. */
   recycle(ref: EntryRef): void {
-    const key = lentKey(ref);
-    const data = this.lent.get(key);
-    if (!data) return;
-    this.lent.delete(key);
-    this.recycler.give(data);
+    this.recycler.release(ref);
   }
 
   /** Delivery counts of this consumer's pending entries between two ids (inclusive). */
@@ -244,10 +229,6 @@ export class RedisStreamSource implements Source {
     this.reader?.close();
     this.redis.disconnect();
   }
-}
-
-function lentKey(ref: EntryRef): string {
-  return `${ref.split}\n${ref.entryId}`;
 }
 
 /** Checks an XREADGROUP reply read by the RespConnection: `[[key, [[id, fields | nil], ...]], ...]` or nil. */

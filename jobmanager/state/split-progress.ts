@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { SplitCheckpoint, SplitStatus } from '../../src/cluster-api/dto';
 import { CONSUMER_GROUP, checkpointsKey } from '../../src/cluster-api/keys';
+import { previousStreamId } from '../../src/redis/stream-ids';
 
 /**
  * Reads how far a job's Redis splits are: the consumer group's lag and pending count per split stream
@@ -14,45 +15,64 @@ import { CONSUMER_GROUP, checkpointsKey } from '../../src/cluster-api/keys';
  * subtasks share the split, and for entries still pending on a reader that died; the recorded offset of
  * the subtask that recorded last could be behind another subtask's or ahead of a dead one's.
  */
+/** What a split's consumer group says: lag and pending count (XINFO GROUPS), and the offset it proves written. */
+interface GroupState {
+  readonly lag: number | null;
+  readonly pending: number;
+  readonly writtenUpTo: string | undefined;
+}
+
 export class SplitProgressReader {
   constructor(private readonly redis: Redis) {}
 
   /** The job's checkpoints, in the order of `splits` (splits without one are left out; others recorded are appended). */
   async checkpoints(jobId: string, splits: readonly string[] = []): Promise<SplitCheckpoint[]> {
-    const hash = await this.redis.hgetall(checkpointsKey(jobId));
+    const recorded = await this.recorded(jobId);
+    const groups = await this.groups(recorded.map((c) => c.split));
     const order = new Map(splits.map((s, i) => [s, i]));
-    const recorded: SplitCheckpoint[] = [];
-    for (const [split, json] of Object.entries(hash)) {
-      const parsed = parseCheckpoint(split, json);
-      if (parsed) recorded.push(parsed);
-    }
-    const pipeline = this.redis.pipeline();
-    for (const c of recorded) pipeline.xinfo('GROUPS', c.split).xpending(c.split, CONSUMER_GROUP);
-    const replies = recorded.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-    const out = recorded.map((c, i) => {
-      const [groupsErr, groups] = replies[2 * i] ?? [null, null];
-      const [pendingErr, pending] = replies[2 * i + 1] ?? [null, null];
-      const group = groupsErr ? undefined : findGroup(groups, CONSUMER_GROUP);
-      const offset = group && !pendingErr ? writtenUpTo(group.lastDelivered, pending) : undefined;
-      return offset === undefined ? c : { ...c, offset };
-    });
-    return out.sort((a, b) => (order.get(a.split) ?? Infinity) - (order.get(b.split) ?? Infinity) || (a.split < b.split ? -1 : a.split > b.split ? 1 : 0));
+    return recorded
+      .map((c) => withGroupOffset(c, groups.get(c.split)))
+      .sort((a, b) => (order.get(a.split) ?? Infinity) - (order.get(b.split) ?? Infinity) || (a.split < b.split ? -1 : a.split > b.split ? 1 : 0));
   }
 
   /** Lag, pending and checkpoint of each split, in the given order. */
   async progress(jobId: string, splits: readonly string[]): Promise<SplitStatus[]> {
     if (splits.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const split of splits) pipeline.xinfo('GROUPS', split);
-    const [replies, checkpoints] = await Promise.all([pipeline.exec(), this.checkpoints(jobId, splits)]);
-    const offsets = new Map(checkpoints.map((c) => [c.split, c.offset]));
-    return splits.map((split, i) => {
-      const [err, groups] = replies?.[i] ?? [null, null];
-      // No such key: nothing was ever sent and no subtask created the group yet.
-      const group = err ? undefined : findGroup(groups, CONSUMER_GROUP);
+    const [recorded, groups] = await Promise.all([this.recorded(jobId), this.groups(splits)]);
+    const offsets = new Map(recorded.map((c) => [c.split, withGroupOffset(c, groups.get(c.split)).offset]));
+    return splits.map((split) => {
+      // No group: nothing was ever sent and no subtask created the group yet.
+      const group = groups.get(split);
       return { split, lag: group?.lag ?? null, pending: group?.pending ?? 0, checkpoint: offsets.get(split) ?? null };
     });
   }
+
+  /** The checkpoints the subtasks recorded, one per split (the last recorder's). */
+  private async recorded(jobId: string): Promise<SplitCheckpoint[]> {
+    const hash = await this.redis.hgetall(checkpointsKey(jobId));
+    return Object.entries(hash).flatMap(([split, json]) => parseCheckpoint(split, json) ?? []);
+  }
+
+  /** XINFO GROUPS and XPENDING of each split, in one round trip; splits without the group are left out. */
+  private async groups(splits: readonly string[]): Promise<Map<string, GroupState>> {
+    const out = new Map<string, GroupState>();
+    if (splits.length === 0) return out;
+    const pipeline = this.redis.pipeline();
+    for (const split of splits) pipeline.xinfo('GROUPS', split).xpending(split, CONSUMER_GROUP);
+    const replies = (await pipeline.exec()) ?? [];
+    splits.forEach((split, i) => {
+      const [groupsErr, groups] = replies[2 * i] ?? [null, null];
+      const [pendingErr, pending] = replies[2 * i + 1] ?? [null, null];
+      const group = groupsErr ? undefined : findGroup(groups, CONSUMER_GROUP);
+      if (group) out.set(split, { lag: group.lag, pending: group.pending, writtenUpTo: pendingErr ? undefined : writtenUpTo(group.lastDelivered, pending) });
+    });
+    return out;
+  }
+}
+
+/** The recorded checkpoint with the offset its consumer group proves, when the group says. */
+function withGroupOffset(c: SplitCheckpoint, group: GroupState | undefined): SplitCheckpoint {
+  return group?.writtenUpTo === undefined ? c : { ...c, offset: group.writtenUpTo };
 }
 
 /**
@@ -64,17 +84,7 @@ function writtenUpTo(lastDelivered: string | undefined, pending: unknown): strin
   if (!Array.isArray(pending)) return undefined;
   const count = Number(pending[0]);
   if (count === 0) return lastDelivered;
-  return typeof pending[1] === 'string' ? previousId(pending[1]) : undefined;
-}
-
-/** The stream id just before `id` (`5-0` → `4-18446744073709551615`). */
-function previousId(id: string): string | undefined {
-  const m = /^(\d+)-(\d+)$/.exec(id);
-  if (!m) return undefined;
-  const ms = BigInt(m[1]!);
-  const seq = BigInt(m[2]!);
-  if (seq > 0n) return `${ms}-${seq - 1n}`;
-  return ms > 0n ? `${ms - 1n}-18446744073709551615` : '0-0';
+  return typeof pending[1] === 'string' ? previousStreamId(pending[1]) : undefined;
 }
 
 /** XINFO GROUPS answers a list of flat [name, value, …] arrays; `lag` is nil when Redis cannot tell (and absent before 7.0). */

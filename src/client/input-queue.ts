@@ -10,6 +10,7 @@ import { partitionOf } from './partition';
 import { BufferRecycler } from '../connector/buffer-recycler';
 import { RespConnection } from '../redis/resp-connection';
 import { RespError } from '../redis/resp-parser';
+import { nextStreamId } from '../redis/stream-ids';
 
 export interface InputQueueOptions {
   /** Redis URL. @default CS_REDIS_URL or redis://127.0.0.1:6379 */
@@ -179,7 +180,7 @@ export class InputQueue {
           // The reply carried the result: drop the stored copy and the read entries.
           if (consumed.length > 0) {
             void this.redis.unlink(...consumed.map((u) => resultKey(this.options.stream, u))).catch(() => undefined);
-            void this.redis.xtrim(this.replyKey, 'MINID', incrementId(this.lastReplyId)).catch(() => undefined);
+            void this.redis.xtrim(this.replyKey, 'MINID', nextStreamId(this.lastReplyId) ?? this.lastReplyId).catch(() => undefined);
           }
         }
       } catch (err) {
@@ -200,10 +201,4 @@ export class InputQueue {
     await this.redis.unlink(this.replyKey).catch(() => undefined);
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
-}
-
-/** The stream id just after `id` (XTRIM MINID keeps ids ≥ the given one). */
-function incrementId(id: string): string {
-  const [ms, seq] = id.split('-');
-  return `${ms}-${Number(seq ?? 0) + 1}`;
 }

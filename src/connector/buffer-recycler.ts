@@ -1,3 +1,5 @@
+import { entryKey, type EntryRef } from '../tensor/records';
+
 /**
  * Reusable ArrayBuffers for request payloads a source reads (a Redis Stream entry's `data` field). A
  * source copies each large payload from the socket into one of these and the owner of the graph gives
@@ -13,6 +15,8 @@ export class BufferRecycler {
   private readonly free = new Map<number, ArrayBuffer[]>();
   private readonly made = new WeakSet<ArrayBuffer>();
   private readonly idle = new WeakSet<ArrayBuffer>();
+  /** Buffers lent to entries in flight, by entry (see {@link hold}). */
+  private readonly held = new Map<string, Uint8Array>();
   private retained = 0;
 
   /**
@@ -56,6 +60,27 @@ export class BufferRecycler {
     this.free.set(buffer.byteLength, list);
     this.idle.add(buffer);
     this.retained += buffer.byteLength;
+  }
+
+  /**
+   * Records that the entry `ref` reads `view` (a buffer of this recycler's, else nothing is recorded)
+   * until {@link release}. An entry held twice (read again while still in flight: the two copies cannot
+   * be told apart) leaves both buffers to the garbage collector.
+   */
+  hold(ref: EntryRef, view: Uint8Array): void {
+    if (!this.owns(view)) return;
+    const key = entryKey(ref);
+    if (this.held.has(key)) this.held.delete(key);
+    else this.held.set(key, view);
+  }
+
+  /** The entry `ref` is done with its bytes: its buffer takes a later payload of that size. */
+  release(ref: EntryRef): void {
+    const key = entryKey(ref);
+    const view = this.held.get(key);
+    if (!view) return;
+    this.held.delete(key);
+    this.give(view);
   }
 
   /** Bytes held in free lists, for tests. */

@@ -1,6 +1,6 @@
 import { mergeMap, of, type Observable, type OperatorFunction } from 'rxjs';
 import type { TensorInfo } from '../runtime/model-runtime';
-import { errorResult, type EntryRef, type InferenceRequest, type InferenceResult } from '../tensor/records';
+import { entryKey, errorResult, type EntryRef, type InferenceRequest, type InferenceResult } from '../tensor/records';
 import type { Tensor } from '../tensor/tensor';
 import { ClusterServingError, toClusterServingError } from '../errors';
 import { imageToTensor, type ImageToTensorOptions } from './image-to-tensor';
@@ -26,7 +26,7 @@ export class ImageBufferPool {
   /** An array of `length` floats, held for the request `ref` until {@link release}. */
   acquire(ref: EntryRef, length: number): Float32Array {
     const array = this.free.get(length)?.pop() ?? new Float32Array(length);
-    const key = refKey(ref);
+    const key = entryKey(ref);
     const list = this.held.get(key);
     if (list) list.push(array);
     else this.held.set(key, [array]);
@@ -35,7 +35,7 @@ export class ImageBufferPool {
 
   /** Takes back the arrays of the request `ref` (no-op when it holds none). */
   release(ref: EntryRef): void {
-    const key = refKey(ref);
+    const key = entryKey(ref);
     const list = this.held.get(key);
     if (!list) return;
     this.held.delete(key);
@@ -50,10 +50,6 @@ export class ImageBufferPool {
   get requests(): number {
     return this.held.size;
   }
-}
-
-function refKey(ref: EntryRef): string {
-  return `${ref.split}\n${ref.entryId}`;
 }
 
 export interface DecodeImagesOptions {

@@ -9,6 +9,11 @@ export interface EntryRef {
   readonly entryId: string;
 }
 
+/** One string per entry, for maps keyed by the entry a request came from. */
+export function entryKey(ref: EntryRef): string {
+  return `${ref.split}\n${ref.entryId}`;
+}
+
 /** One decoded inference request flowing through a slot's operator graph. */
 export interface InferenceRequest {
   readonly kind: 'request';

@@ -42,4 +42,21 @@ describe('BufferRecycler', () => {
     for (const b of bufs) r.give(b);
     assert.equal(r.retainedBytes, 4096);
   });
+
+  test('hold and release: an entry gives its buffer back once; an entry held twice gives neither back', () => {
+    const r = new BufferRecycler(1024, 1 << 20, 1024);
+    const a = r.take(2048);
+    r.hold({ split: 's', entryId: '1-0' }, a);
+    r.release({ split: 's', entryId: '1-0' });
+    r.release({ split: 's', entryId: '1-0' });
+    assert.equal(r.retainedBytes, 2048);
+    const b = r.take(2048);
+    const c = r.take(2048);
+    r.hold({ split: 's', entryId: '2-0' }, b);
+    r.hold({ split: 's', entryId: '2-0' }, c);
+    r.hold({ split: 's', entryId: '3-0' }, Buffer.alloc(4096));
+    r.release({ split: 's', entryId: '2-0' });
+    r.release({ split: 's', entryId: '3-0' });
+    assert.equal(r.retainedBytes, 0);
+  });
 });

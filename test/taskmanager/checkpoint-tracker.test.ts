@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CheckpointTracker, compareStreamIds } from '../../taskmanager/checkpoint-tracker';
+import { CheckpointTracker } from '../../taskmanager/checkpoint-tracker';
+import { compareStreamIds, nextStreamId, previousStreamId } from '../../src/redis/stream-ids';
 
 describe('compareStreamIds', () => {
   test('orders by milliseconds, then sequence, numerically', () => {
@@ -8,6 +9,17 @@ describe('compareStreamIds', () => {
     assert.deepEqual([...ids].sort(compareStreamIds), ['9-5', '9-9', '9-10', '10-0', '10', '100-0']);
     assert.equal(compareStreamIds('1700000000000-18446744073709551615', '1700000000000-18446744073709551614'), 1);
     assert.equal(compareStreamIds('5-1', '5-1'), 0);
+  });
+
+  test('nextStreamId and previousStreamId step exactly, across the 64-bit sequence boundary', () => {
+    assert.equal(nextStreamId('5-1'), '5-2');
+    assert.equal(nextStreamId('5'), '5-1');
+    assert.equal(nextStreamId('5-18446744073709551615'), '6-0');
+    assert.equal(nextStreamId('1700000000000-9007199254740993'), '1700000000000-9007199254740994');
+    assert.equal(previousStreamId('5-2'), '5-1');
+    assert.equal(previousStreamId('5-0'), '4-18446744073709551615');
+    assert.equal(previousStreamId('0-0'), '0-0');
+    assert.equal(previousStreamId('not-an-id'), undefined);
   });
 });
 
