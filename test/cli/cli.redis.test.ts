@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
-import { createLogger } from '../../src/logging/logger';
-import { startJobManager, type JobManager } from '../../jobmanager/main';
+import type { JobManager } from '../../jobmanager/main';
+import { startTestJobManager } from '../support/jobmanager';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName } from '../support/wait-for';
 import { hasStackTrace, lines, runCs } from './run-cs';
@@ -17,14 +17,7 @@ describe('cs job / cs taskmanager against a real JobManager (real Redis)', () =>
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cs-cli-redis-'));
-    jm = await startJobManager({
-      redisUrl: await testRedisUrl(),
-      port: 0,
-      cacheDir: join(dir, 'cache'),
-      heartbeatIntervalMs: 200,
-      heartbeatTimeoutMs: 2000,
-      logger: createLogger('jobmanager', process.env.CS_TEST_LOG_LEVEL ?? 'silent'),
-    });
+    jm = await startTestJobManager({ redisUrl: await testRedisUrl(), cacheDir: join(dir, 'cache'), heartbeatIntervalMs: 200 });
     env = { CS_JOBMANAGER_URL: jm.url };
   });
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
-import { createLogger } from '../../src/logging/logger';
-import { startJobManager, type JobManager } from '../../jobmanager/main';
+import type { JobManager } from '../../jobmanager/main';
+import { startTestJobManager } from '../support/jobmanager';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName, waitFor } from '../support/wait-for';
 import { hasStackTrace, lines, runCs } from './run-cs';
@@ -17,14 +17,8 @@ describe('cs job rescale and cs taskmanager list against a real JobManager (real
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cs-cli-rescale-'));
-    jm = await startJobManager({
-      redisUrl: await testRedisUrl(),
-      port: 0,
-      cacheDir: join(dir, 'cache'),
-      heartbeatIntervalMs: 200,
-      heartbeatTimeoutMs: 30_000, // the TaskManager here registers but never heartbeats
-      logger: createLogger('jobmanager', process.env.CS_TEST_LOG_LEVEL ?? 'silent'),
-    });
+    // The TaskManager here registers but never heartbeats.
+    jm = await startTestJobManager({ redisUrl: await testRedisUrl(), cacheDir: join(dir, 'cache'), heartbeatIntervalMs: 200, heartbeatTimeoutMs: 30_000 });
     env = { CS_JOBMANAGER_URL: jm.url };
   });
 

@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import type { TopologySource } from '../../src/cluster-api/dto';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import { formatJobStatus } from '../../src/cli/commands/job';
-import { createLogger } from '../../src/logging/logger';
-import { startJobManager, type JobManager } from '../../jobmanager/main';
+import type { JobManager } from '../../jobmanager/main';
+import { startTestJobManager } from '../support/jobmanager';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { testModels } from '../support/test-models';
 import { uniqueName } from '../support/wait-for';
@@ -26,15 +26,7 @@ describe('cs job status shows the model the job serves', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cs-job-status-model-'));
     models = await testModels();
-    jm = await startJobManager({
-      redisUrl: await testRedisUrl(),
-      host: '127.0.0.1',
-      port: 0,
-      cacheDir: join(dir, 'cache'),
-      heartbeatIntervalMs: 100,
-      heartbeatTimeoutMs: 800,
-      logger: createLogger('jobmanager', process.env.CS_TEST_LOG_LEVEL ?? 'silent'),
-    });
+    jm = await startTestJobManager({ redisUrl: await testRedisUrl(), cacheDir: join(dir, 'cache'), heartbeatTimeoutMs: 800 });
     client = new JobManagerClient(jm.url);
   });
   after(async () => {

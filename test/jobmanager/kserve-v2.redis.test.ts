@@ -14,7 +14,8 @@ import { createLogger } from '../../src/logging/logger';
 import { ensureModels } from '../../src/models/generate';
 import type { ErrorResponse, InferResponse, ModelMetadataResponse, ServerMetadataResponse } from '../../src/protocol/kserve-v2/messages';
 import { toTypedArray } from '../../src/tensor/tensor';
-import { startJobManager, type JobManager } from '../../jobmanager/main';
+import type { JobManager } from '../../jobmanager/main';
+import { startTestJobManager } from '../support/jobmanager';
 import { startTaskManager, type TaskManager } from '../../taskmanager/main';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName, waitFor } from '../support/wait-for';
@@ -86,7 +87,7 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
     cnnModel = models.cnn;
     session = await ort.InferenceSession.create(tinyModel);
     const cacheDir = join(dir, 'cache');
-    jm = await startJobManager({ redisUrl, host: '127.0.0.1', port: 0, cacheDir, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, logger: createLogger('jobmanager', LOG_LEVEL) });
+    jm = await startTestJobManager({ redisUrl, cacheDir });
     // Three slots: the tiny job, its top-3 twin and an image job take them, so a fourth job stays CREATED (not ready).
     tm = await startTaskManager({ jobmanagerUrl: jm.url, redisUrl, cacheDir, slots: 3, logger: createLogger('taskmanager', LOG_LEVEL) });
     base = `${jm.url}/v2`;

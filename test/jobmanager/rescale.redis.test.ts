@@ -3,11 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ErrorBody, HeartbeatResponse, JobStatus, SubmitJobResponse, SubtaskAssignment, TopologySource } from '../../src/cluster-api/dto';
+import type { ErrorBody, JobStatus, SubtaskAssignment, TopologySource } from '../../src/cluster-api/dto';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import { ClusterServingError } from '../../src/errors';
-import { createLogger } from '../../src/logging/logger';
-import { startJobManager, type JobManager } from '../../jobmanager/main';
+import type { JobManager } from '../../jobmanager/main';
+import { restCall, RestTaskManager, startTestJobManager, submitTopology, yamlTopology, type RestReply } from '../support/jobmanager';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName, waitFor } from '../support/wait-for';
 
@@ -16,55 +16,21 @@ let cacheDir: string;
 let jm: JobManager;
 
 function newJobManager(): Promise<JobManager> {
-  return startJobManager({
-    redisUrl,
-    host: '127.0.0.1',
-    port: 0,
-    cacheDir,
-    heartbeatIntervalMs: 100,
-    heartbeatTimeoutMs: 2000,
-    logger: createLogger('jobmanager', process.env.CS_TEST_LOG_LEVEL ?? 'silent'),
-  });
+  return startTestJobManager({ redisUrl, cacheDir });
 }
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${jm.url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+/** One REST call to the JobManager of this test. */
+function call<T>(method: string, path: string, body?: unknown): Promise<RestReply<T>> {
+  return restCall<T>(jm.url, method, path, body);
 }
 
-function yamlTopology(name: string, options: { parallelism?: number; partitions?: number } = {}): TopologySource {
-  const source = [`name: ${name}`, 'source:', '  type: redis', `  partitions: ${options.partitions ?? 1}`, 'model:', '  path: model.onnx', `parallelism: ${options.parallelism ?? 1}`, ''].join('\n');
-  return { filename: `${name}.yaml`, source, baseDir: '/srv/topologies' };
+function submit(topology: TopologySource): Promise<string> {
+  return submitTopology(jm.url, topology);
 }
 
-async function submit(topology: TopologySource): Promise<string> {
-  const res = await call<SubmitJobResponse>('POST', '/jobs', { topology });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body.jobId;
-}
-
-/** A TaskManager seen from the JobManager: it registers, then heartbeats when told to. */
-class RestTaskManager {
-  readonly id = uniqueName('tm-rescale');
-  constructor(readonly slots: number) {}
-  async register(): Promise<void> {
-    const res = await call('POST', '/taskmanagers', { id: this.id, host: 'test-host', slots: this.slots });
-    assert.equal(res.status, 200);
-  }
-  /** Heartbeats reporting what it was last told to run; answers the assignments of `jobId`, by subtask. */
-  async assignmentsOf(jobId: string): Promise<SubtaskAssignment[]> {
-    const res = await call<HeartbeatResponse>('POST', `/taskmanagers/${this.id}/heartbeat`, { running: [] });
-    assert.equal(res.status, 200);
-    return res.body.assignments.filter((a) => a.jobId === jobId).sort((a, b) => a.subtaskIndex - b.subtaskIndex);
-  }
-  async deregister(): Promise<void> {
-    await call('DELETE', `/taskmanagers/${this.id}`);
-  }
+/** What the JobManager tells `tm` to run of `jobId`, by subtask (a heartbeat reporting nothing running). */
+async function assignmentsOf(tm: RestTaskManager, jobId: string): Promise<SubtaskAssignment[]> {
+  return (await tm.heartbeat([])).assignments.filter((a) => a.jobId === jobId).sort((a, b) => a.subtaskIndex - b.subtaskIndex);
 }
 
 describe('PATCH /jobs/:jobId/rescaling (real Redis)', () => {
@@ -81,7 +47,7 @@ describe('PATCH /jobs/:jobId/rescaling (real Redis)', () => {
   });
 
   it('re-spreads a running job over the new parallelism, keeps remaining subtasks in place and leaves other jobs alone', async () => {
-    const tm = new RestTaskManager(4);
+    const tm = new RestTaskManager(() => jm.url, 4, 'tm-rescale');
     await tm.register();
     const name = uniqueName('scaled');
     const otherId = await submit(yamlTopology(uniqueName('bystander'), { parallelism: 1 }));
@@ -91,7 +57,7 @@ describe('PATCH /jobs/:jobId/rescaling (real Redis)', () => {
       await waitFor(async () => (await client.jobStatus(jobId)).state === 'RUNNING' && (await client.jobStatus(otherId)).state === 'RUNNING', { what: 'both jobs RUNNING' });
       const otherBefore = (await client.jobStatus(otherId)).subtasks;
       assert.deepEqual(
-        (await tm.assignmentsOf(jobId)).map((a) => a.splits),
+        (await assignmentsOf(tm, jobId)).map((a) => a.splits),
         [[`${name}:0`, `${name}:1`, `${name}:2`]],
       );
 
@@ -104,7 +70,7 @@ describe('PATCH /jobs/:jobId/rescaling (real Redis)', () => {
         [0, 1, 2].map((i) => ({ index: i, taskManagerId: tm.id, splits: [`${name}:${i}`] })),
       );
       assert.deepEqual(
-        (await tm.assignmentsOf(jobId)).map((a) => [a.subtaskIndex, a.splits]),
+        (await assignmentsOf(tm, jobId)).map((a) => [a.subtaskIndex, a.splits]),
         [0, 1, 2].map((i) => [i, [`${name}:${i}`]]),
       );
       assert.equal((await client.listJobs()).jobs.find((j) => j.id === jobId)?.parallelism, 3);
@@ -112,7 +78,7 @@ describe('PATCH /jobs/:jobId/rescaling (real Redis)', () => {
       const down = await client.rescaleJob(jobId, 2);
       assert.equal(down.parallelism, 2);
       assert.deepEqual(
-        (await tm.assignmentsOf(jobId)).map((a) => [a.subtaskIndex, a.splits]),
+        (await assignmentsOf(tm, jobId)).map((a) => [a.subtaskIndex, a.splits]),
         [
           [0, [`${name}:0`, `${name}:2`]],
           [1, [`${name}:1`]],
@@ -166,11 +132,11 @@ describe('PATCH /jobs/:jobId/rescaling (real Redis)', () => {
     assert.match(canceled.body.message, /is CANCELED: only a CREATED or RUNNING job can be rescaled/);
     assert.equal((await new JobManagerClient(jm.url).jobStatus(canceledId)).parallelism, 1, 'unchanged');
 
-    const tm = new RestTaskManager(1);
+    const tm = new RestTaskManager(() => jm.url, 1, 'tm-rescale');
     await tm.register();
     const failedId = await submit(yamlTopology(uniqueName('failed')));
     try {
-      await waitFor(async () => (await tm.assignmentsOf(failedId)).length === 1, { what: 'assignment' });
+      await waitFor(async () => (await assignmentsOf(tm, failedId)).length === 1, { what: 'assignment' });
       await call('POST', `/taskmanagers/${tm.id}/heartbeat`, { running: [{ jobId: failedId, subtaskIndex: 0, failure: 'model file not found' }] });
       await assert.rejects(
         new JobManagerClient(jm.url).rescaleJob(failedId, 2),

@@ -3,18 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type {
-  ErrorBody,
-  HeartbeatResponse,
-  JobList,
-  JobStatus,
-  RegisterTaskManagerResponse,
-  SubmitJobResponse,
-  TaskManagerList,
-  TopologySource,
-} from '../../src/cluster-api/dto';
-import { createLogger } from '../../src/logging/logger';
-import { startJobManager, type JobManager } from '../../jobmanager/main';
+import type { ErrorBody, JobList, JobStatus, TaskManagerList, TopologySource } from '../../src/cluster-api/dto';
+import type { JobManager } from '../../jobmanager/main';
+import { restCall, RestTaskManager, startTestJobManager, submitTopology, yamlTopology, type RestReply } from '../support/jobmanager';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName, waitFor } from '../support/wait-for';
 
@@ -25,72 +16,23 @@ let redisUrl: string;
 let cacheDir: string;
 let jm: JobManager;
 
-async function newJobManager(): Promise<JobManager> {
-  return startJobManager({
-    redisUrl,
-    host: '127.0.0.1',
-    port: 0,
-    cacheDir,
-    heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
-    heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
-    logger: createLogger('jobmanager', process.env.CS_TEST_LOG_LEVEL ?? 'silent'),
-  });
+function newJobManager(): Promise<JobManager> {
+  return startTestJobManager({ redisUrl, cacheDir, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
 }
 
-/** One REST call as a TaskManager or the CLI makes it. */
-async function call<T>(method: string, path: string, body?: unknown, base: string = jm.url): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+/** One REST call to the JobManager of this test. */
+function call<T>(method: string, path: string, body?: unknown): Promise<RestReply<T>> {
+  return restCall<T>(jm.url, method, path, body);
 }
 
-function yamlTopology(name: string, options: { parallelism?: number; partitions?: number } = {}): TopologySource {
-  const source = [
-    `name: ${name}`,
-    'source:',
-    '  type: redis',
-    `  partitions: ${options.partitions ?? 1}`,
-    'model:',
-    '  path: model.onnx',
-    `parallelism: ${options.parallelism ?? 1}`,
-    '',
-  ].join('\n');
-  return { filename: `${name}.yaml`, source, baseDir: '/srv/topologies' };
-}
-
-async function submit(topology: TopologySource): Promise<string> {
-  const res = await call<SubmitJobResponse>('POST', '/jobs', { topology });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body.jobId;
+function submit(topology: TopologySource): Promise<string> {
+  return submitTopology(jm.url, topology);
 }
 
 async function status(jobId: string): Promise<JobStatus> {
   const res = await call<JobStatus>('GET', `/jobs/${jobId}`);
   assert.equal(res.status, 200);
   return res.body;
-}
-
-/** A TaskManager as seen from the JobManager: it registers, then heartbeats when told to. */
-class RestTaskManager {
-  readonly id = uniqueName('tm-test');
-  constructor(readonly slots: number) {}
-  async register(): Promise<RegisterTaskManagerResponse> {
-    const res = await call<RegisterTaskManagerResponse>('POST', '/taskmanagers', { id: this.id, host: 'test-host', slots: this.slots });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body;
-  }
-  async heartbeat(running: { jobId: string; subtaskIndex: number; failure?: string }[] = []): Promise<HeartbeatResponse> {
-    const res = await call<HeartbeatResponse>('POST', `/taskmanagers/${this.id}/heartbeat`, { running });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body;
-  }
-  async deregister(): Promise<void> {
-    await call('DELETE', `/taskmanagers/${this.id}`);
-  }
 }
 
 describe('JobManager REST API (real Redis)', () => {
@@ -148,7 +90,7 @@ describe('JobManager REST API (real Redis)', () => {
   });
 
   it('assigns a job to a TaskManager that heartbeats, which makes it RUNNING; cancel takes it away', async () => {
-    const tm = new RestTaskManager(2);
+    const tm = new RestTaskManager(() => jm.url, 2);
     const registered = await tm.register();
     assert.deepEqual(registered, { heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
     const name = uniqueName('assigned');
@@ -203,10 +145,10 @@ describe('JobManager REST API (real Redis)', () => {
   });
 
   it('moves the subtasks of a TaskManager that stops heartbeating to another one', async () => {
-    const silent = new RestTaskManager(1);
+    const silent = new RestTaskManager(() => jm.url, 1);
     await silent.register();
     const jobId = await submit(yamlTopology(uniqueName('failover')));
-    const survivor = new RestTaskManager(1);
+    const survivor = new RestTaskManager(() => jm.url, 1);
     try {
       await waitFor(async () => (await silent.heartbeat()).assignments.some((a) => a.jobId === jobId), { maxWaitMs: 5000, what: 'first assignment' });
       await survivor.register();
@@ -228,7 +170,7 @@ describe('JobManager REST API (real Redis)', () => {
   });
 
   it('fails a job whose subtask a TaskManager reports failed', async () => {
-    const tm = new RestTaskManager(1);
+    const tm = new RestTaskManager(() => jm.url, 1);
     await tm.register();
     const jobId = await submit(yamlTopology(uniqueName('failing')));
     try {
@@ -247,7 +189,7 @@ describe('JobManager REST API (real Redis)', () => {
   });
 
   it('forgets a deregistered TaskManager: its next heartbeat is answered known: false', async () => {
-    const tm = new RestTaskManager(1);
+    const tm = new RestTaskManager(() => jm.url, 1);
     await tm.register();
     const res = await call('DELETE', `/taskmanagers/${tm.id}`);
     assert.equal(res.status, 204);
@@ -257,7 +199,7 @@ describe('JobManager REST API (real Redis)', () => {
   });
 
   it('carries on after a restart: jobs, TaskManagers and assignments come back from Redis', async () => {
-    const tm = new RestTaskManager(1);
+    const tm = new RestTaskManager(() => jm.url, 1);
     await tm.register();
     const jobId = await submit(yamlTopology(uniqueName('restart')));
     try {

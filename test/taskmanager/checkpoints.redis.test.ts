@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Redis from 'ioredis';
 import { SubtaskRunner } from '../../taskmanager/subtask-runner';
-import { startJobManager, type JobManager } from '../../jobmanager/main';
+import type { JobManager } from '../../jobmanager/main';
+import { startTestJobManager } from '../support/jobmanager';
 import type { ErrorBody, JobCheckpoints, SplitCheckpoint } from '../../src/cluster-api/dto';
 import { checkpointsKey } from '../../src/cluster-api/keys';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
@@ -32,7 +33,7 @@ describe('checkpoints: recorded by the subtask, served by the JobManager', () =>
     redis = new Redis(url);
     models = await testModels();
     cacheDir = await mkdtemp(join(tmpdir(), 'cs-checkpoints-'));
-    jm = await startJobManager({ redisUrl: url, host: '127.0.0.1', port: 0, cacheDir, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1000, logger });
+    jm = await startTestJobManager({ redisUrl: url, cacheDir, heartbeatTimeoutMs: 1000 });
   });
   after(async () => {
     await jm.close();

@@ -4,35 +4,19 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
-import { SubtaskRunner } from '../../taskmanager/subtask-runner';
-import { topologySchema, type TopologyInput } from '../../src/topology/schema';
+import type { TopologyInput } from '../../src/topology/schema';
 import { InputQueue } from '../../src/client/input-queue';
 import { OutputQueue } from '../../src/client/output-queue';
 import { imageInput } from '../../src/client/tensor-input';
 import { imageToTensor, type ImageToTensorOptions } from '../../src/operators/image-to-tensor';
 import { BATCH_DIM, OnnxGraphBuilder, intAttr } from '../../src/models/onnx-graph';
-import { createLogger } from '../../src/logging/logger';
 import { toTypedArray, type Tensor } from '../../src/tensor/tensor';
 import { testRedisUrl, stopTestRedis } from '../support/redis';
 import { testModels } from '../support/test-models';
+import { startSubtask } from '../support/subtask';
 import { uniqueName, waitFor } from '../support/wait-for';
 
-const logger = createLogger('test', process.env.CS_TEST_LOG_LEVEL ?? 'silent');
 
-async function runner(url: string, spec: TopologyInput): Promise<SubtaskRunner> {
-  const parsed = topologySchema.parse(spec);
-  const r = new SubtaskRunner({
-    jobId: parsed.name,
-    subtaskIndex: 0,
-    topology: { spec: parsed, requestSteps: [], resultSteps: [] },
-    splits: [parsed.name],
-    redisUrl: url,
-    consumerName: `${parsed.name}-0`,
-    logger,
-  });
-  await r.start();
-  return r;
-}
 
 /** A photo-like w × h RGB image: gradients, a disc and texture that differ with `seed`. */
 function pixels(w: number, h: number, seed: number): Buffer {
@@ -126,7 +110,7 @@ describe('images through a native-protocol image topology (real Redis, real ONNX
 
   test('JPEG and PNG files give the scores of the same decode + direct inference; corrupt images fail alone', async () => {
     const name = uniqueName('images');
-    const r = await runner(url, { name, source: { type: 'redis' }, decode, model: { path: models.cnn, threads: 1 }, batch: { maxSize: 4, maxDelayMs: 20 } });
+    const r = await startSubtask(url, { name, source: { type: 'redis' }, decode, model: { path: models.cnn, threads: 1 }, batch: { maxSize: 4, maxDelayMs: 20 } });
     const q = new InputQueue({ redis: url, stream: name });
     const out = new OutputQueue({ redis: url, stream: name });
     try {
@@ -163,8 +147,8 @@ describe('images through a native-protocol image topology (real Redis, real ONNX
   test('top-N arrives as tensors through the TypeScript client: int32 indices and float32 scores, best first; argmax too', async () => {
     const topName = uniqueName('images-top');
     const argName = uniqueName('images-argmax');
-    const top = await runner(url, { name: topName, source: { type: 'redis' }, decode, model: { path: models.cnn, threads: 1 }, batch: { maxSize: 4, maxDelayMs: 5 }, postprocess: { type: 'topN', n: 5 } });
-    const arg = await runner(url, { name: argName, source: { type: 'redis' }, decode, model: { path: models.cnn, threads: 1 }, batch: { maxSize: 4, maxDelayMs: 5 }, postprocess: 'argmax' });
+    const top = await startSubtask(url, { name: topName, source: { type: 'redis' }, decode, model: { path: models.cnn, threads: 1 }, batch: { maxSize: 4, maxDelayMs: 5 }, postprocess: { type: 'topN', n: 5 } });
+    const arg = await startSubtask(url, { name: argName, source: { type: 'redis' }, decode, model: { path: models.cnn, threads: 1 }, batch: { maxSize: 4, maxDelayMs: 5 }, postprocess: 'argmax' });
     const qTop = new InputQueue({ redis: url, stream: topName });
     const qArg = new InputQueue({ redis: url, stream: argName });
     try {
@@ -206,7 +190,7 @@ describe('images through a native-protocol image topology (real Redis, real ONNX
   test('a model with two inputs (an image and a tensor) and two outputs, with top-N on both', async () => {
     const name = uniqueName('images-two');
     const model = writeTwoInputModel(models.dir);
-    const r = await runner(url, { name, source: { type: 'redis' }, decode: { type: 'image', width: 4, height: 4, scale: 1 / 255 }, model: { path: model }, batch: { maxSize: 8, maxDelayMs: 10 }, postprocess: { type: 'topN', n: 2 } });
+    const r = await startSubtask(url, { name, source: { type: 'redis' }, decode: { type: 'image', width: 4, height: 4, scale: 1 / 255 }, model: { path: model }, batch: { maxSize: 8, maxDelayMs: 10 }, postprocess: { type: 'topN', n: 2 } });
     const q = new InputQueue({ redis: url, stream: name });
     try {
       const offsets = [

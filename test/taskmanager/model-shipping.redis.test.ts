@@ -10,15 +10,13 @@ import { InputQueue } from '../../src/client/input-queue';
 import type { ErrorBody } from '../../src/cluster-api/dto';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import { modelCachePath } from '../../src/cluster-api/model-files';
-import { createLogger } from '../../src/logging/logger';
 import { toTypedArray } from '../../src/tensor/tensor';
-import { startJobManager, type JobManager } from '../../jobmanager/main';
+import type { JobManager } from '../../jobmanager/main';
+import { startTestJobManager } from '../support/jobmanager';
 import { TaskManager } from '../../taskmanager/main';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { testModels } from '../support/test-models';
 import { uniqueName, waitFor } from '../support/wait-for';
-
-const LOG_LEVEL = process.env.CS_TEST_LOG_LEVEL ?? 'silent';
 
 /** A logger that keeps every line's `msg`, to count what the TaskManager did. */
 function recordingLogger(): { logger: pino.Logger; messages: string[] } {
@@ -42,7 +40,7 @@ describe('model shipping: the JobManager keeps the model, a TaskManager that can
   let reference: string;
 
   const newJobManager = (port = 0): Promise<JobManager> =>
-    startJobManager({ redisUrl, host: '127.0.0.1', port, cacheDir: join(root, 'jm'), heartbeatIntervalMs: 100, heartbeatTimeoutMs: 5000, logger: createLogger('jobmanager', LOG_LEVEL) });
+    startTestJobManager({ redisUrl, port, cacheDir: join(root, 'jm'), heartbeatTimeoutMs: 5000 });
 
   before(async () => {
     redisUrl = await testRedisUrl();

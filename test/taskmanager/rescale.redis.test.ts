@@ -10,7 +10,8 @@ import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import { CONSUMER_GROUP } from '../../src/cluster-api/keys';
 import { createLogger } from '../../src/logging/logger';
 import { toTypedArray } from '../../src/tensor/tensor';
-import { startJobManager, type JobManager } from '../../jobmanager/main';
+import type { JobManager } from '../../jobmanager/main';
+import { startTestJobManager } from '../support/jobmanager';
 import { TaskManager } from '../../taskmanager/main';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { testModels } from '../support/test-models';
@@ -41,7 +42,7 @@ describe('rescaling a job served by a real TaskManager (real Redis, real ONNX Ru
     jmCache = await mkdtemp(join(tmpdir(), 'cs-rescale-jm-'));
     tmCache = await mkdtemp(join(tmpdir(), 'cs-rescale-tm-'));
     modelPath = (await testModels()).tiny;
-    jm = await startJobManager({ redisUrl, host: '127.0.0.1', port: 0, cacheDir: jmCache, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 5000, logger: createLogger('jobmanager', LOG_LEVEL) });
+    jm = await startTestJobManager({ redisUrl, cacheDir: jmCache, heartbeatTimeoutMs: 5000 });
     redis = new Redis(redisUrl);
   });
 

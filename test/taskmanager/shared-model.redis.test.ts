@@ -1,19 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SubtaskRunner } from '../../taskmanager/subtask-runner';
-import { topologySchema, type TopologyInput } from '../../src/topology/schema';
 import { InputQueue } from '../../src/client/input-queue';
 import { onnxRuntime } from '../../src/runtime/onnx-runtime';
 import { SharedModelCache, sharedOnnxModels } from '../../src/runtime/shared-model-cache';
 import type { LoadedModel, ModelLoadOptions, ModelRuntime } from '../../src/runtime/model-runtime';
-import { createLogger } from '../../src/logging/logger';
 import { tinyReference } from '../../src/models/tiny-mlp';
 import { toTypedArray } from '../../src/tensor/tensor';
 import { testRedisUrl, stopTestRedis } from '../support/redis';
 import { testModels } from '../support/test-models';
+import { startSubtask } from '../support/subtask';
 import { uniqueName } from '../support/wait-for';
 
-const logger = createLogger('test', process.env.CS_TEST_LOG_LEVEL ?? 'silent');
 
 /** ONNX Runtime, counting the sessions (one per instance, each on its own worker thread) it starts and ends. */
 class CountingRuntime implements ModelRuntime {
@@ -36,21 +33,6 @@ class CountingRuntime implements ModelRuntime {
   }
 }
 
-async function runner(url: string, spec: TopologyInput, runtime?: ModelRuntime): Promise<SubtaskRunner> {
-  const parsed = topologySchema.parse(spec);
-  const r = new SubtaskRunner({
-    jobId: parsed.name,
-    subtaskIndex: 0,
-    topology: { spec: parsed, requestSteps: [], resultSteps: [] },
-    splits: [parsed.name],
-    redisUrl: url,
-    consumerName: `${parsed.name}-0`,
-    logger,
-    ...(runtime ? { runtime } : {}),
-  });
-  await r.start();
-  return r;
-}
 
 function input(seed: number): Float32Array {
   return Float32Array.from({ length: 16 }, (_, i) => Math.sin(seed * 13 + i));
@@ -81,8 +63,8 @@ describe('subtasks on one model file share one loaded model', () => {
     const cache = new SharedModelCache(runtime);
     const [a, b] = [uniqueName('shared-a'), uniqueName('shared-b')];
     const model = { path: models.tiny, threads: 1, instances: 2 };
-    const ra = await runner(url, { name: a, source: { type: 'redis' }, model, batch: { maxSize: 8, maxDelayMs: 2 } }, cache);
-    const rb = await runner(url, { name: b, source: { type: 'redis' }, model, batch: { maxSize: 4, maxDelayMs: 1 }, postprocess: 'none' }, cache);
+    const ra = await startSubtask(url, { name: a, source: { type: 'redis' }, model, batch: { maxSize: 8, maxDelayMs: 2 } }, { runtime: cache });
+    const rb = await startSubtask(url, { name: b, source: { type: 'redis' }, model, batch: { maxSize: 4, maxDelayMs: 1 }, postprocess: 'none' }, { runtime: cache });
     const qa = new InputQueue({ redis: url, stream: a });
     const qb = new InputQueue({ redis: url, stream: b });
     try {
@@ -110,9 +92,9 @@ describe('subtasks on one model file share one loaded model', () => {
     const [a, b, c] = [uniqueName('default-a'), uniqueName('default-b'), uniqueName('default-c')];
     const model = { path: models.tiny, threads: 1, instances: 1 };
     const before = sharedOnnxModels.size;
-    const ra = await runner(url, { name: a, source: { type: 'redis' }, model });
-    const rb = await runner(url, { name: b, source: { type: 'redis' }, model });
-    const rc = await runner(url, { name: c, source: { type: 'redis' }, model: { ...model, threads: 2 } });
+    const ra = await startSubtask(url, { name: a, source: { type: 'redis' }, model });
+    const rb = await startSubtask(url, { name: b, source: { type: 'redis' }, model });
+    const rc = await startSubtask(url, { name: c, source: { type: 'redis' }, model: { ...model, threads: 2 } });
     const qb = new InputQueue({ redis: url, stream: b });
     try {
       assert.equal(await sharedOnnxModels.users(model), 2);

@@ -2,39 +2,22 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import * as ort from 'onnxruntime-node';
-import { SubtaskRunner } from '../../taskmanager/subtask-runner';
-import { topologySchema, type TopologyInput } from '../../src/topology/schema';
 import { InputQueue } from '../../src/client/input-queue';
 import { OutputQueue } from '../../src/client/output-queue';
 import { encodeRequest } from '../../src/protocol/native/native-codec';
-import { createLogger } from '../../src/logging/logger';
 import { tinyReference } from '../../src/models/tiny-mlp';
 import { tensorFrom, toTypedArray } from '../../src/tensor/tensor';
 import { ClusterServingError } from '../../src/errors';
 import { testRedisUrl, stopTestRedis } from '../support/redis';
 import { testModels } from '../support/test-models';
+import { startSubtask } from '../support/subtask';
 import { uniqueName, waitFor } from '../support/wait-for';
 
-const logger = createLogger('test', 'silent');
 
 function input(seed: number, rows = 1): Float32Array {
   return Float32Array.from({ length: 16 * rows }, (_, i) => Math.sin(seed * 31 + i));
 }
 
-async function runner(url: string, spec: TopologyInput, splits?: string[]): Promise<SubtaskRunner> {
-  const parsed = topologySchema.parse(spec);
-  const r = new SubtaskRunner({
-    jobId: parsed.name,
-    subtaskIndex: 0,
-    topology: { spec: parsed, requestSteps: [], resultSteps: [] },
-    splits: splits ?? [(parsed.source.type === 'redis' ? parsed.source.stream : undefined) ?? parsed.name],
-    redisUrl: url,
-    consumerName: `${parsed.name}-0`,
-    logger,
-  });
-  await r.start();
-  return r;
-}
 
 describe('subtask runner against real Redis and ONNX Runtime', () => {
   let url: string;
@@ -47,7 +30,7 @@ describe('subtask runner against real Redis and ONNX Runtime', () => {
 
   test('predict returns what onnxruntime-node gives directly, for single and multi-row requests', async () => {
     const name = uniqueName('tiny');
-    const r = await runner(url, { name, source: { type: 'redis' }, model: { path: models.tiny }, batch: { maxSize: 8, maxDelayMs: 2 } });
+    const r = await startSubtask(url, { name, source: { type: 'redis' }, model: { path: models.tiny }, batch: { maxSize: 8, maxDelayMs: 2 } });
     const q = new InputQueue({ redis: url, stream: name });
     const session = await ort.InferenceSession.create(models.tiny);
     try {
@@ -71,7 +54,7 @@ describe('subtask runner against real Redis and ONNX Runtime', () => {
 
   test('bad inputs get an error result each while good requests around them succeed', async () => {
     const name = uniqueName('bad');
-    const r = await runner(url, { name, source: { type: 'redis' }, model: { path: models.tiny }, batch: { maxSize: 16, maxDelayMs: 5 } });
+    const r = await startSubtask(url, { name, source: { type: 'redis' }, model: { path: models.tiny }, batch: { maxSize: 16, maxDelayMs: 5 } });
     const redis = new Redis(url);
     const out = new OutputQueue({ redis: url, stream: name });
     const q = new InputQueue({ redis: url, stream: name });
@@ -130,7 +113,7 @@ describe('subtask runner against real Redis and ONNX Runtime', () => {
 
   test('a model that throws fails only the request that made it throw', async () => {
     const name = uniqueName('add');
-    const r = await runner(url, { name, source: { type: 'redis' }, model: { path: models.add }, batch: { maxSize: 8, maxDelayMs: 5 } });
+    const r = await startSubtask(url, { name, source: { type: 'redis' }, model: { path: models.add }, batch: { maxSize: 8, maxDelayMs: 5 } });
     const q = new InputQueue({ redis: url, stream: name });
     try {
       const ok = (n: number) => q.predict({ a: { data: new Float32Array(n).fill(1), shape: [1, n] }, b: { data: new Float32Array(n).fill(2), shape: [1, n] } });
@@ -168,7 +151,7 @@ describe('subtask runner against real Redis and ONNX Runtime', () => {
       for (let i = 0; i < 5; i++) await q.enqueue(`r-${i}`, { input: { data: input(i), shape: [1, 16] } });
       // A reader with the runner's consumer name takes them and dies before writing anything.
       await redis.xreadgroup('GROUP', 'serving', `${name}-0`, 'COUNT', 10, 'STREAMS', name, '>');
-      const r = await runner(url, { name, source: { type: 'redis' }, model: { path: models.tiny } });
+      const r = await startSubtask(url, { name, source: { type: 'redis' }, model: { path: models.tiny } });
       try {
         for (let i = 0; i < 5; i++) await waitFor(() => out.query(`r-${i}`), { what: `r-${i}` });
       } finally {

@@ -7,7 +7,8 @@ import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import type { TopologySource } from '../../src/cluster-api/dto';
 import { ClusterServingError } from '../../src/errors';
 import { createLogger } from '../../src/logging/logger';
-import { startJobManager, type JobManager } from '../../jobmanager/main';
+import type { JobManager } from '../../jobmanager/main';
+import { startTestJobManager } from '../support/jobmanager';
 import { TaskManager } from '../../taskmanager/main';
 import type { SubtaskHandle } from '../../taskmanager/slot-table';
 import type { SubtaskRunnerOptions } from '../../taskmanager/subtask-runner';
@@ -56,7 +57,7 @@ describe('TaskManager against a real JobManager (real Redis)', () => {
   let port: number;
 
   const newJobManager = (p: number): Promise<JobManager> =>
-    startJobManager({ redisUrl, host: '127.0.0.1', port: p, cacheDir, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1000, logger: createLogger('jobmanager', LOG_LEVEL) });
+    startTestJobManager({ redisUrl, port: p, cacheDir, heartbeatTimeoutMs: 1000 });
 
   before(async () => {
     redisUrl = await testRedisUrl();

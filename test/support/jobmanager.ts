@@ -1,0 +1,97 @@
+import { strict as assert } from 'node:assert';
+import type { HeartbeatResponse, RegisterTaskManagerResponse, SubmitJobResponse, TopologySource } from '../../src/cluster-api/dto';
+import { createLogger } from '../../src/logging/logger';
+import { startJobManager, type JobManager } from '../../jobmanager/main';
+import { uniqueName } from './wait-for';
+
+export interface TestJobManagerOptions {
+  readonly redisUrl: string;
+  readonly cacheDir: string;
+  /** @default 0 (a free port) */
+  readonly port?: number;
+  /** @default 100 */
+  readonly heartbeatIntervalMs?: number;
+  /** @default 2000 */
+  readonly heartbeatTimeoutMs?: number;
+}
+
+/** A JobManager in this process on 127.0.0.1, with fast heartbeats and logs at CS_TEST_LOG_LEVEL (silent by default). */
+export function startTestJobManager(options: TestJobManagerOptions): Promise<JobManager> {
+  return startJobManager({
+    redisUrl: options.redisUrl,
+    host: '127.0.0.1',
+    port: options.port ?? 0,
+    cacheDir: options.cacheDir,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 100,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 2000,
+    logger: createLogger('jobmanager', process.env.CS_TEST_LOG_LEVEL ?? 'silent'),
+  });
+}
+
+export interface RestReply<T> {
+  readonly status: number;
+  readonly body: T;
+}
+
+/** One REST call as a TaskManager or the CLI makes it: JSON in, JSON (or nothing) out. */
+export async function restCall<T>(base: string, method: string, path: string, body?: unknown): Promise<RestReply<T>> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+/** A YAML topology on a model path nobody reads (the JobManager only records it). */
+export function yamlTopology(name: string, options: { parallelism?: number; partitions?: number } = {}): TopologySource {
+  const source = [
+    `name: ${name}`,
+    'source:',
+    '  type: redis',
+    `  partitions: ${options.partitions ?? 1}`,
+    'model:',
+    '  path: model.onnx',
+    `parallelism: ${options.parallelism ?? 1}`,
+    '',
+  ].join('\n');
+  return { filename: `${name}.yaml`, source, baseDir: '/srv/topologies' };
+}
+
+/** Submits a topology over REST; asserts 200 and answers the job id. */
+export async function submitTopology(base: string, topology: TopologySource): Promise<string> {
+  const res = await restCall<SubmitJobResponse>(base, 'POST', '/jobs', { topology });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body.jobId;
+}
+
+/** A TaskManager as seen from the JobManager: it registers, then heartbeats when told to. */
+export class RestTaskManager {
+  readonly id: string;
+
+  /** @param base the JobManager's URL, read at each call (a test may restart the JobManager) */
+  constructor(
+    private readonly base: () => string,
+    readonly slots: number,
+    idPrefix = 'tm-test',
+  ) {
+    this.id = uniqueName(idPrefix);
+  }
+
+  async register(): Promise<RegisterTaskManagerResponse> {
+    const res = await restCall<RegisterTaskManagerResponse>(this.base(), 'POST', '/taskmanagers', { id: this.id, host: 'test-host', slots: this.slots });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body;
+  }
+
+  async heartbeat(running: { jobId: string; subtaskIndex: number; failure?: string }[] = []): Promise<HeartbeatResponse> {
+    const res = await restCall<HeartbeatResponse>(this.base(), 'POST', `/taskmanagers/${this.id}/heartbeat`, { running });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body;
+  }
+
+  async deregister(): Promise<void> {
+    await restCall(this.base(), 'DELETE', `/taskmanagers/${this.id}`);
+  }
+}
