@@ -11,6 +11,7 @@ manifest.json:
                 "outputs": [{"name", "dtype", "shape", "file"}]}]}
 """
 
+import argparse
 import json
 import os
 import sys
@@ -18,6 +19,20 @@ import sys
 # Exit codes the orchestrator understands (anything else is a conversion failure, shown with its last line).
 EXIT_MISSING_PACKAGE = 3
 EXIT_USER_ERROR = 4
+
+
+def argument_parser(input_shape=None, input_name=None):
+    """The arguments every conversion script takes (the orchestrator passes them); a script adds its own."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--src", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--samples", required=True)
+    p.add_argument("--input-shape", default=input_shape)
+    p.add_argument("--input-name", default=input_name)
+    p.add_argument("--opset", type=int, default=13)
+    p.add_argument("--check-samples", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    return p
 
 
 def fail(message, code=EXIT_USER_ERROR):

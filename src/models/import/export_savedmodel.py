@@ -15,7 +15,6 @@ second sample uses one more in the batch when the batch dimension is dynamic. In
 to --samples for `cs` to compare with onnxruntime (see cs_import_common.py).
 """
 
-import argparse
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cs_import_common import (  # noqa: E402
     EXIT_MISSING_PACKAGE,
     SampleWriter,
+    argument_parser,
     batch_sizes,
     describe,
     dtype_name,
@@ -71,16 +71,7 @@ def sample_shapes(specs, given):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--src", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--samples", required=True)
-    p.add_argument("--input-shape", default=None)
-    p.add_argument("--input-name", default=None)
-    p.add_argument("--opset", type=int, default=13)
-    p.add_argument("--check-samples", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args()
+    a = argument_parser().parse_args()
 
     try:
         import numpy as np

@@ -15,7 +15,6 @@ tensors), a dynamic batch axis (dimension 0) on every input and output. Then the
 for `cs` to compare with onnxruntime (see cs_import_common.py).
 """
 
-import argparse
 import importlib.util
 import os
 import sys
@@ -24,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cs_import_common import (  # noqa: E402
     EXIT_MISSING_PACKAGE,
     SampleWriter,
+    argument_parser,
     batch_sizes,
     describe,
     dtype_name,
@@ -86,16 +86,8 @@ def load_eager(torch, src, seed):
 
 
 def main():
-    p = argparse.ArgumentParser()
+    p = argument_parser(input_shape="1,3,224,224", input_name="input")
     p.add_argument("--kind", choices=["torchscript", "torch"], required=True)
-    p.add_argument("--src", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--samples", required=True)
-    p.add_argument("--input-shape", default="1,3,224,224")
-    p.add_argument("--input-name", default="input")
-    p.add_argument("--opset", type=int, default=13)
-    p.add_argument("--check-samples", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
 
     try:
