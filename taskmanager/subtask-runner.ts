@@ -145,7 +145,7 @@ export class SubtaskRunner {
     const { decode } = spec;
     const imageConcurrency = decode.type === 'image' ? decode.concurrency : undefined;
     const native = decodeNative({ maxRequestBytes: decode.maxRequestBytes });
-    // Decoded images live in reused arrays, given back when the request's result reaches the sink.
+    // Decoded images live in reused arrays, given back once the request's result is written.
     const imageBuffers = (this.imageBuffers = !bigdl && decode.type === 'image' ? new ImageBufferPool() : undefined);
     const decodeEntries: OperatorFunction<SourceEntry, InferenceRequest | InferenceResult> = bigdl
       ? decodeBigdl({ modelInputs: model.inputs, convention: spec.source.bigdlConvention, maxRequestBytes: decode.maxRequestBytes, image: decode.type === 'image' ? decode : undefined, ...(imageConcurrency !== undefined ? { imageConcurrency } : {}) })
@@ -172,7 +172,6 @@ export class SubtaskRunner {
       merge(rejected, inferred).pipe(
         batchWindow({ maxSize: SINK_CHUNK, maxDelayMs: 0, key: () => '' }),
         mergeMap(async (results) => {
-          if (imageBuffers) for (const r of results) imageBuffers.release(r.ref);
           try {
             await sink.write(results);
             this.written += results.length;
@@ -182,9 +181,12 @@ export class SubtaskRunner {
             for (const r of results) tracker.released(r.ref.split, r.ref.entryId);
             this.log.error({ err, count: results.length }, 'taskmanager.sink.write_failed');
           } finally {
-            // Written (or left to be read again): the payload buffers can take the next entries, even
-            // if a user step made outputs that view its request's tensors.
-            if (source.recycle) for (const r of results) source.recycle(r.ref);
+            // Written (or left to be read again): payload and decoded-image buffers can take the next
+            // entries, even if a user step made outputs that view its request's tensors.
+            for (const r of results) {
+              source.recycle?.(r.ref);
+              imageBuffers?.release(r.ref);
+            }
             gate.release(results.length);
           }
         }, SINK_CONCURRENCY),
