@@ -7,12 +7,13 @@ import type { Sink } from '../src/connector/sink';
 import type { InferenceRequest, InferenceResult } from '../src/tensor/records';
 import { sharedOnnxModels } from '../src/runtime/shared-model-cache';
 import { decodeNative } from '../src/operators/decode-native';
+import { firstTensorOffset } from '../src/protocol/native/first-tensor-offset';
 import { decodeBigdl } from '../src/operators/decode-bigdl';
 import { decodeImages, ImageBufferPool } from '../src/operators/decode-images';
 import type { ImageToTensorOptions } from '../src/operators/image-to-tensor';
 import { checkInputs, requestRows, shapeKey } from '../src/operators/check-inputs';
 import { batchWindow } from '../src/operators/batch-window';
-import { infer } from '../src/operators/infer';
+import { infer, InferLoad } from '../src/operators/infer';
 import { postprocess } from '../src/operators/postprocess';
 import { applyUserStep } from '../src/operators/user-step';
 import { ClusterServingError } from '../src/errors';
@@ -128,6 +129,7 @@ export class SubtaskRunner {
       claimIntervalMs,
       claimMinIdleMs,
       ownInFlight: (split, id) => tracker.inFlight(split, id),
+      ...(bigdl ? {} : { payloadAlignment: firstTensorOffset }),
     });
     this.sink = new RedisResultSink({
       url: spec.sink.address ?? this.options.redisUrl,
@@ -158,11 +160,13 @@ export class SubtaskRunner {
       chain(requestSteps.map((step) => onRequests(applyUserStep(step)))),
       share(),
     );
+    // A batch that opens while an instance is free closes at the end of the burst (no window timer).
+    const load = new InferLoad(model.concurrency);
     const rejected = decoded.pipe(filter((x): x is InferenceResult => x.kind === 'result'));
     const inferred = decoded.pipe(
       filter((x): x is InferenceRequest => x.kind === 'request'),
-      batchWindow({ maxSize: spec.batch.maxSize, maxDelayMs: spec.batch.maxDelayMs, key: shapeKey, rows: requestRows }),
-      infer(model, { maxSize: spec.batch.maxSize, onRun: (rows, ms) => { this.runs++; this.rows += rows; this.runMs += ms; } }),
+      batchWindow({ maxSize: spec.batch.maxSize, maxDelayMs: spec.batch.maxDelayMs, key: shapeKey, rows: requestRows, idle: () => load.idle }),
+      infer(model, { maxSize: spec.batch.maxSize, load, onRun: (rows, ms) => { this.runs++; this.rows += rows; this.runMs += ms; } }),
       mergeMap((results) => from(results)),
       postprocess(spec.postprocess),
       chain(resultSteps.map((step) => onOkResults(applyUserStep(step)))),

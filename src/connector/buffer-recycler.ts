@@ -1,20 +1,22 @@
 import { entryKey, type EntryRef } from '../tensor/records';
 
 /**
- * Reusable ArrayBuffers for request payloads a source reads (a Redis Stream entry's `data` field). A
+ * Reusable SharedArrayBuffers for request payloads a source reads (a Redis Stream entry's `data` field). A
  * source copies each large payload from the socket into one of these and the owner of the graph gives
  * it back once the request's result is written, so a steady stream of big tensors allocates nothing:
  * fresh multi-hundred-kilobyte Buffers per request count as new external memory and made V8 run a full
  * mark-compact every 60–100 ms on the CNN tensor bench (176 in 12 s, half the event loop's time).
+ * The memory is shared so that an inference worker can gather a batch straight from the payloads (no
+ * copy on the event loop); a payload can be placed so that a chosen byte of it is 8-byte aligned.
  *
  * Hand-written, like the batch BufferPool: free lists by size rounded up to `granule`. Small payloads
  * are not pooled (Node's own 8 KB slab pool serves them); a buffer is only taken back if this recycler
  * made it and it is not already free, so a double give-back can never hand one buffer to two readers.
  */
 export class BufferRecycler {
-  private readonly free = new Map<number, ArrayBuffer[]>();
-  private readonly made = new WeakSet<ArrayBuffer>();
-  private readonly idle = new WeakSet<ArrayBuffer>();
+  private readonly free = new Map<number, SharedArrayBuffer[]>();
+  private readonly made = new WeakSet<SharedArrayBuffer>();
+  private readonly idle = new WeakSet<SharedArrayBuffer>();
   /** Buffers lent to entries in flight, by entry (see {@link hold}). */
   private readonly held = new Map<string, Uint8Array>();
   private retained = 0;
@@ -30,30 +32,34 @@ export class BufferRecycler {
     private readonly granule = 16 * 1024,
   ) {}
 
-  /** A Buffer of exactly `bytes` bytes, over a recycled ArrayBuffer when `bytes >= minBytes`. */
-  take(bytes: number): Buffer {
+  /**
+   * A Buffer of exactly `bytes` bytes, over a recycled SharedArrayBuffer when `bytes >= minBytes`, placed
+   * so that its byte `alignAt` lies on an 8-byte boundary.
+   */
+  take(bytes: number, alignAt = 0): Buffer {
     if (bytes < this.minBytes) return Buffer.allocUnsafe(bytes);
-    const size = Math.ceil(bytes / this.granule) * this.granule;
+    const pad = (8 - (alignAt & 7)) & 7;
+    const size = Math.ceil((bytes + pad) / this.granule) * this.granule;
     let buffer = this.free.get(size)?.pop();
     if (buffer) {
       this.idle.delete(buffer);
       this.retained -= size;
     } else {
-      buffer = new ArrayBuffer(size);
+      buffer = new SharedArrayBuffer(size);
       this.made.add(buffer);
     }
-    return Buffer.from(buffer, 0, bytes);
+    return Buffer.from(buffer, pad, bytes);
   }
 
   /** Whether `view` lies over a buffer this recycler made (and so may be given back). */
   owns(view: Uint8Array): boolean {
-    return view.buffer instanceof ArrayBuffer && this.made.has(view.buffer);
+    return view.buffer instanceof SharedArrayBuffer && this.made.has(view.buffer);
   }
 
   /** Takes back the buffer under `view`: nothing may read or write it afterwards. */
   give(view: Uint8Array): void {
     const buffer = view.buffer;
-    if (!(buffer instanceof ArrayBuffer) || !this.made.has(buffer) || this.idle.has(buffer)) return;
+    if (!(buffer instanceof SharedArrayBuffer) || !this.made.has(buffer) || this.idle.has(buffer)) return;
     if (this.retained + buffer.byteLength > this.maxRetainedBytes) return;
     const list = this.free.get(buffer.byteLength) ?? [];
     list.push(buffer);

@@ -9,6 +9,13 @@ export interface BatchWindowOptions<T> {
   readonly key: (item: T) => string;
   /** Rows an item contributes (default 1). An item larger than maxSize forms a batch of its own. */
   readonly rows?: (item: T) => number;
+  /**
+   * Asked when a batch opens: true when nothing downstream waits (e.g. a model instance is idle and no
+   * batch is queued for it). Such a batch closes at the end of the current burst instead of after
+   * `maxDelayMs`: waiting for company would only add latency, and under load, when instances are busy,
+   * batches still fill (and queued ones merge at dispatch). No timer runs on the single-request path.
+   */
+  readonly idle?: () => boolean;
 }
 
 interface OpenBatch<T> {
@@ -27,10 +34,11 @@ interface OpenBatch<T> {
  * requests$.pipe(batchWindow({ maxSize: 32, maxDelayMs: 5, key: (r) => shapeKey(r) }))
  */
 export function batchWindow<T>(options: BatchWindowOptions<T>, scheduler: SchedulerLike = asyncScheduler): OperatorFunction<T, T[]> {
-  const { maxSize, maxDelayMs, key } = options;
+  const { maxSize, maxDelayMs, key, idle } = options;
   const rowsOf = options.rows ?? (() => 1);
   // A zero delay means "whatever arrived in the same synchronous burst": flush on the asap queue.
-  const timerScheduler = maxDelayMs === 0 && scheduler === asyncScheduler ? asapScheduler : scheduler;
+  const burstScheduler = scheduler === asyncScheduler ? asapScheduler : scheduler;
+  const timerScheduler = maxDelayMs === 0 ? burstScheduler : scheduler;
   return (source) =>
     new Observable<T[]>((subscriber) => {
       const open = new Map<string, OpenBatch<T>>();
@@ -62,9 +70,10 @@ export function batchWindow<T>(options: BatchWindowOptions<T>, scheduler: Schedu
           if (!batch) {
             const created: OpenBatch<T> = { items: [], rows: 0, timer: undefined };
             open.set(k, created);
-            created.timer = timerScheduler.schedule(() => {
+            const now = idle?.() === true;
+            created.timer = (now ? burstScheduler : timerScheduler).schedule(() => {
               if (open.get(k) === created) flush(k);
-            }, maxDelayMs);
+            }, now ? 0 : maxDelayMs);
             batch = created;
           }
           batch.items.push(item);

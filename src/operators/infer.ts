@@ -1,24 +1,51 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { LoadedModel } from '../runtime/model-runtime';
+import type { GatheredInput, LoadedModel } from '../runtime/model-runtime';
 import { errorResult, okResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
 import type { Tensor } from '../tensor/tensor';
 import { toClusterServingError } from '../errors';
 import { concatRows, splitRows } from './batch-tensors';
 import { requestRows, shapeKey } from './check-inputs';
 
+/**
+ * How busy the infer operator is, for the batch window upstream: idle when an instance is free and no
+ * batch waits for one (see BatchWindowOptions.idle).
+ */
+export class InferLoad {
+  running = 0;
+  queued = 0;
+  constructor(readonly capacity: number) {}
+
+  get idle(): boolean {
+    return this.running < this.capacity && this.queued === 0;
+  }
+}
+
 export interface InferOptions {
   /** Most rows one model run takes; queued batches of the same shape are merged up to it. */
   readonly maxSize: number;
+  /** Kept up to date with the runs in progress and the batches queued. */
+  readonly load?: InferLoad;
   /** Called with each run's size and duration, for metrics. */
   readonly onRun?: (rows: number, ms: number) => void;
+}
+
+/** The batch input of `parts` (rows along the first dimension) left for the model to join. */
+function gathered(parts: readonly Tensor[]): GatheredInput {
+  const first = parts[0]!;
+  const rows = parts.reduce((n, p) => n + (p.shape[0] ?? 1), 0);
+  return { kind: 'gathered', dtype: first.dtype, shape: [rows, ...first.shape.slice(1)], parts };
 }
 
 /** Runs one batch; a failed batch of several requests is retried one request at a time, so only the culprit fails. */
 async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], onRun?: InferOptions['onRun']): Promise<InferenceResult[]> {
   const rows = batch.map(requestRows);
-  const feeds = new Map<string, Tensor>();
+  const feeds = new Map<string, Tensor | GatheredInput>();
   const allocate = (bytes: number): Uint8Array => model.allocateInput(bytes);
-  for (const name of batch[0]!.inputs.keys()) feeds.set(name, concatRows(batch.map((r) => r.inputs.get(name)!), allocate));
+  for (const name of batch[0]!.inputs.keys()) {
+    const parts = batch.map((r) => r.inputs.get(name)!);
+    // A model that gathers joins the requests' bytes on its own thread: none are copied here.
+    feeds.set(name, model.gathers ? gathered(parts) : concatRows(parts, allocate));
+  }
   const started = performance.now();
   try {
     const outputs = await model.run(feeds);
@@ -75,6 +102,12 @@ export function infer(model: LoadedModel, options: InferOptions): OperatorFuncti
         return head;
       };
 
+      const load = options.load;
+      const report = (): void => {
+        if (!load) return;
+        load.running = running;
+        load.queued = queue.length;
+      };
       const pump = (): void => {
         while (!closed && running < model.concurrency) {
           const batch = takeNext();
@@ -83,16 +116,19 @@ export function infer(model: LoadedModel, options: InferOptions): OperatorFuncti
           runBatch(model, batch, options.onRun).then(
             (results) => {
               running--;
+              report();
               if (closed) return;
               subscriber.next(results);
               pump();
             },
             (err: unknown) => {
               running--;
+              report();
               subscriber.error(err);
             },
           );
         }
+        report();
         if (!closed && sourceDone && running === 0 && queue.length === 0) subscriber.complete();
       };
 

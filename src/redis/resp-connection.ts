@@ -2,8 +2,12 @@ import { connect, type Socket } from 'node:net';
 import { ConnectorError } from '../errors';
 import { RespError, RespParser, type BulkAllocator, type RespValue } from './resp-parser';
 
-/** The socket reads into one buffer of this size, reused for every read. */
-const READ_BUFFER_BYTES = 256 * 1024;
+/**
+ * The socket reads into one buffer of this size, reused for every read, except the rest of a large bulk
+ * string, which it reads straight into that string's own buffer (RespParser.directTarget). Small, so that
+ * little of a large payload arrives here and has to be copied out.
+ */
+const READ_BUFFER_BYTES = 16 * 1024;
 
 interface Pending {
   readonly resolve: (reply: RespValue) => void;
@@ -51,10 +55,12 @@ export class RespConnection {
       port,
       noDelay: true,
       onread: {
-        buffer: readBuffer,
+        // Asked before every read: a large payload's remaining bytes go from the kernel into place.
+        buffer: () => parser.directTarget() ?? readBuffer,
         callback: (bytes: number, buf: Uint8Array): boolean => {
           try {
-            parser.feed(buf.subarray(0, bytes));
+            if (buf === readBuffer) parser.feed(buf.subarray(0, bytes));
+            else parser.filledDirectly(bytes);
           } catch (err) {
             self?.fail(err instanceof Error ? err : new Error(String(err)));
           }

@@ -6,14 +6,22 @@ export class RespError extends Error {
   override readonly name = 'RespError';
 }
 
-/** Where bulk strings go: a Buffer of exactly `bytes` bytes that the parser fills and hands over. */
-export type BulkAllocator = (bytes: number) => Buffer;
+/**
+ * Where bulk strings go: a Buffer of exactly `bytes` bytes that the parser fills and hands over. `head`
+ * is the start of the string as far as it has arrived (possibly empty), for an allocator that places
+ * the string by its content (the stream source aligns a payload's tensor data).
+ */
+export type BulkAllocator = (bytes: number, head: Uint8Array) => Buffer;
+
+/** Bulk strings with at least this many bytes still to come are read by the socket straight into place. */
+const DIRECT_MIN_BYTES = 4096;
 
 interface Frame {
   readonly items: RespValue[];
   remaining: number;
 }
 
+const EMPTY = new Uint8Array(0);
 const CR = 13;
 const LF = 10;
 
@@ -34,6 +42,8 @@ export class RespParser {
   private bulk: { readonly into: Buffer; filled: number } | undefined;
   /** Bytes of a bulk string's trailing CRLF still to skip. */
   private skip = 0;
+  /** While a header line is handled: the bytes of the chunk after it. */
+  private rest: Uint8Array = EMPTY;
 
   constructor(
     private readonly onReply: (reply: RespValue) => void,
@@ -76,7 +86,32 @@ export class RespParser {
         this.partialLine = undefined;
       }
       i = lf + 1;
+      this.rest = chunk.subarray(i);
       this.header(line[line.length - 1] === CR ? line.subarray(0, line.length - 1) : line);
+      this.rest = EMPTY;
+    }
+  }
+
+  /**
+   * Where the socket may read next so that the bytes land in place: the unfilled rest of a large bulk
+   * string being received (no copy out of a read buffer), else undefined. After such a read, call
+   * {@link filledDirectly} instead of {@link feed}.
+   */
+  directTarget(): Uint8Array | undefined {
+    const bulk = this.bulk;
+    if (!bulk || this.skip > 0 || bulk.into.length - bulk.filled < DIRECT_MIN_BYTES) return undefined;
+    return bulk.into.subarray(bulk.filled);
+  }
+
+  /** `bytes` bytes were read into {@link directTarget}'s view. */
+  filledDirectly(bytes: number): void {
+    const bulk = this.bulk;
+    if (!bulk || bulk.filled + bytes > bulk.into.length) throw new RespError('a direct read overran its bulk string');
+    bulk.filled += bytes;
+    if (bulk.filled === bulk.into.length) {
+      this.bulk = undefined;
+      this.skip = 2;
+      this.push(bulk.into);
     }
   }
 
@@ -94,7 +129,7 @@ export class RespParser {
         // '$'
         const n = this.integer(text);
         if (n < 0) return this.push(null);
-        const into = this.allocate(n);
+        const into = this.allocate(n, this.rest);
         if (n === 0) {
           this.skip = 2;
           return this.push(into);

@@ -1,4 +1,4 @@
-import type { DType, NamedTensors } from '../tensor/tensor';
+import type { DType, NamedTensors, Tensor } from '../tensor/tensor';
 
 /** One input or output of a model as declared in its file. Symbolic dimensions are strings. */
 export interface TensorInfo {
@@ -23,10 +23,27 @@ export interface LoadedModel {
    * without a copy and the buffer is reused afterwards.
    */
   allocateInput(bytes: number): Uint8Array;
+  /**
+   * Whether `run` takes {@link GatheredInput} feeds: the requests' own tensors, joined where the model
+   * runs (an inference worker copies them into its input buffer), not on the event loop.
+   */
+  readonly gathers?: boolean;
   /** Runs one batch: feeds by input name, outputs by output name. The feeds' buffers may be transferred (unusable afterwards). */
-  run(feeds: NamedTensors): Promise<NamedTensors>;
+  run(feeds: BatchFeeds): Promise<NamedTensors>;
   close(): Promise<void>;
 }
+
+/** A batch input given as its requests' tensors in row order (same dtype, same trailing dimensions). */
+export interface GatheredInput {
+  readonly kind: 'gathered';
+  readonly dtype: DType;
+  /** The batch's shape: the parts' rows summed, then their trailing dimensions. */
+  readonly shape: readonly number[];
+  readonly parts: readonly Tensor[];
+}
+
+/** A batch's feeds by input name: joined tensors, or (for models that gather) the parts to join. */
+export type BatchFeeds = ReadonlyMap<string, Tensor | GatheredInput>;
 
 export interface ModelLoadOptions {
   /** Absolute path of the model file. */

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClusterServingError } from '../errors';
 import type { NamedTensors, Tensor } from '../tensor/tensor';
-import type { LoadedModel, ModelLoadOptions, ModelRuntime, TensorInfo } from './model-runtime';
+import type { BatchFeeds, GatheredInput, LoadedModel, ModelLoadOptions, ModelRuntime, TensorInfo } from './model-runtime';
+import { concatRows } from '../operators/batch-tensors';
 import { BufferPool } from './buffer-pool';
 import type { FromWorker, ToWorker, WireTensor, WorkerInit } from './worker-messages';
 
@@ -53,18 +54,47 @@ class OnnxModel implements LoadedModel {
     return this.instances.length;
   }
 
+  /** Buffers this model's pool handed out, the only ones given back to it. */
+  private readonly pooled = new WeakSet<SharedArrayBuffer>();
+
   allocateInput(bytes: number): Uint8Array {
-    return this.pool.acquire(bytes);
+    const view = this.pool.acquire(bytes);
+    this.pooled.add(view.buffer as SharedArrayBuffer);
+    return view;
   }
 
-  run(feeds: NamedTensors): Promise<NamedTensors> {
+  /**
+   * A gathered input crosses as the list of its parts when every part lies in shared memory at the
+   * alignment (mod 8) of its place in the batch: the worker copies them at memory speed. Otherwise it is
+   * joined here into a pooled buffer (small requests, images decoded into ordinary arrays, odd offsets).
+   */
+  private wireGathered(name: string, input: GatheredInput, pooled: SharedArrayBuffer[]): WireTensor {
+    const parts: { buffer: SharedArrayBuffer; byteOffset: number; byteLength: number }[] = [];
+    let at = 0;
+    for (const p of input.parts) {
+      const { buffer, byteOffset, byteLength } = p.data;
+      if (!(buffer instanceof SharedArrayBuffer) || p.dtype !== input.dtype || ((byteOffset - at) & 7) !== 0) {
+        const joined = concatRows(input.parts, (n) => this.allocateInput(n));
+        pooled.push(joined.data.buffer as SharedArrayBuffer);
+        return toWire(name, joined);
+      }
+      parts.push({ buffer, byteOffset, byteLength });
+      at += byteLength;
+    }
+    return { name, dtype: input.dtype, shape: input.shape, buffer: parts[0]!.buffer, byteOffset: 0, byteLength: at, parts };
+  }
+
+  readonly gathers = true;
+
+  run(feeds: BatchFeeds): Promise<NamedTensors> {
     if (this.closed) return Promise.reject(new ClusterServingError('CS_ERR_CLOSED', 'model is closed'));
     const instance = this.instances.find((i) => !i.busy) ?? this.instances.reduce((a, b) => (a.pending.size <= b.pending.size ? a : b));
     const id = this.nextId++;
-    const wire = [...feeds].map(([name, t]) => toWire(name, t));
-    // Pooled shared buffers (allocateInput) are read in place and go back to the pool when the run
-    // ends; other buffers are copied by postMessage.
-    const shared = [...new Set(wire.map((w) => w.buffer))].filter((b): b is SharedArrayBuffer => b instanceof SharedArrayBuffer);
+    // Pooled shared buffers (allocateInput, and batches joined here) are read in place and go back to
+    // the pool when the run ends; other buffers are copied by postMessage.
+    const shared: SharedArrayBuffer[] = [];
+    const wire = [...feeds].map(([name, t]) => ('kind' in t ? this.wireGathered(name, t, shared) : toWire(name, t)));
+    for (const w of wire) if (w.buffer instanceof SharedArrayBuffer && this.pooled.has(w.buffer) && !shared.includes(w.buffer)) shared.push(w.buffer);
     const done = new Promise<NamedTensors>((resolve, reject) => {
       instance.pending.set(id, { resolve, reject });
       instance.busy = true;

@@ -27,14 +27,21 @@ function info(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[]
 const ownInputs = new Map<string, ArrayBuffer>();
 
 function ownCopy(t: WireTensor): WireTensor {
-  if (!(t.buffer instanceof SharedArrayBuffer)) return t;
+  if (!t.parts && !(t.buffer instanceof SharedArrayBuffer)) return t;
   let own = ownInputs.get(t.name);
   if (!own || own.byteLength < t.byteLength) {
     own = new ArrayBuffer(Math.max(t.byteLength, 2 * (own?.byteLength ?? 0)));
     ownInputs.set(t.name, own);
   }
-  new Uint8Array(own, 0, t.byteLength).set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
-  return { ...t, buffer: own, byteOffset: 0 };
+  if (t.parts) {
+    // A gathered batch: the requests' payload bytes, joined here rather than on the event loop.
+    let at = 0;
+    for (const p of t.parts) {
+      new Uint8Array(own, at, p.byteLength).set(new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
+      at += p.byteLength;
+    }
+  } else new Uint8Array(own, 0, t.byteLength).set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
+  return { name: t.name, dtype: t.dtype, shape: t.shape, buffer: own, byteOffset: 0, byteLength: t.byteLength };
 }
 
 function toOrt(shared: WireTensor): ort.Tensor {

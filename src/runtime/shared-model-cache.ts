@@ -1,7 +1,7 @@
 import { FileHashCache } from './file-hash-cache';
 import { ClusterServingError } from '../errors';
 import type { NamedTensors } from '../tensor/tensor';
-import type { LoadedModel, ModelLoadOptions, ModelRuntime, TensorInfo } from './model-runtime';
+import type { BatchFeeds, LoadedModel, ModelLoadOptions, ModelRuntime, TensorInfo } from './model-runtime';
 import { onnxRuntime } from './onnx-runtime';
 
 interface Entry {
@@ -63,7 +63,11 @@ class SharedModelHandle implements LoadedModel {
     return this.model.allocateInput(bytes);
   }
 
-  run(feeds: NamedTensors): Promise<NamedTensors> {
+  get gathers(): boolean {
+    return this.model.gathers === true;
+  }
+
+  run(feeds: BatchFeeds): Promise<NamedTensors> {
     if (this.closing) return Promise.reject(new ClusterServingError('CS_ERR_CLOSED', 'model is closed'));
     return this.slots.run(() => this.model.run(feeds));
   }

@@ -10,6 +10,11 @@ export interface WireTensor {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
   readonly byteOffset: number;
   readonly byteLength: number;
+  /**
+   * Inputs only: the batch as its requests' bytes in shared memory, in order, to be copied one after
+   * the other into the worker's input buffer (then `buffer`/`byteOffset` are unused, `byteLength` is the sum).
+   */
+  readonly parts?: readonly { readonly buffer: SharedArrayBuffer; readonly byteOffset: number; readonly byteLength: number }[];
 }
 
 /** Messages from the pool to an inference worker. */

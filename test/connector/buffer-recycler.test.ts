@@ -59,4 +59,15 @@ describe('BufferRecycler', () => {
     r.release({ split: 's', entryId: '3-0' });
     assert.equal(r.retainedBytes, 0);
   });
+
+  test('a payload is placed so that its byte alignAt is 8-byte aligned, in shared memory', () => {
+    const r = new BufferRecycler(1024, 1 << 20, 1024);
+    for (const alignAt of [0, 1, 5, 7, 8, 13]) {
+      const b = r.take(4000, alignAt);
+      assert.ok(b.buffer instanceof SharedArrayBuffer);
+      assert.equal(b.length, 4000);
+      assert.equal((b.byteOffset + alignAt) % 8, 0, `alignAt ${alignAt}`);
+      r.give(b);
+    }
+  });
 });

@@ -113,4 +113,16 @@ describe('batchWindow (marble tests on virtual time)', () => {
       expectObservable(throwError(() => 'e').pipe(map((x: never) => x), batchWindow({ maxSize: 5, maxDelayMs: 5, ...byValue }, s))).toBe('#', undefined, 'e');
     });
   });
+
+  test('idle: a batch that opens while nothing downstream waits closes at the end of its burst, no delay', () => {
+    const s = scheduler();
+    let idle = true;
+    s.run(({ hot, expectObservable }) => {
+      // a and b arrive together at 0 while idle: one batch, closed at once. c opens at 13 ms while busy: it waits 5 ms.
+      const src = hot('(ab) 9ms c', { a: 'a', b: 'b', c: 'c' });
+      s.schedule(() => (idle = false), 5);
+      expectObservable(src.pipe(batchWindow({ maxSize: 3, maxDelayMs: 5, idle: () => idle, ...byValue }, s))).toBe('x 9ms ---- 4ms y', { x: ['a', 'b'], y: ['c'] });
+    });
+  });
 });
+

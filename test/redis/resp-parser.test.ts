@@ -80,4 +80,38 @@ describe('RespParser', () => {
     assert.throws(() => parser.feed(Buffer.from('?what\r\n')), /not a RESP2 reply: type byte 0x3f/);
     assert.throws(() => new RespParser(() => undefined).feed(Buffer.from('$abc\r\n')), /not a RESP2 integer/);
   });
+
+  test('the rest of a large bulk string can be read straight into its buffer, with the string\'s head given to the allocator', () => {
+    const payload = Buffer.alloc(20000);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) % 251;
+    const wire = Buffer.concat([Buffer.from(`*2\r\n$${payload.length}\r\n`), payload, Buffer.from('\r\n:42\r\n')]);
+    const replies: RespValue[] = [];
+    const heads: number[] = [];
+    const parser = new RespParser((r) => replies.push(r), (n, head) => {
+      heads.push(head.length);
+      return Buffer.alloc(n);
+    });
+    // The socket's first read holds the header and 1,000 bytes of the string.
+    const header = wire.indexOf('\r\n', 5) + 2;
+    parser.feed(wire.subarray(0, header + 1000));
+    assert.deepEqual(heads, [1000]);
+    let at = header + 1000;
+    for (;;) {
+      const target = parser.directTarget();
+      if (!target) break;
+      const n = Math.min(target.length, 6000); // a read returns what has arrived
+      wire.copy(target, 0, at, at + n);
+      parser.filledDirectly(n);
+      at += n;
+    }
+    assert.ok(at > header + 1000 + 4096, 'most of the string went straight into place');
+    parser.feed(wire.subarray(at));
+    assert.equal(replies.length, 1);
+    const [bulk, n] = replies[0] as [Buffer, number];
+    assert.ok(bulk.equals(payload));
+    assert.equal(n, 42);
+    assert.equal(parser.directTarget(), undefined);
+    assert.throws(() => parser.filledDirectly(1), /overran/);
+  });
 });
+
