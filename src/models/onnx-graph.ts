@@ -75,8 +75,14 @@ function floatTensorType(dims: readonly OnnxDim[]): onnx.ITypeProto {
   };
 }
 
-/** Little-endian bytes of a Float32Array, independent of host byte order (ONNX raw_data is little-endian). */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * Little-endian bytes of a Float32Array, independent of host byte order (ONNX raw_data is little-endian): on a
+ * little-endian host a view of the same memory (no copy: models with millions of weights are built at install).
+ */
 function littleEndianBytes(data: Float32Array): Uint8Array {
+  if (LITTLE_ENDIAN_HOST) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const out = new Uint8Array(data.length * 4);
   const view = new DataView(out.buffer);
   for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i] ?? 0, true);
@@ -95,7 +101,10 @@ export class OnnxGraphBuilder {
   private readonly outputs: onnx.IValueInfoProto[] = [];
   private readonly names = new Set<string>();
 
-  /** Adds a float32 constant tensor (weights, biases) and returns its name for use as a node input. */
+  /**
+   * Adds a float32 constant tensor (weights, biases) and returns its name for use as a node input. The builder may
+   * keep a view of `data` until {@link build}: hand it a fresh array and do not modify it afterwards.
+   */
   addInitializer(name: string, dims: readonly number[], data: Float32Array): string {
     const expected = dims.reduce((a, b) => a * b, 1);
     if (expected !== data.length) {

@@ -51,6 +51,15 @@ export class SeededRandom {
     return this.normalArray(count, gain * Math.sqrt(2 / fanIn));
   }
 
+  /**
+   * He-uniform weights: uniform in ±gain · sqrt(6 / fanIn), the same variance as {@link heNormal} at a fraction of
+   * the cost (no log or trigonometry per value), for models with millions of weights that are generated at install.
+   */
+  heUniform(count: number, fanIn: number, gain = 1): Float32Array {
+    const limit = gain * Math.sqrt(6 / fanIn);
+    return this.uniformArray(count, -limit, limit);
+  }
+
   /** `count` uniform values in [lo, hi), as float32. */
   uniformArray(count: number, lo = 0, hi = 1): Float32Array {
     const out = new Float32Array(count);

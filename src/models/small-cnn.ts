@@ -6,7 +6,8 @@
  * → GlobalAveragePool → Flatten → Gemm → `logits` float32 [batch, 1000]. BatchNorm is omitted (it would fold
  * into the conv weights anyway). About 0.4 GMAC per image, in the size class of MobileNet/ResNet-lite models.
  */
-import { BATCH_DIM, OnnxGraphBuilder, intAttr, intsAttr, floatAttr } from './onnx-graph';
+import { addClassifierHead, addConv, addResidualAdd, convOutSize } from './cnn-layers';
+import { BATCH_DIM, OnnxGraphBuilder } from './onnx-graph';
 import { SeededRandom } from './seeded-random';
 
 /** Height and width of the CNN's input images. */
@@ -74,11 +75,6 @@ export interface CnnHeadLayer {
 
 /** One entry of the CNN's layer table, in graph order. */
 export type CnnLayer = CnnConvLayer | CnnAddLayer | CnnHeadLayer;
-
-/** Output size of a convolution along one axis. */
-function convOutSize(inSize: number, kernel: number, stride: number, pad: number): number {
-  return Math.floor((inSize + 2 * pad - kernel) / stride) + 1;
-}
 
 /**
  * The CNN's layer table, expanded from the stem/stage description with every layer's shapes resolved.
@@ -171,49 +167,15 @@ export function buildSmallCnn(): Uint8Array {
 
   for (const layer of smallCnnLayers()) {
     switch (layer.kind) {
-      case 'conv': {
-        const { name, inChannels: ci, outChannels: co, kernel: k } = layer;
-        const fanIn = ci * k * k;
-        const w = g.addInitializer(`${name}_w`, [co, ci, k, k], rng.heNormal(co * fanIn, fanIn, layer.gain));
-        const b = g.addInitializer(`${name}_b`, [co], rng.normalArray(co, 0.01));
-        const convOut = layer.relu ? `${name}_pre` : layer.output;
-        g.addNode(
-          'Conv',
-          [layer.input, w, b],
-          [convOut],
-          {
-            kernel_shape: intsAttr([k, k]),
-            strides: intsAttr([layer.stride, layer.stride]),
-            pads: intsAttr([layer.pad, layer.pad, layer.pad, layer.pad]),
-            dilations: intsAttr([1, 1]),
-            group: intAttr(1),
-          },
-          name,
-        );
-        if (layer.relu) g.addNode('Relu', [convOut], [layer.output], {}, `${name}_relu`);
+      case 'conv':
+        addConv(g, rng, { ...layer, group: 1, activation: { kind: layer.relu ? 'relu' : 'none' } });
         break;
-      }
-      case 'add': {
-        const sum = `${layer.name}_sum`;
-        g.addNode('Add', [...layer.inputs], [sum], {}, layer.name);
-        g.addNode('Relu', [sum], [layer.output], {}, `${layer.name}_relu`);
+      case 'add':
+        addResidualAdd(g, layer.name, layer.inputs, layer.output, true);
         break;
-      }
-      case 'head': {
-        const { name, inFeatures: fi, outFeatures: fo } = layer;
-        g.addNode('GlobalAveragePool', [layer.input], [`${name}_gap`], {}, `${name}_gap`);
-        g.addNode('Flatten', [`${name}_gap`], [`${name}_flat`], { axis: intAttr(1) }, `${name}_flatten`);
-        const w = g.addInitializer(`${name}_w`, [fo, fi], rng.normalArray(fo * fi, Math.sqrt(1 / fi)));
-        const b = g.addInitializer(`${name}_b`, [fo], rng.normalArray(fo, 0.01));
-        g.addNode(
-          'Gemm',
-          [`${name}_flat`, w, b],
-          [layer.output],
-          { alpha: floatAttr(1), beta: floatAttr(1), transA: intAttr(0), transB: intAttr(1) },
-          name,
-        );
+      case 'head':
+        addClassifierHead(g, rng, layer);
         break;
-      }
     }
   }
 

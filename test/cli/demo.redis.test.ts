@@ -17,12 +17,21 @@ test('cs demo serves the tiny topology end to end and prints correctness, throug
   assert.ok(out.some((l) => /^latency  p50 [\d.]+ ms, p99 [\d.]+ ms/.test(l)), stdout);
 });
 
-test('cs model generate writes both example models and names them', async () => {
-  const { mkdtempSync } = await import('node:fs');
+test('cs model generate writes the four example models and names them', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'cs-gen-'));
-  const { code, stdout } = await runCs(['model', 'generate', '--dir', dir]);
-  assert.equal(code, 0);
-  assert.deepEqual(lines(stdout), [`tiny ${join(dir, 'tiny.onnx')}`, `cnn  ${join(dir, 'cnn.onnx')}`]);
+  try {
+    const { code, stdout } = await runCs(['model', 'generate', '--dir', dir]);
+    assert.equal(code, 0);
+    assert.deepEqual(lines(stdout), [
+      `tiny        ${join(dir, 'tiny.onnx')}`,
+      `cnn         ${join(dir, 'cnn.onnx')}`,
+      `resnet18    ${join(dir, 'resnet18.onnx')}`,
+      `mobilenetv2 ${join(dir, 'mobilenetv2.onnx')}`,
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -123,6 +123,7 @@ test('ensureModels writes, keeps and repairs the model files', async () => {
     assert.deepEqual(a, b);
     assert.equal(a.tiny, join(dir, EXAMPLE_MODELS.tiny));
     assert.equal(a.cnn, join(dir, EXAMPLE_MODELS.cnn));
+    assert.deepEqual(Object.keys(a), ['tiny', 'cnn', 'resnet18', 'mobilenetv2'], 'all four models by default');
     assert.ok((await readFile(a.tiny)).equals(Buffer.from(buildTinyModel())));
     assert.ok((await readFile(a.cnn)).equals(Buffer.from(cnnBytes)));
 

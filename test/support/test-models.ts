@@ -22,6 +22,6 @@ export function writeAddModel(dir: string): string {
 /** The example models in a fresh temp dir, plus the failing Add model. */
 export async function testModels(): Promise<{ dir: string; tiny: string; cnn: string; add: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'cs-models-'));
-  const { tiny, cnn } = await ensureModels(dir);
+  const { tiny, cnn } = await ensureModels(dir, ['tiny', 'cnn']);
   return { dir, tiny, cnn, add: writeAddModel(dir) };
 }

@@ -43,7 +43,7 @@ export function demoCommand(output: CliOutput): Command {
     }
     const values = processOptionValues(demo, JOBMANAGER_OPTION_NAMES);
     const options = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values: { port: '0', ...values } });
-    await ensureModels(defaultModelsDir());
+    await ensureModels(defaultModelsDir(), ['tiny', 'cnn']);
     const url = new URL(options.redisUrl);
     let embedded: EmbeddedRedis | undefined;
     if (!(await pingRedis(url.hostname, Number(url.port || 6379)))) {
