@@ -42,7 +42,7 @@ describe('cs start FILE (one machine, real Redis, real ONNX Runtime)', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cs-start-test-'));
     redisUrl = await testRedisUrl();
-    tinyModel = (await ensureModels(join(dir, 'models'))).tiny;
+    tinyModel = (await ensureModels(join(dir, 'models'), ['tiny'])).tiny;
   });
 
   after(async () => {

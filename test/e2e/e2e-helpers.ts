@@ -55,7 +55,7 @@ export function useE2eCluster(prefix: string): E2eContext {
   const ctx = {} as E2eContext;
   before(async () => {
     ctx.redis = await testRedisUrl();
-    await ensureModels(defaultModelsDir());
+    await ensureModels(defaultModelsDir(), ['tiny', 'cnn']);
     ctx.dir = mkdtempSync(join(tmpdir(), `cs-${prefix}-`));
     ctx.cluster = await TestCluster.start(ctx.redis, ctx.dir);
   });

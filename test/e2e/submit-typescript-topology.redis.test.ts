@@ -28,7 +28,7 @@ describe('cs job submit of a TypeScript topology, with real JobManager and TaskM
 
   before(async () => {
     redis = await testRedisUrl();
-    await ensureModels(defaultModelsDir());
+    await ensureModels(defaultModelsDir(), ['tiny', 'cnn']);
     cacheDir = mkdtempSync(join(tmpdir(), 'cs-e2e-'));
     const port = await freePort();
     jm = `http://127.0.0.1:${port}`;

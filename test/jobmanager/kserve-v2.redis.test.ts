@@ -82,7 +82,7 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
   before(async () => {
     redisUrl = await testRedisUrl();
     dir = await mkdtemp(join(tmpdir(), 'cs-kserve-test-'));
-    const models = await ensureModels(join(dir, 'models'));
+    const models = await ensureModels(join(dir, 'models'), ['tiny', 'cnn']);
     tinyModel = models.tiny;
     cnnModel = models.cnn;
     session = await ort.InferenceSession.create(tinyModel);

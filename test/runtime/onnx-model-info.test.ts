@@ -37,7 +37,7 @@ describe('ONNX model info from the protobuf (no inference session)', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cs-model-info-'));
-    models = { ...(await ensureModels(dir)), add: writeAddModel(dir) };
+    models = { ...(await ensureModels(dir, ['tiny', 'cnn'])), add: writeAddModel(dir) };
   });
 
   after(async () => {
