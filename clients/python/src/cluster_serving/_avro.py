@@ -1,7 +1,7 @@
 """Avro binary primitives for the native protocol's three small records, hand-written for speed.
 
-fastavro walks a parsed schema and builds a dict per record and per tensor: about 30 µs to encode and 45 µs to
-decode the tiny model's request and result, more than everything else a predict costs. The schemas are fixed
+fastavro walks a parsed schema and builds a dict per record and per tensor: about 30 µs to encode and 30–45 µs
+to decode the tiny model's request and result (a busy 2-core machine), more than the rest of a predict costs. The schemas are fixed
 (``schemas/*.avsc``), so this module writes and reads them directly from bytes: precomputed encodings for the
 lengths, names and shapes that repeat, one ``bytes.join`` per message. ``tests/test_codec.py`` checks that
 the bytes equal fastavro's for the shipped schemas, both ways.

@@ -227,7 +227,12 @@ def _read_tensors(buf: bytes, pos: int, what: str) -> Tuple[Dict[str, np.ndarray
     out: Dict[str, np.ndarray] = {}
     size = len(buf)
     while True:
-        count, pos = read_block_count(buf, pos)
+        b = buf[pos] if pos < size else 0x80
+        if b < 0x80 and not b & 1:  # the usual one-byte block count (0 ends the array)
+            count = b >> 1
+            pos += 1
+        else:
+            count, pos = read_block_count(buf, pos)
         if count == 0:
             return out, pos
         for _ in range(count):
@@ -282,11 +287,16 @@ def decode_result(data: bytes) -> Result:
     """A result (the ``value`` of a result hash, or the ``data`` of a reply entry)."""
     _check_version(data, "result")
     try:
-        uri, pos = read_string(data, 1)
+        n = data[1] if len(data) > 1 else 0x80
+        if n < 0x80 and not n & 1 and 2 + (n >> 1) <= len(data):  # a uri under 64 bytes: a one-byte length
+            pos = 2 + (n >> 1)
+            uri = data[2:pos].decode("utf-8")
+        else:
+            uri, pos = read_string(data, 1)
         outputs, pos = _read_tensors(data, pos, "output")
-        has_error, pos = _union_index(data, pos, "error")
         error = None
-        if has_error:
+        if data[pos:pos + 1] != b"\x00" and _union_index(data, pos, "error")[0]:
+            pos += 1
             code, pos = read_string(data, pos)
             message, pos = read_string(data, pos)
             error = ResultError(code, message)
