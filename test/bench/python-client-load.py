@@ -2,10 +2,10 @@
 
 Usage: python python-client-load.py REDIS_URL STREAM SECONDS CONCURRENCY [MODE]
 
-MODE (default async):
-  async    CONCURRENCY asyncio tasks, each awaiting AsyncInputQueue.predict in a loop (one event loop)
+MODE (default many, the fastest: about half the client CPU per request of the others):
   many     InputQueue.predict_many of CONCURRENCY requests at a time, from 2 threads (one batch being written
            while the other's results come back)
+  async    CONCURRENCY asyncio tasks, each awaiting AsyncInputQueue.predict in a loop (one event loop)
   threads  CONCURRENCY threads, each calling InputQueue.predict in a loop (the blocking API)
 
 Only the rate goes to stdout; the mode, the count and the client's CPU time per request go to stderr.
@@ -19,7 +19,7 @@ import numpy as np
 
 from cluster_serving import AsyncInputQueue, InputQueue
 
-MODES = ("async", "many", "threads")
+MODES = ("many", "async", "threads")
 
 
 def run_async(url: str, stream: str, seconds: float, concurrency: int, x: np.ndarray) -> tuple:
@@ -73,7 +73,7 @@ def main() -> None:
     if len(sys.argv) not in (5, 6) or (len(sys.argv) == 6 and sys.argv[5] not in MODES):
         sys.exit(f"usage: python-client-load.py REDIS_URL STREAM SECONDS CONCURRENCY [{'|'.join(MODES)}]")
     url, stream, seconds, concurrency = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-    mode = sys.argv[5] if len(sys.argv) == 6 else "async"
+    mode = sys.argv[5] if len(sys.argv) == 6 else "many"
     x = (np.arange(16, dtype=np.float32) / 16).reshape(1, 16)
     cpu = time.process_time()
     if mode == "async":
