@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
+from typing import Any, Dict, List, Tuple
+
+import fastavro
 import numpy as np
 import pytest
 
@@ -15,6 +20,7 @@ from cluster_serving import (
     partition_of,
     split_stream_key,
 )
+from cluster_serving.codec import DTYPE_SYMBOLS, WIRE_DTYPES, schema_bytes
 
 from conftest import identity_inputs
 
@@ -64,7 +70,7 @@ def test_lists_and_scalars_go_through_numpy() -> None:
     assert decoded["a"].dtype == np.float64 and decoded["b"].dtype == np.bool_ and decoded["c"].dtype == np.int64
 
 
-@pytest.mark.parametrize("value", [np.zeros(2, np.float16), np.zeros(2, np.int16), np.array(["a"]), np.zeros(2, np.complex64)])
+@pytest.mark.parametrize("value", [np.zeros(2, np.int16), np.zeros(2, np.uint16), np.array(["a"]), np.zeros(2, np.complex64)])
 def test_unserved_dtypes_are_bad_requests(value: np.ndarray) -> None:
     with pytest.raises(ClusterServingError) as info:
         encode_request({"x": value})
@@ -114,3 +120,120 @@ def test_partition_and_split_keys() -> None:
     assert split_stream_key("s", 4, 3) == "s:3"
     # FNV-1a-32 of "a" is 0xe40c292c.
     assert partition_of("a", 2**31) == 0xE40C292C % 2**31
+
+
+def test_float16_is_sent_as_float16_and_round_trips() -> None:
+    """FLOAT16 is the DType enum's last symbol (index 6): half the bytes of float32 on the wire."""
+    half = np.array([[0.0, -0.0, 1.5, -2.25, 65504.0, np.inf, -np.inf, np.finfo(np.float16).tiny]], np.float16)
+    data = encode_request({"x": half, "big": np.arange(6, dtype=">f2").reshape(2, 3)})
+    # name "x", then dtype index 6 (zigzag 12), shape [1, 8], 16 bytes of data.
+    assert b"\x02x\x0c\x04\x02\x10\x00\x20" + half.tobytes() in data
+    decoded, _ = decode_request(data)
+    assert decoded["x"].dtype == np.float16 and decoded["x"].shape == (1, 8)
+    assert decoded["x"].tobytes() == half.tobytes()
+    assert decoded["big"].dtype == np.float16 and decoded["big"].dtype.isnative
+    np.testing.assert_array_equal(decoded["big"], np.arange(6).reshape(2, 3))
+    nan = decode_result(encode_result("u", {"y": np.array([np.nan], np.float16)})).outputs["y"]
+    assert nan.dtype == np.float16 and np.isnan(nan[0])
+    assert "FLOAT16" in WIRE_DTYPES and DTYPE_SYMBOLS[-1] == "FLOAT16"
+
+
+def _fastavro_schemas() -> Tuple[Any, Any]:
+    named: Dict[str, Any] = {}
+    fastavro.parse_schema(json.loads(schema_bytes("tensor.avsc")), named_schemas=named)
+    request = fastavro.parse_schema(json.loads(schema_bytes("request.avsc")), named_schemas=named)
+    result = fastavro.parse_schema(json.loads(schema_bytes("result.avsc")), named_schemas=named)
+    return request, result
+
+
+def _fastavro_encode(schema: Any, record: Dict[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    buf.write(b"\x01")
+    fastavro.schemaless_writer(buf, schema, record)
+    return buf.getvalue()
+
+
+def _wire(name: str, arr: np.ndarray) -> Dict[str, Any]:
+    symbol = {v: k for k, v in WIRE_DTYPES.items()}[arr.dtype.newbyteorder("<") if arr.dtype.itemsize > 1 else arr.dtype]
+    return {"name": name, "dtype": symbol, "shape": list(arr.shape), "data": arr.astype(WIRE_DTYPES[symbol]).tobytes()}
+
+
+def _cases() -> List[Dict[str, np.ndarray]]:
+    long_name = "é" * 300  # a name whose length takes a two-byte varint
+    return [
+        identity_inputs(rows=2),
+        {"half": np.ones((3, 70), np.float16), long_name: np.zeros((200, 1), np.uint8)},  # dims >= 64: 2-byte varints
+        {"scalar": np.array(2.5), "empty": np.zeros((0, 3), np.int32), "big": np.zeros(70_000, np.uint8)},
+    ]
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_requests_are_byte_identical_to_fastavro_and_read_its_bytes(case: int) -> None:
+    """The hand-written codec against fastavro on the shipped schemas, both ways."""
+    request_schema, _ = _fastavro_schemas()
+    inputs = _cases()[case]
+    for reply_to in (None, "s:reply:é"):
+        record = {"inputs": [_wire(n, a) for n, a in inputs.items()], "replyTo": reply_to}
+        expected = _fastavro_encode(request_schema, record)
+        assert encode_request(inputs, reply_to=reply_to) == expected
+        decoded, got_reply = decode_request(expected)
+        assert got_reply == reply_to and list(decoded) == list(inputs)
+        for name, arr in inputs.items():
+            assert decoded[name].shape == arr.shape and decoded[name].tobytes() == arr.tobytes()
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_results_are_byte_identical_to_fastavro_and_read_its_bytes(case: int) -> None:
+    _, result_schema = _fastavro_schemas()
+    outputs = _cases()[case]
+    expected = _fastavro_encode(result_schema, {"uri": "u-日本", "outputs": [_wire(n, a) for n, a in outputs.items()], "error": None})
+    assert encode_result("u-日本", outputs) == expected
+    r = decode_result(expected)
+    assert r.uri == "u-日本" and r.error is None and list(r.outputs) == list(outputs)
+    for name, arr in outputs.items():
+        assert r.outputs[name].tobytes() == arr.tobytes() and r.outputs[name].flags.writeable
+    error = {"code": "CS_ERR_SHAPE", "message": "ñ" * 100}
+    expected = _fastavro_encode(result_schema, {"uri": "e", "outputs": [], "error": error})
+    assert encode_result("e", None, ResultError(**error)) == expected
+    assert decode_result(expected).error == ResultError(**error)
+
+
+def test_arrays_written_in_several_blocks_with_byte_sizes_are_read() -> None:
+    """Avro lets a writer split an array into blocks, a negative count followed by the block's byte size."""
+    y = np.arange(4, dtype=np.float32).reshape(2, 2)
+    tensor = b"\x02y" + b"\x00" + b"\x03\x04\x04\x04\x00" + b"\x20" + y.tobytes()  # shape: a block of -2 (2 bytes), then end
+    data = b"\x01" + b"\x02u" + b"\x01" + bytes([len(tensor) * 2]) + tensor + b"\x00" + b"\x00"
+    r = decode_result(data)
+    np.testing.assert_array_equal(r.outputs["y"], y)
+
+
+def test_a_remembered_header_does_not_skip_checks_of_the_data() -> None:
+    """Results repeat their tensor headers, which the decoder remembers: the data must still fit."""
+    good = encode_result("u", {"y": np.arange(8, dtype=np.float32).reshape(1, 8)})
+    assert decode_result(good).outputs["y"][0, 7] == 7  # the header is remembered now
+    with pytest.raises(ClusterServingError, match="malformed result") as info:
+        decode_result(good[:-5] + b"\x00")  # the same header, data cut short
+    assert info.value.code == "CS_ERR_BAD_REQUEST"
+    twice = encode_result("u", {"y": np.zeros((1, 8), np.float32)})
+    tensor = twice[4:-2]  # after version, uri "u" and the block count 1; before the array's end and the error
+    forged = b"\x01\x02u\x04" + tensor + tensor + b"\x00\x00"
+    with pytest.raises(ClusterServingError, match="appears twice"):
+        decode_result(forged)
+
+
+@pytest.mark.parametrize("cut", [2, 5, 9, 12, 20])
+def test_truncated_results_are_malformed_not_crashes(cut: int) -> None:
+    data = encode_result("uri-1", {"y": np.zeros((1, 8), np.float32)})
+    with pytest.raises(ClusterServingError) as info:
+        decode_result(data[:cut])
+    assert info.value.code == "CS_ERR_BAD_REQUEST"
+
+
+def test_unknown_dtype_index_and_bad_union_are_refused() -> None:
+    data = bytearray(encode_result("u", {"y": np.zeros((1, 2), np.float32)}))
+    at = data.index(b"\x02y") + 2
+    data[at] = 2 * 40  # dtype index 40
+    with pytest.raises(ClusterServingError, match="unknown dtype index 40"):
+        decode_result(bytes(data))
+    with pytest.raises(ClusterServingError, match="malformed result"):
+        decode_result(encode_result("u", {})[:-1] + b"\x06")

@@ -29,7 +29,7 @@ def test_package_is_typed_and_ships_its_schemas() -> None:
 
 
 def test_public_api() -> None:
-    for name in ("InputQueue", "OutputQueue", "ClusterServingError", "ClusterServingTimeoutError", "Result", "partition_of"):
+    for name in ("InputQueue", "AsyncInputQueue", "OutputQueue", "ClusterServingError", "ClusterServingTimeoutError", "Result", "partition_of"):
         assert hasattr(cluster_serving, name)
     err = cluster_serving.ClusterServingError("CS_ERR_TIMEOUT", "late", uri="u")
     assert isinstance(err, TimeoutError) and isinstance(err, cluster_serving.ClusterServingTimeoutError)

@@ -192,7 +192,7 @@ def test_wrong_shape_raises_cs_err_shape(tiny_queue: InputQueue) -> None:
 
 def test_unserved_dtype_is_refused_before_sending(tiny_queue: InputQueue) -> None:
     with pytest.raises(ClusterServingError) as info:
-        tiny_queue.predict({"input": np.zeros((1, 16), np.float16)}, timeout=1)
+        tiny_queue.predict({"input": np.zeros((1, 16), np.int16)}, timeout=1)
     assert info.value.code == "CS_ERR_BAD_REQUEST"
 
 

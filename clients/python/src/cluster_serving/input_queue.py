@@ -2,68 +2,51 @@
 
 from __future__ import annotations
 
-import logging
-import math
 import threading
 import time
-import uuid
+from functools import partial
 from types import TracebackType
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Type
 
 import numpy as np
 import redis
 from numpy.typing import ArrayLike
 
-from ._connection import connection_kwargs, make_client
-from .codec import Result, decode_result, encode_request
+from . import _resp
+from ._connection import connection_kwargs
+from ._queue_base import QueueBase, check_timeout, check_unique, log, merge_inputs, raise_first_error, timed_out_result, timeout_error
+from ._writer import PipelinedWriter
+from .codec import Result
 from .errors import ClusterServingError
-from .keys import partition_of, result_key, split_stream_key
-
-log = logging.getLogger("cluster_serving")
-
-#: How long one blocking XREAD waits before the reader checks whether anyone still waits (ms). A reply
-#: wakes it at once; this only bounds how long an idle reader lingers after the last predict gave up.
-_READ_BLOCK_MS = 1000
 
 
 class _Waiter:
-    __slots__ = ("event", "result", "error")
+    """One request's result: a lock held until the result (or an error) is in place."""
+
+    __slots__ = ("lock", "result", "error")
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        self.lock = threading.Lock()
+        self.lock.acquire()
         self.result: Optional[Result] = None
         self.error: Optional[BaseException] = None
 
-    def settle(self, result: Optional[Result] = None, error: Optional[BaseException] = None) -> None:
-        if self.event.is_set():
-            return
+    def settle(self, result: Optional[Result], error: Optional[BaseException]) -> None:
+        """Called once, by whoever took the waiter out of the queue's table."""
         self.result = result
         self.error = error
-        self.event.set()
+        self.lock.release()
 
 
-def _merge_inputs(inputs: Optional[Mapping[str, ArrayLike]], named: Mapping[str, ArrayLike]) -> Dict[str, ArrayLike]:
-    merged: Dict[str, ArrayLike] = dict(inputs) if inputs is not None else {}
-    for name, value in named.items():
-        if name in merged:
-            raise ClusterServingError("CS_ERR_BAD_REQUEST", f"input {name} given twice")
-        merged[name] = value
-    return merged
-
-
-def _next_id(entry_id: bytes) -> str:
-    """The stream id just after ``entry_id`` (XTRIM MINID keeps ids >= the given one)."""
-    ms, _, seq = entry_id.decode().partition("-")
-    return f"{ms}-{int(seq or 0) + 1}"
-
-
-class InputQueue:
+class InputQueue(QueueBase):
     """Sends requests to the job reading ``stream`` (the topology's ``source.stream``, or its ``name``).
 
-    ``enqueue`` writes one request and returns at once (read its result with :class:`OutputQueue`).
+    ``enqueue`` writes one request and returns its stream entry id (read its result with :class:`OutputQueue`).
     ``predict`` waits for its own result: the server also pushes every result onto this queue's reply
     stream ``<stream>:reply:<uuid4>``, which one blocking ``XREAD`` on a background thread reads for all
-    predicts in flight (no polling). ``predict`` may be called from several threads at once.
+    predicts in flight (no polling). Requests are pipelined: one writer thread sends everything the calling
+    threads queued while its previous round trip was in flight in one write. ``predict`` may be called from
+    many threads at once; ``predict_many`` sends a whole list from one thread.
 
     Example::
 
@@ -89,32 +72,17 @@ class InputQueue:
         ssl_options: Optional[Mapping[str, Any]] = None,
         redis_options: Optional[Mapping[str, Any]] = None,
     ) -> None:
-        if not stream:
-            raise ValueError("stream must be a non-empty string")
-        if not isinstance(partitions, int) or partitions < 1:
-            raise ValueError(f"partitions must be an integer >= 1, got {partitions!r}")
-        self.stream = stream
-        self.partitions = partitions
-        kwargs = connection_kwargs(redis_url, password, ssl, ssl_options, redis_options)
-        self._redis = make_client(kwargs)
-        # The reader's connection blocks in XREAD; close() disconnects it to end that read at once, which
-        # must not be retried.
-        self._reader = make_client({**kwargs, "retry_on_timeout": False, "retry": redis.retry.Retry(redis.backoff.NoBackoff(), 0)})
-        self._reply_key = f"{stream}:reply:{uuid.uuid4()}"
+        super().__init__(stream, partitions)
+        pool = redis.ConnectionPool(**connection_kwargs(redis_url, password, ssl, ssl_options, redis_options))
+        self._writer = PipelinedWriter(pool.make_connection(), f"cluster-serving-writer-{stream}")
+        # The reader's connection blocks in XREAD; close() disconnects it to end that read at once.
+        self._reader_conn = pool.make_connection()
+        self._pool = pool
         self._lock = threading.Lock()
         self._waiters: Dict[str, _Waiter] = {}
         self._last_id = b"0-0"
-        self._thread: Optional[threading.Thread] = None
+        self._reader: Optional[threading.Thread] = None
         self._closed = False
-
-    @property
-    def reply_stream(self) -> str:
-        """This queue's reply stream key."""
-        return self._reply_key
-
-    def stream_for(self, uri: str) -> str:
-        """The split stream key a request for ``uri`` goes to."""
-        return split_stream_key(self.stream, self.partitions, partition_of(uri, self.partitions))
 
     def enqueue(self, uri: str, inputs: Optional[Mapping[str, ArrayLike]] = None, /, **named: ArrayLike) -> str:
         """Writes one request and returns its stream entry id; the result is read with ``OutputQueue``.
@@ -123,8 +91,21 @@ class InputQueue:
         order the model receives them in when names do not match the model's.
         """
         self._check_open()
-        data = encode_request(_merge_inputs(inputs, named))
-        return self._send(uri, data)
+        command = self._xadd(uri, merge_inputs(inputs, named), reply=False)
+        ack = _Waiter()
+        entry: List[Any] = []
+
+        def sent(reply: Any, error: Optional[BaseException]) -> None:
+            entry.append(reply)
+            ack.settle(None, error)
+
+        if not self._writer.submit([(command, sent)]):
+            raise ClusterServingError("CS_ERR_CLOSED", "InputQueue is closed", uri=uri)
+        ack.lock.acquire()
+        if ack.error is not None:
+            raise ClusterServingError("CS_ERR_CONNECTOR", f"could not write request {uri}: {ack.error}", uri=uri) from ack.error
+        entry_id = entry[0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     def predict(
         self, inputs: Mapping[str, ArrayLike], timeout: float = 10.0, *, uri: Optional[str] = None
@@ -138,31 +119,27 @@ class InputQueue:
 
     def predict_result(self, inputs: Mapping[str, ArrayLike], timeout: float = 10.0, *, uri: Optional[str] = None) -> Result:
         """Like :meth:`predict`, but returns the whole result (outputs or error) instead of raising on an error."""
-        if not isinstance(timeout, (int, float)) or not timeout > 0 or math.isinf(timeout):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        check_timeout(timeout)
         deadline = time.monotonic() + timeout
-        uri = str(uuid.uuid4()) if uri is None else uri
-        data = encode_request(inputs, reply_to=self._reply_key)
-        waiter = _Waiter()
-        with self._lock:
-            if self._closed:
-                raise ClusterServingError("CS_ERR_CLOSED", "InputQueue is closed", uri=uri)
-            if uri in self._waiters:
-                raise ClusterServingError("CS_ERR_BAD_REQUEST", f"a predict for uri {uri} is already waiting", uri=uri)
-            self._waiters[uri] = waiter
-            self._start_reader()
-        try:
-            self._send(uri, data)
-            if not waiter.event.wait(max(0.0, deadline - time.monotonic())):
-                raise ClusterServingError("CS_ERR_TIMEOUT", f"no result for {uri} within {timeout:g} s", uri=uri)
-        finally:
-            with self._lock:
-                if self._waiters.get(uri) is waiter:
-                    del self._waiters[uri]
-        if waiter.error is not None:
-            raise waiter.error
-        assert waiter.result is not None
-        return waiter.result
+        uri = self._new_uri() if uri is None else uri
+        (waiter,) = self._send([uri], [inputs])
+        result = self._wait(uri, waiter, deadline)
+        if result is None:
+            raise timeout_error(uri, timeout)
+        return result
+
+    def predict_many(self, batch: Sequence[Mapping[str, ArrayLike]], timeout: float = 10.0) -> List[Dict[str, np.ndarray]]:
+        """Sends every request of ``batch`` at once and returns their outputs, in order.
+
+        ``timeout`` is the deadline of the whole batch. The first error result (in order) is raised, after
+        every request has its result; ``CS_ERR_TIMEOUT`` when one has none at the deadline.
+        """
+        return raise_first_error(self._predict_many(batch, timeout, timeouts_raise=True))
+
+    def predict_many_results(self, batch: Sequence[Mapping[str, ArrayLike]], timeout: float = 10.0) -> List[Result]:
+        """Like :meth:`predict_many`, but returns every result: error results, and a ``CS_ERR_TIMEOUT`` error
+        result for each request that had none by the deadline."""
+        return self._predict_many(batch, timeout, timeouts_raise=False)
 
     def close(self) -> None:
         """Fails predicts still waiting with ``CS_ERR_CLOSED``, deletes the reply stream, closes connections."""
@@ -171,18 +148,17 @@ class InputQueue:
                 return
             self._closed = True
             waiters = list(self._waiters.items())
-            thread = self._thread
+            self._waiters.clear()
+            reader = self._reader
         for uri, w in waiters:
-            w.settle(error=ClusterServingError("CS_ERR_CLOSED", "InputQueue closed while waiting", uri=uri))
-        if thread is not None:
-            self._reader.connection_pool.disconnect()  # ends the blocking XREAD now
-            thread.join(timeout=2.0)
-        try:
-            self._redis.unlink(self._reply_key)
-        except redis.RedisError as err:
-            log.warning("could not delete reply stream %s: %s", self._reply_key, err)
-        self._reader.close()
-        self._redis.close()
+            w.settle(None, ClusterServingError("CS_ERR_CLOSED", "InputQueue closed while waiting", uri=uri))
+        if reader is not None:
+            self._reader_conn.disconnect()  # ends the blocking XREAD now
+            reader.join(timeout=2.0)
+        self._writer.submit([(( _resp.unlink([self._reply_key]),), None)])
+        self._writer.close()
+        self._reader_conn.disconnect()
+        self._pool.disconnect()
 
     def __enter__(self) -> "InputQueue":
         return self
@@ -198,83 +174,113 @@ class InputQueue:
         if self._closed:
             raise ClusterServingError("CS_ERR_CLOSED", "InputQueue is closed")
 
-    def _send(self, uri: str, data: bytes) -> str:
-        try:
-            entry_id = self._redis.xadd(self.stream_for(uri), {"uri": uri, "data": data})
-        except redis.RedisError as err:
-            raise ClusterServingError("CS_ERR_CONNECTOR", f"could not write request {uri}: {err}", uri=uri) from err
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    def _send(self, uris: Sequence[str], batch: Sequence[Mapping[str, ArrayLike]]) -> List[_Waiter]:
+        """Registers a waiter per uri and queues the requests' XADDs (all encoded before any is sent)."""
+        commands = [(self._xadd(uri, inputs, reply=True), partial(self._sent, uri)) for uri, inputs in zip(uris, batch)]
+        waiters = [_Waiter() for _ in uris]
+        with self._lock:
+            if self._closed:
+                raise ClusterServingError("CS_ERR_CLOSED", "InputQueue is closed", uri=uris[0] if uris else None)
+            table = self._waiters
+            if len(uris) == 1:
+                if uris[0] in table:
+                    raise ClusterServingError("CS_ERR_BAD_REQUEST", f"a predict for uri {uris[0]} is already waiting", uri=uris[0])
+            else:
+                check_unique(uris, table)
+            for uri, w in zip(uris, waiters):
+                table[uri] = w
+            if self._reader is None:
+                self._reader = threading.Thread(target=self._read_loop, name=f"cluster-serving-replies-{self.stream}", daemon=True)
+                self._reader.start()
+        if not self._writer.submit(commands):
+            for uri in uris:
+                self._fail(uri, ClusterServingError("CS_ERR_CLOSED", "InputQueue is closed", uri=uri))
+        return waiters
 
-    def _pending(self) -> bool:
-        """Whether a predict still waits for its reply (call with the lock held)."""
-        return any(not w.event.is_set() for w in self._waiters.values())
+    def _sent(self, uri: str, _reply: Any, error: Optional[BaseException]) -> None:
+        if error is not None:
+            self._fail(uri, ClusterServingError("CS_ERR_CONNECTOR", f"could not write request {uri}: {error}", uri=uri))
 
-    def _start_reader(self) -> None:
-        """Starts the reply reader unless it runs (call with the lock held)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._read_loop, name=f"cluster-serving-replies-{self.stream}", daemon=True)
-            self._thread.start()
+    def _fail(self, uri: str, error: BaseException) -> None:
+        with self._lock:
+            w = self._waiters.pop(uri, None)
+        if w is not None:
+            w.settle(None, error)
+
+    def _wait(self, uri: str, waiter: _Waiter, deadline: float) -> Optional[Result]:
+        """The waiter's result; None at the deadline (the waiter then leaves the table)."""
+        if not waiter.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            with self._lock:
+                mine = self._waiters.get(uri) is waiter
+                if mine:
+                    del self._waiters[uri]
+            if mine:
+                return None
+            waiter.lock.acquire()  # settled just now by another thread
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.result
+
+    def _predict_many(self, batch: Sequence[Mapping[str, ArrayLike]], timeout: float, timeouts_raise: bool) -> List[Result]:
+        check_timeout(timeout)
+        deadline = time.monotonic() + timeout
+        if not batch:
+            return []
+        uris = [self._new_uri() for _ in batch]
+        waiters = self._send(uris, batch)
+        results: List[Result] = []
+        for uri, w in zip(uris, waiters):
+            r = self._wait(uri, w, deadline)
+            if r is None:
+                if timeouts_raise:
+                    for u, other in zip(uris, waiters):  # the others stop waiting too
+                        self._fail(u, timeout_error(u, timeout))
+                    raise timeout_error(uri, timeout)
+                r = timed_out_result(uri, timeout)
+            results.append(r)
+        return results
 
     def _read_loop(self) -> None:
-        """One blocking XREAD at a time on the reply stream, while any predict waits."""
+        """Blocking XREADs on the reply stream while any predict waits (and one empty wait after the last)."""
         me = threading.current_thread()
+        conn = self._reader_conn
+        idle = False
         try:
             while True:
                 with self._lock:
-                    if self._closed or not self._pending():
+                    if self._closed or (idle and not self._waiters):
                         return
                     last_id = self._last_id
                 try:
-                    reply = self._reader.xread({self._reply_key: last_id}, count=1000, block=_READ_BLOCK_MS)
-                except Exception as err:  # a Redis failure, or close() disconnecting this read
+                    conn.send_packed_command([self._xread(last_id)])
+                    reply = conn.read_response()
+                except Exception as err:  # noqa: BLE001 - a Redis failure, or close() disconnecting this read
                     with self._lock:
                         if self._closed:
                             return
                         waiters = list(self._waiters.items())
+                        self._waiters.clear()
+                    conn.disconnect()
                     for uri, w in waiters:
-                        w.settle(error=ClusterServingError("CS_ERR_CONNECTOR", f"reading replies from {self._reply_key} failed: {err}", uri=uri))
+                        w.settle(None, ClusterServingError("CS_ERR_CONNECTOR", f"reading replies from {self._reply_key} failed: {err}", uri=uri))
                     return
-                if reply:
-                    self._deliver(reply)
+                results, last = self._decode_replies(reply)
+                idle = last is None
+                if last is None:
+                    continue
+                with self._lock:
+                    self._last_id = last
+                    pop = self._waiters.pop
+                    ready = [(pop(r.uri, None), r) for r in results]
+                for w, r in ready:
+                    if w is not None:
+                        w.settle(r, None)
+                self._writer.submit([((c,), None) for c in self._cleanup(results, last)])
         finally:
             with self._lock:
-                if self._thread is me:
-                    self._thread = None
+                if self._reader is me:
+                    self._reader = None
                 # A predict that registered while this thread was finishing needs a reader.
-                if not self._closed and self._pending() and self._thread is None:
-                    self._start_reader()
-
-    def _deliver(self, reply: Any) -> None:
-        items: List[Tuple[Any, Any]] = list(reply.items()) if isinstance(reply, dict) else list(reply)
-        results: List[Result] = []
-        last: Optional[bytes] = None
-        for _key, entries in items:
-            # RESP3 nests the entries one level deeper.
-            if entries and isinstance(entries[0], list) and entries[0] and isinstance(entries[0][0], (list, tuple)):
-                entries = entries[0]
-            for entry_id, fields in entries:
-                last = entry_id if isinstance(entry_id, bytes) else str(entry_id).encode()
-                data = fields.get(b"data") if fields else None
-                if data is None:
-                    continue
-                try:
-                    results.append(decode_result(data))
-                except Exception as err:  # noqa: BLE001 - one bad entry must not stop the reader
-                    log.warning("skipping undecodable reply %s on %s: %s", entry_id, self._reply_key, err)
-        if last is None:
-            return
-        with self._lock:
-            self._last_id = last
-            ready = [(self._waiters.get(r.uri), r) for r in results]
-        for w, r in ready:
-            if w is not None:
-                w.settle(result=r)
-        # The reply carried the result: drop the stored copy and the entries read.
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            if results:
-                pipe.unlink(*[result_key(self.stream, r.uri) for r in results])
-            pipe.xtrim(self._reply_key, minid=_next_id(last), approximate=False)
-            pipe.execute()
-        except redis.RedisError as err:
-            log.warning("could not clean up after replies on %s: %s", self._reply_key, err)
+                if not self._closed and self._waiters and self._reader is None:
+                    self._reader = threading.Thread(target=self._read_loop, name=me.name, daemon=True)
+                    self._reader.start()
