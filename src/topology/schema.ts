@@ -106,6 +106,11 @@ export const modelSchema = z.strictObject({
   threads: z.number().int().min(1).max(256).default(1),
   /** Sessions (each on its own worker thread) per slot. */
   instances: z.number().int().min(1).max(64).default(1),
+  /**
+   * Let ONNX Runtime's intra-op threads spin-wait after each run (ORT's own default). Faster back to back
+   * on cores nothing else needs; on a shared machine they burn CPU the event loop and Redis need (D-004).
+   */
+  spinning: z.boolean().default(false),
 });
 
 const postprocessObject = z.discriminatedUnion('type', [
