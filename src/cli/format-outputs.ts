@@ -29,7 +29,7 @@ function shapeText(shape: readonly number[]): string {
 
 /** Nested brackets in numpy's style, one innermost row per line. */
 function nested(values: readonly string[], shape: readonly number[], indent: string): string {
-  if (shape.length === 0) return values[0] ?? '';
+  if (shape.length === 0) return `${indent}${values[0] ?? ''}`;
   const render = (offset: number, dim: number, pad: string): string => {
     const size = shape[dim]!;
     const stride = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
@@ -98,7 +98,7 @@ function formatTensor(name: string, t: Tensor, options: FormatOutputsOptions, no
   const values = readElements(t.dtype, t.data);
   const lines = [`${name}  ${t.dtype} ${shapeText(t.shape)}${note}`];
   if (options.full || values.length <= (options.maxValues ?? 64)) {
-    lines.push(nested(values.map((v) => formatValue(t.dtype, v)), t.shape, '  '));
+    lines.push(...nested(values.map((v) => formatValue(t.dtype, v)), t.shape, '  ').split('\n'));
     return lines;
   }
   lines.push(`  ${summary(t, values)}`);

@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
-import { InputQueue } from '../../client/input-queue';
 import { ClusterServingError, isErrorCode } from '../../errors';
 import type { Tensor } from '../../tensor/tensor';
 import type { CliOutput } from '../cli-output';
+import { openInputQueue } from '../open-input-queue';
 import { asClientError } from '../client-error';
 import { runClosedLoop, type LoadFigures, type LoadProgress, type RequestOutcome } from '../closed-loop';
 import { formatTable } from '../format-table';
@@ -85,7 +85,7 @@ export function benchCommand(output: CliOutput): Command {
     const opts = bench.opts<BenchFlags>();
     const target = await resolveServingTarget(flags.ref, flags.options);
     const inputs: Map<string, Tensor> = flags.inputs.length > 0 ? await readRequestInputs(flags.inputs, target, flags.fileFlags) : syntheticInputs(target, opts.fill);
-    const queue = new InputQueue({ redis: target.redisUrl, stream: target.stream, partitions: target.partitions });
+    const queue = await openInputQueue(target);
     const tty = process.stderr.isTTY === true;
     try {
       // One request first: a job that cannot serve this input says so once, instead of N times a second.
@@ -97,6 +97,7 @@ export function benchCommand(output: CliOutput): Command {
         const result = await queue.predictResult(inputs, { timeoutMs: flags.timeoutMs });
         return result.error ? { code: result.error.code, message: result.error.message } : undefined;
       };
+      process.stderr.write(`bench: ${target.label}, ${opts.concurrency} in flight, ${opts.warmup} s warm-up then ${opts.duration} s\n`);
       const figures = await runClosedLoop({
         concurrency: opts.concurrency,
         durationMs: opts.duration * 1000,

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
-import { InputQueue } from '../../client/input-queue';
 import { asClientError } from '../client-error';
 import type { CliOutput } from '../cli-output';
+import { openInputQueue } from '../open-input-queue';
 import { formatOutputs, outputsToJson } from '../format-outputs';
 import { addTargetFlags, targetFlags } from '../job-target-flags';
 import { readRequestInputs } from '../request-inputs';
@@ -26,7 +26,7 @@ export function predictCommand(output: CliOutput): Command {
     const { full, json } = predict.opts<{ full?: boolean; json?: boolean }>();
     const target = await resolveServingTarget(flags.ref, flags.options);
     const inputs = await readRequestInputs(flags.inputs, target, flags.fileFlags);
-    const queue = new InputQueue({ redis: target.redisUrl, stream: target.stream, partitions: target.partitions });
+    const queue = await openInputQueue(target);
     try {
       const outputs = await queue.predict(inputs, { timeoutMs: flags.timeoutMs }).catch((err: unknown) => {
         throw asClientError(err, target.redisUrl);
