@@ -6,6 +6,8 @@ import { STDOUT, type CliOutput } from './cli-output';
 import { demoCommand } from './commands/demo';
 import { initCommand } from './commands/init';
 import { modelCommand } from './commands/model';
+import { predictCommand } from './commands/predict';
+import { benchCommand } from './commands/bench';
 import { jobCommand } from './commands/job';
 import { jobManagerCommand } from './commands/jobmanager';
 import { startCommand } from './commands/start';
@@ -30,7 +32,7 @@ function configure(command: Command): void {
 
 /**
  * The `cs` program (SPEC §3): `jobmanager start`, `taskmanager start|list`, `job submit|list|status|cancel`,
- * `start FILE`, `init [FILE]`. Every flag also reads its `CS_*` environment variable.
+ * `start FILE`, `init [FILE]`, `predict JOB FILE`, `bench JOB`. Every flag also reads its `CS_*` environment variable.
  */
 export function buildProgram(output: CliOutput = STDOUT): Command {
   const program = new Command('cs')
@@ -42,6 +44,8 @@ export function buildProgram(output: CliOutput = STDOUT): Command {
     .addCommand(startCommand(output))
     .addCommand(initCommand(output))
     .addCommand(modelCommand(output))
+    .addCommand(predictCommand(output))
+    .addCommand(benchCommand(output))
     .addCommand(demoCommand(output));
   configure(program);
   return program;

@@ -31,7 +31,7 @@ describe('cs CLI: user mistakes (no server)', () => {
     const result = await runCs(['--help']);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /Usage: cs/);
-    for (const command of ['jobmanager', 'taskmanager', 'job', 'start', 'init']) assert.match(result.stdout, new RegExp(`\\b${command}\\b`));
+    for (const command of ['jobmanager', 'taskmanager', 'job', 'start', 'init', 'predict', 'bench']) assert.match(result.stdout, new RegExp(`\\b${command}\\b`));
   });
 
   it('refuses an unknown flag in one line', async () => {
