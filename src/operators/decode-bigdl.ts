@@ -12,7 +12,10 @@ export interface DecodeBigdlOptions {
   readonly modelInputs: readonly TensorInfo[];
   /** `0.11`: tensors come without the batch dimension (a leading 1 is added). */
   readonly convention: '2.x' | '0.11';
-  /** How images become tensors; BigDL's own convention (BGR, raw 0–255, CHW, decoded size) by default. */
+  /**
+   * How images become tensors; BigDL's own convention by default: BGR, raw 0–255, decoded size, and the
+   * layout of the model input the image goes to (see {@link imageLayoutFor}) unless `layout` is given.
+   */
   readonly image?: Partial<ImageToTensorOptions>;
   readonly maxRequestBytes: number;
   /** Images decoded at once (libvips threads). @default 8 */
@@ -41,15 +44,26 @@ export function castTo(t: Tensor, dtype: DType | undefined): Tensor {
 }
 
 /**
+ * The layout an image is decoded in for a model input when the topology names none, as the original
+ * server did for TensorFlow models: channels-last for a 4-D input whose last dimension is 3 and whose
+ * second is not ([n, h, w, 3]), channels-first otherwise (BigDL's default, [n, 3, h, w]).
+ */
+export function imageLayoutFor(input: TensorInfo): 'NCHW' | 'NHWC' {
+  const { shape } = input;
+  return shape.length === 4 && shape[3] === 3 && shape[1] !== 3 ? 'NHWC' : 'NCHW';
+}
+
+/**
  * Decodes BigDL-protocol entries (reference/bigdl-protocol.md): base64 Arrow with inputs by position,
- * dense and sparse float32 tensors, and images (decoded off the event loop). Each input is renamed to
- * the model's input at its position and cast to its dtype. A bad entry becomes an error result for that
- * entry alone (which the BigDL sink writes as `NaN`).
+ * dense and sparse float32 tensors, and images (decoded off the event loop, in the layout of the model
+ * input they go to). Each input is renamed to the model's input at its position and cast to its dtype.
+ * A bad entry becomes an error result for that entry alone (which the BigDL sink writes as `NaN`).
  */
 export function decodeBigdl(options: DecodeBigdlOptions): OperatorFunction<SourceEntry, InferenceRequest | InferenceResult> {
   const now = options.now ?? (() => performance.now());
   const given = options.image ?? {};
-  const image: ImageToTensorOptions = { ...given, layout: given.layout ?? 'NCHW', channelOrder: given.channelOrder ?? 'BGR' };
+  // Per model input (by position): the layout follows the input's declared shape unless the topology names one.
+  const images: ImageToTensorOptions[] = options.modelInputs.map((info) => ({ ...given, layout: given.layout ?? imageLayoutFor(info), channelOrder: given.channelOrder ?? 'BGR' }));
   return mergeMap(async (entry): Promise<InferenceRequest | InferenceResult> => {
     const receivedAt = now();
     const ref = { split: entry.split, entryId: entry.entryId };
@@ -67,7 +81,7 @@ export function decodeBigdl(options: DecodeBigdlOptions): OperatorFunction<Sourc
         const info = options.modelInputs[k]!;
         let t: Tensor;
         if (input.kind === 'tensor') t = options.convention === '0.11' ? { ...input.tensor, shape: [1, ...input.tensor.shape] } : input.tensor;
-        else if (input.kind === 'image') t = await imageToTensor(input.bytes, image);
+        else if (input.kind === 'image') t = await imageToTensor(input.bytes, images[k]!);
         else throw new RequestError('CS_ERR_BAD_REQUEST', `input ${k + 1}: string inputs cannot be fed to an ONNX model input (${info.name})`);
         inputs.set(info.name, castTo(t, info.dtype));
       }

@@ -1,6 +1,7 @@
-import { DataType, RecordBatchReader, type RecordBatch, type Vector } from 'apache-arrow';
+import { DataType, RecordBatchReader, type RecordBatch, type Struct, type Vector } from 'apache-arrow';
 import { RequestError } from '../../errors';
 import { elementCount, tensorFrom, type Tensor } from '../../tensor/tensor';
+import { listValues } from './list-values';
 
 /**
  * One input of a BigDL Cluster Serving request (reference/bigdl-protocol.md), in the client's argument
@@ -21,31 +22,36 @@ function isImage(bytes: Buffer): boolean {
   return IMAGE_MAGIC.some((magic) => magic.every((b, i) => bytes[i] === b));
 }
 
-/** Every value of a List<…> child of the tensor struct, all rows flattened together (read by name). */
-function flatten(column: Vector | null, what: string): number[] {
-  if (!column) throw new RequestError('CS_ERR_BAD_REQUEST', `tensor struct has no "${what}" child`);
-  const out: number[] = [];
-  for (let row = 0; row < column.length; row++) {
-    const list = column.get(row) as Iterable<number> | null;
-    if (list) for (const v of list) out.push(Number(v));
-  }
-  return out;
+/** A struct child as float32 values: the decoded bytes themselves when they already are float32 (the released clients). */
+function float32Values(struct: Vector<Struct>, what: string): Float32Array {
+  const values = listValues(struct, what);
+  if (!values) throw new RequestError('CS_ERR_BAD_REQUEST', `tensor struct has no "${what}" child`);
+  return values instanceof Float32Array ? values : Float32Array.from(values);
 }
 
-function tensorOf(name: string, struct: Vector): Tensor {
-  const data = flatten(struct.getChild('data'), 'data');
-  const shape = flatten(struct.getChild('shape'), 'shape');
-  const indices = flatten(struct.getChild('indiceData'), 'indiceData');
-  const indicesShape = flatten(struct.getChild('indiceShape'), 'indiceShape');
+/** A (short) struct child as plain numbers: shapes and sparse index shapes. */
+function numbers(struct: Vector<Struct>, what: string): number[] {
+  const values = listValues(struct, what);
+  if (!values) throw new RequestError('CS_ERR_BAD_REQUEST', `tensor struct has no "${what}" child`);
+  return Array.from(values);
+}
+
+function tensorOf(name: string, struct: Vector<Struct>): Tensor {
+  const data = float32Values(struct, 'data');
+  const shape = numbers(struct, 'shape');
+  const indicesShape = numbers(struct, 'indiceShape');
   if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new RequestError('CS_ERR_BAD_REQUEST', `input ${name}: invalid shape [${shape.join(', ')}]`);
   const size = elementCount(shape);
   if (indicesShape.length === 0) {
     if (data.length !== size) throw new RequestError('CS_ERR_BAD_REQUEST', `input ${name}: ${data.length} values do not fill shape [${shape.join(', ')}]`);
-    return tensorFrom(Float32Array.from(data), shape);
+    // A view of the decoded request: the batch copy in the infer step is the one copy these values make.
+    return tensorFrom(data, shape);
   }
   // Sparse: indices laid out one row per dimension, [ndim][nnz].
+  const indices = listValues(struct, 'indiceData');
+  if (!indices) throw new RequestError('CS_ERR_BAD_REQUEST', 'tensor struct has no "indiceData" child');
   const [ndim, nnz] = indicesShape as [number, number];
-  if (ndim !== shape.length || nnz !== data.length || indices.length !== ndim * nnz) {
+  if (indicesShape.length !== 2 || ndim !== shape.length || nnz !== data.length || indices.length !== ndim * nnz) {
     throw new RequestError('CS_ERR_BAD_REQUEST', `input ${name}: sparse indices [${indicesShape.join(', ')}] do not match ${data.length} values and shape [${shape.join(', ')}]`);
   }
   const dense = new Float32Array(size);

@@ -1,5 +1,5 @@
 """A real cluster for the BigDL client tests: redis-server, `cs jobmanager start`, `cs taskmanager start`
-and four BigDL-protocol jobs, started once per session from the built repository (CS_REPO_ROOT)."""
+and six BigDL-protocol jobs, started once per session from the built repository (CS_REPO_ROOT)."""
 import json
 import os
 import shutil
@@ -53,15 +53,19 @@ def cluster():
         host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
         models = tmp / "models"
         subprocess.run(CS + ["model", "generate", "--dir", str(models)], check=True, env=env, capture_output=True)
+        subprocess.run([CS[0], str(Path(__file__).resolve().parent / "layout_models.js"), str(models)], check=True, env=env, capture_output=True)
         jm_port = free_port()
         jm = f"http://127.0.0.1:{jm_port}"
         procs.append(subprocess.Popen(CS + ["jobmanager", "start", "--port", str(jm_port), "--redis", redis_url, "--cache-dir", str(tmp / "jm")], env=env))
         wait(lambda: urllib.request.urlopen(jm + "/jobs").status == 200, 30, "the JobManager")
-        procs.append(subprocess.Popen(CS + ["taskmanager", "start", "--jobmanager", jm, "--redis", redis_url, "--slots", "4", "--cache-dir", str(tmp / "tm")], env=env))
+        procs.append(subprocess.Popen(CS + ["taskmanager", "start", "--jobmanager", jm, "--redis", redis_url, "--slots", "8", "--cache-dir", str(tmp / "tm")], env=env))
         jobs = {
             "serving_stream": f"source: {{ type: redis, protocol: bigdl }}\nmodel: {{ path: {models / 'tiny.onnx'} }}\n",
             "zoo_stream": f"source: {{ type: redis, protocol: bigdl, bigdlConvention: '0.11' }}\nmodel: {{ path: {models / 'tiny.onnx'} }}\n",
             "topn_stream": f"source: {{ type: redis, protocol: bigdl }}\nmodel: {{ path: {models / 'tiny.onnx'} }}\npostprocess: {{ type: topN, n: 3 }}\n",
+            # Images to models of either layout from the 0.11 client; the topologies name no layout.
+            "zoo_nhwc_stream": f"source: {{ type: redis, protocol: bigdl, bigdlConvention: '0.11' }}\nmodel: {{ path: {models / 'channel_means_nhwc.onnx'} }}\n",
+            "zoo_nchw_stream": f"source: {{ type: redis, protocol: bigdl, bigdlConvention: '0.11' }}\nmodel: {{ path: {models / 'channel_means_nchw.onnx'} }}\n",
             "image_stream": f"source: {{ type: redis, protocol: bigdl }}\ndecode: {{ type: image, width: 224, height: 224 }}\nbatch: {{ maxSize: 4, maxDelayMs: 1 }}\nmodel: {{ path: {models / 'cnn.onnx'}, threads: 2 }}\n",
         }
         for name, body in jobs.items():

@@ -132,3 +132,23 @@ def test_analytics_zoo_0_11_client_without_batch_dimension(cluster):
     assert query_until(oq, "zoo-bad") == "NaN"
     if OLD_NUMPY:
         np.testing.assert_allclose(iq.predict(x, timeout=20), got, rtol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_analytics_zoo_0_11_image_takes_the_model_layout(cluster, layout):
+    """The topology names no layout: an image from the 0.11 client reaches a model whose input is
+    [n, h, w, 3] channels-last and one whose input is [n, 3, h, w] channels-first, both BGR and raw 0–255,
+    as the original server did for TensorFlow and BigDL models. The models return each channel's mean."""
+    zoo = __import__("zoo.serving.client", fromlist=["InputQueue"])
+    iq = zoo.InputQueue(host=cluster["host"], port=cluster["port"], name=f"zoo_{layout}_stream")
+    oq = zoo.OutputQueue(host=cluster["host"], port=cluster["port"], name=f"zoo_{layout}_stream")
+    yy, xx = np.mgrid[0:40, 0:24]
+    img = np.stack([30 + xx, 120 + yy, 220 - yy], axis=-1).astype(np.uint8)  # BGR, 40 high × 24 wide
+    path = str(cluster["tmp"] / f"layout-{layout}.png")
+    cv2.imwrite(path, img)
+    iq.enqueue(f"layout-{layout}", image=path)
+    got = query_until(oq, f"layout-{layout}", seconds=60)
+    assert not (isinstance(got, str) and got == "NaN"), "the image was decoded in the wrong layout for the model"
+    sent = cv2.imdecode(cv2.imencode(".jpg", cv2.imread(path))[1], cv2.IMREAD_COLOR).astype(np.float32)
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got, sent.mean(axis=(0, 1)), atol=2.0)  # JPEG decoders differ slightly
