@@ -22,6 +22,14 @@ import { imageInput } from '../../src/client/tensor-input';
 import { bareThroughput, csStart, percentile, serve, servedLatencies, servedThroughput, stop, SECONDS, type Figure } from './bench-support';
 import { cnnTensorRows, type CnnLayout, type CnnRow } from './cnn-tensor-bench';
 import { benchJpegs, hiddenShare, IMAGE_DECODE, imageBareThroughput, type ImageOverlap } from './image-bench';
+import { bigdlClientBench, type BigdlClientBenchResult } from './bigdl-client-bench';
+
+/**
+ * The original Analytics Zoo Cluster Serving with the same 0.11.2 client on a Keras MobileNetV2, measured
+ * on this machine kind (issue 13): closed-loop and burst img/s, sequential p50 ms. The goal is ≥ 4 × its
+ * throughput and ≤ 1/5 of its p50 overhead over bare ONNX Runtime.
+ */
+const ORIGINAL_BIGDL = { closedLoop: 22.7, burst: 28.8, p50: 48.9 } as const;
 
 const CNN_BATCH = Number(process.env.CS_BENCH_CNN_BATCH ?? 8);
 /** Instances × threads layouts of the CNN figures. */
@@ -118,6 +126,7 @@ async function main(): Promise<void> {
   const cnnRows: CnnRow[] = [];
   const clientFigures: { client: string; rps: number | undefined }[] = [];
   let imageOverlap: ImageOverlap | undefined;
+  let bigdl: BigdlClientBenchResult | undefined | 'skipped';
   const tinyRow = Float32Array.from({ length: 16 }, (_, i) => i / 16);
   const progress = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
   try {
@@ -208,7 +217,12 @@ async function main(): Promise<void> {
       }
       progress('clients done');
     }
-    // 5. Low-load latency: one request at a time through a topology with the example topologies' 2 ms
+    // 5. The released BigDL client (analytics-zoo-serving 0.11.2, from the BigDL test venv) on mobilenetv2.
+    if (section('bigdl')) {
+      bigdl = (await bigdlClientBench({ redisUrl, model: models.mobilenetv2, seconds: SECONDS })) ?? 'skipped';
+      progress('bigdl done');
+    }
+    // 6. Low-load latency: one request at a time through a topology with the example topologies' 2 ms
     //    window (an idle instance closes it at once), p50 minus bare single-request inference.
     const image = Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.sin(i));
     for (const [label, model, threads, input, feeds, targetMs] of !section('latency') ? [] : ([
@@ -234,7 +248,21 @@ async function main(): Promise<void> {
     await redis?.stop();
   }
   printTables(figures, cnnRows, clientFigures, imageOverlap);
-  console.log(JSON.stringify({ bench: 'cluster-serving', seconds: SECONDS, cores: require('node:os').cpus().length, figures, cnn: cnnRows, clients: clientFigures, ...(imageOverlap ? { imageOverlap } : {}) }));
+  if (bigdl === 'skipped') console.log('\nBigDL client: skipped (run `bash test/python/run-all.sh` once to create .venv-bigdl-old)');
+  else if (bigdl) printBigdl(bigdl);
+  console.log(JSON.stringify({ bench: 'cluster-serving', seconds: SECONDS, cores: require('node:os').cpus().length, figures, cnn: cnnRows, clients: clientFigures, ...(imageOverlap ? { imageOverlap } : {}), ...(bigdl && bigdl !== 'skipped' ? { bigdl } : {}) }));
+}
+
+/** The BigDL-client row, against bare ONNX Runtime and the original's figures. */
+function printBigdl(b: BigdlClientBenchResult): void {
+  const o = ORIGINAL_BIGDL;
+  const originalOverhead = o.p50 - b.bareP50;
+  console.log('');
+  console.log(`BigDL client (${b.client}, unmodified) on mobilenetv2, ${b.clients} client processes:`);
+  console.log(`  closed loop ${b.closedLoop.toFixed(1)} img/s (${(b.closedLoop / o.closedLoop).toFixed(2)} × the original's ${o.closedLoop}; goal ≥ 4 ×: ${b.closedLoop >= 4 * o.closedLoop ? 'met' : 'NOT met'}), ${(b.ratio).toFixed(2)} × bare ONNX Runtime (${b.bareThroughput.toFixed(1)} img/s)`);
+  console.log(`  burst ${b.burst.toFixed(1)} img/s (${(b.burst / o.burst).toFixed(2)} × the original's ${o.burst})`);
+  console.log(`  sequential p50 ${b.p50.toFixed(1)} ms vs bare ${b.bareP50.toFixed(1)} ms: +${b.p50Overhead.toFixed(1)} ms; the original's ${o.p50} ms is +${originalOverhead.toFixed(1)} over this bare (goal ≤ 1/5: +${(originalOverhead / 5).toFixed(1)} ms: ${b.p50Overhead <= originalOverhead / 5 ? 'met' : 'NOT met'})`);
+  if (b.taskManagerCpuMsPerImage !== undefined) console.log(`  TaskManager CPU ${b.taskManagerCpuMsPerImage.toFixed(2)} ms/image, its event loop ${b.eventLoopCpuMsPerImage?.toFixed(2) ?? 'n/a'} ms/image`);
 }
 
 function printTables(figures: readonly Figure[], cnnRows: readonly CnnRow[], clientFigures: readonly { client: string; rps: number | undefined }[], imageOverlap: ImageOverlap | undefined): void {

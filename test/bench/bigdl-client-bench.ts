@@ -13,12 +13,13 @@
  * Standalone: `node dist/test/bench/bigdl-client-bench.js [model.onnx]` (starts its own redis-server;
  * CS_BENCH_SECONDS, CS_BIGDL_BENCH_CLIENTS, CS_BIGDL_BENCH_CLIENT=zoo|bigdl) prints the figures as JSON.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { packageRoot } from '../../src/package-root';
-import type { TopologyInput } from '../../src/topology/schema';
+import { serve, stop } from './bench-support';
+import { sampleThreads, threadCpuMs } from './thread-cpu';
 
 export interface BigdlClientBenchOptions {
   /** Redis the served job reads (it must run with `maxmemory 0`, or the clients drop requests). */
@@ -82,38 +83,6 @@ function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
     graphOptimizationLevel: 'all',
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
-}
-
-/** A TaskManager slot in its own process (serve-subtask.ts), resolved once it prints `ready`. */
-async function serve(spec: TopologyInput, redisUrl: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(__dirname, 'serve-subtask.js'), JSON.stringify(spec), redisUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`serving process exited with ${code}`)));
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
-    });
-  });
-  child.removeAllListeners('exit');
-  return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-/** CPU seconds (user + system) of a process, or of one of its threads, from /proc; undefined elsewhere. */
-function cpuSeconds(pid: number, tid?: number): number | undefined {
-  try {
-    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (clock ticks, 100 Hz on Linux).
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 interface ClientFigures {
@@ -194,19 +163,19 @@ export async function bigdlClientBench(options: BigdlClientBenchOptions): Promis
 
   const bare = await bareThroughput(options.model, threads, batch.maxSize, seconds);
   const name = `bigdl_bench_${client}_${process.pid}`;
-  const child = await serve({ name, source: { type: 'redis', protocol: 'bigdl', bigdlConvention: convention }, model: { path: options.model, threads, instances: 1 }, batch }, options.redisUrl);
+  const { child } = await serve({ name, source: { type: 'redis', protocol: 'bigdl', bigdlConvention: convention }, model: { path: options.model, threads, instances: 1 }, batch }, options.redisUrl);
   let figures: ClientFigures;
   let cpu: number | undefined;
   let loopCpu: number | undefined;
   try {
     const pid = child.pid!;
-    const cpu0 = cpuSeconds(pid);
-    const loop0 = cpuSeconds(pid, pid);
+    const before = sampleThreads(pid);
     figures = await runClientLoad(python, options.redisUrl, name, client, seconds, clients, options.burst ?? 200, options.sequential ?? 60);
-    const cpu1 = cpuSeconds(pid);
-    const loop1 = cpuSeconds(pid, pid);
-    if (cpu0 !== undefined && cpu1 !== undefined) cpu = ((cpu1 - cpu0) * 1000) / figures.requests;
-    if (loop0 !== undefined && loop1 !== undefined) loopCpu = ((loop1 - loop0) * 1000) / figures.requests;
+    const used = threadCpuMs(before, sampleThreads(pid));
+    if (used.size > 0) {
+      cpu = [...used.values()].reduce((n, t) => n + t.ms, 0) / figures.requests;
+      loopCpu = (used.get(pid)?.ms ?? 0) / figures.requests;
+    }
   } finally {
     await stop(child);
   }

@@ -57,7 +57,7 @@ test('the builder records the spec and the steps in order', () => {
   assert.equal(t.spec.name, 'tiny-custom');
   assert.deepEqual(t.spec.source, { type: 'redis', stream: 'tiny-custom', partitions: 1, protocol: 'native', readCount: 512, maxDeliveries: 3, bigdlConvention: '2.x' });
   assert.deepEqual(t.spec.batch, { maxSize: 32, maxDelayMs: 2 });
-  assert.deepEqual(t.spec.model, { path: '../models/tiny.onnx', runtime: 'onnx', threads: 1, instances: 1 });
+  assert.deepEqual(t.spec.model, { path: '../models/tiny.onnx', runtime: 'onnx', threads: 1, instances: 1, spinning: false });
   assert.deepEqual(t.spec.postprocess, { type: 'softmax' });
   assert.equal(t.spec.sink.type === 'redis' && t.spec.sink.resultTtlMs, 60000);
   assert.equal(t.spec.parallelism, 2);

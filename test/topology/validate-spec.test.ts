@@ -22,7 +22,7 @@ test('a minimal topology gets every default filled in', () => {
   assert.deepEqual(spec.source, { type: 'redis', partitions: 1, protocol: 'native', readCount: 512, maxDeliveries: 3, bigdlConvention: '2.x' });
   assert.deepEqual(spec.decode, { type: 'tensor', maxRequestBytes: 64 * 1024 * 1024 });
   assert.deepEqual(spec.batch, { maxSize: 32, maxDelayMs: 5 });
-  assert.deepEqual(spec.model, { path: '/models/tiny.onnx', runtime: 'onnx', threads: 1, instances: 1 });
+  assert.deepEqual(spec.model, { path: '/models/tiny.onnx', runtime: 'onnx', threads: 1, instances: 1, spinning: false });
   assert.deepEqual(spec.postprocess, { type: 'none' });
   assert.equal(spec.sink.type, 'redis');
   assert.equal(spec.parallelism, 1);
