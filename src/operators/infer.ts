@@ -2,6 +2,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import type { LoadedModel } from '../runtime/model-runtime';
 import { errorResult, okResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
 import type { Tensor } from '../tensor/tensor';
+import type { Normalization } from '../tensor/wire-dtypes';
 import { toClusterServingError } from '../errors';
 import { concatRows, splitRows } from './batch-tensors';
 import { requestRows, shapeKey } from './check-inputs';
@@ -11,16 +12,23 @@ export interface InferOptions {
   readonly maxSize: number;
   /** Called with each run's size and duration, for metrics. */
   readonly onRun?: (rows: number, ms: number) => void;
+  /** uint8 request tensors of a float32 input are normalised so while the batch is built; cast as they are without it. */
+  readonly normalize?: Normalization | undefined;
 }
 
 /** Runs one batch; a failed batch of several requests is retried one request at a time, so only the culprit fails. */
-async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], onRun?: InferOptions['onRun']): Promise<InferenceResult[]> {
+async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], options: InferOptions): Promise<InferenceResult[]> {
+  const { onRun, normalize } = options;
   const rows = batch.map(requestRows);
   const feeds = new Map<string, Tensor>();
   const allocate = (bytes: number): Uint8Array => model.allocateInput(bytes);
-  for (const name of batch[0]!.inputs.keys()) feeds.set(name, concatRows(batch.map((r) => r.inputs.get(name)!), allocate));
-  const started = performance.now();
   try {
+    // Built as the model's input dtypes: float16 and uint8 request tensors are converted on the way.
+    for (const name of batch[0]!.inputs.keys()) {
+      const dtype = model.inputs.find((i) => i.name === name)?.dtype;
+      feeds.set(name, concatRows(batch.map((r) => r.inputs.get(name)!), allocate, dtype && { dtype, normalize }));
+    }
+    const started = performance.now();
     const outputs = await model.run(feeds);
     onRun?.(rows.reduce((a, b) => a + b, 0), performance.now() - started);
     const perRequest: Map<string, Tensor>[] = batch.map(() => new Map());
@@ -34,7 +42,7 @@ async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], 
     if (batch.length > 1) {
       // One at a time: the retries hold the same instance slot as the failed batch.
       const results: InferenceResult[] = [];
-      for (const req of batch) results.push(...(await runBatch(model, [req], onRun)));
+      for (const req of batch) results.push(...(await runBatch(model, [req], options)));
       return results;
     }
     const e = toClusterServingError(err, 'CS_ERR_INFERENCE');
@@ -80,7 +88,7 @@ export function infer(model: LoadedModel, options: InferOptions): OperatorFuncti
           const batch = takeNext();
           if (!batch) break;
           running++;
-          runBatch(model, batch, options.onRun).then(
+          runBatch(model, batch, options).then(
             (results) => {
               running--;
               if (closed) return;

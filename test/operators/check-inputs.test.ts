@@ -8,7 +8,7 @@ import type { DType, Tensor } from '../../src/tensor/tensor';
 
 /** A tensor of the right byte size for its dtype and shape (contents do not matter to the check). */
 function t(dtype: DType, shape: number[]): Tensor {
-  const bytes = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1, bool: 1 }[dtype];
+  const bytes = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1, bool: 1, float16: 2 }[dtype];
   return { dtype, shape, data: new Uint8Array(shape.reduce((a, b) => a * b, 1) * bytes) };
 }
 

@@ -139,11 +139,14 @@ function sampleTensor(dtype: DType, shape: number[]): Tensor {
     case 'bool':
       data = Uint8Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 1 : 0));
       break;
+    case 'float16':
+      data = Uint16Array.from({ length: n }, (_, i) => (i * 0x1357) & 0xffff); // every pattern kind: NaNs, infinities, subnormals
+      break;
   }
   return tensorFrom(data, shape, dtype);
 }
 
-const DTYPES_UNDER_TEST: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'];
+const DTYPES_UNDER_TEST: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool', 'float16'];
 const SHAPES: number[][] = [[], [1], [5], [2, 3], [0, 4], [2, 0], [2, 1, 3], [1, 2, 2, 2]];
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { Field, Float32, Int32, RecordBatch, RecordBatchStreamWriter, Schema, Struct, makeData, makeVector, vectorFromArray } from 'apache-arrow';
-import { elementCount, toTypedArray, type Tensor } from '../../tensor/tensor';
+import { elementCount, toValues, type Tensor } from '../../tensor/tensor';
 
 /** The value BigDL clients read as "this request failed". */
 export const BIGDL_FAILURE = 'NaN';
@@ -8,7 +8,7 @@ const SCHEMA = new Schema([new Field('data', new Float32(), false), new Field('s
 
 function batchOf(t: Tensor): RecordBatch {
   const n = elementCount(t.shape);
-  const values = Float32Array.from(toTypedArray(t) as ArrayLike<number | bigint>, (v) => Number(v));
+  const values = Float32Array.from(toValues(t) as ArrayLike<number | bigint>, (v) => Number(v));
   // Column `shape` holds the dimensions in its first rows, null-padded to the row count (the client
   // drops nulls and zeros and reshapes `data`, so the row count must stay the element count). A tensor
   // with more dimensions than elements (e.g. [1, 1]) loses size-1 dimensions until its shape fits.
