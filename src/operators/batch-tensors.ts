@@ -34,7 +34,7 @@ export function concatRows(parts: readonly Tensor[], allocate: (bytes: number) =
     const count = elementCount(p.shape);
     if (p.dtype === dtype) copyInto(data, offset, p.data, shared);
     else if (dtype === 'float32') writeFloat32(floatsAt(data, offset, count), p, target?.normalize);
-    else throw new Error(`a ${p.dtype} tensor cannot be part of a ${dtype} batch`);
+    else throw new Error(`a ${p.dtype} tensor cannot be part of a batch of ${dtype}`);
     offset += count * DTYPE_BYTES[dtype];
   }
   return { dtype, shape: [rows, ...first.shape.slice(1)], data };

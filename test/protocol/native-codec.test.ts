@@ -7,7 +7,7 @@ import * as avro from 'avsc';
 import { decodeRequest, decodeResult, encodeRequest, encodeResult, NATIVE_VERSION } from '../../src/protocol/native/native-codec';
 import { readAvroView } from '../../src/protocol/native/avro-view-reader';
 import { RequestError } from '../../src/errors';
-import { tensorFrom, toTypedArray, type DType, type Tensor, type TypedArray } from '../../src/tensor/tensor';
+import { DTYPE_BYTES, tensorFrom, toTypedArray, type DType, type Tensor, type TypedArray } from '../../src/tensor/tensor';
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
@@ -294,6 +294,19 @@ describe('native codec: result round trip', () => {
 // Golden fixture
 // ---------------------------------------------------------------------------------------------------
 
+describe('native codec: FLOAT16 is the last DType symbol', () => {
+  test('index 6 is float16 (2 bytes an element); the older symbols keep their indices, so older clients read the same', () => {
+    const half = decodeRequest(forgedRequest([forgedTensor('h', 6, [2], [0x00, 0x3c, 0x00, 0xc0])])).inputs.get('h')!;
+    assert.deepEqual({ dtype: half.dtype, shape: half.shape, bytes: [...half.data] }, { dtype: 'float16', shape: [2], bytes: [0x00, 0x3c, 0x00, 0xc0] });
+    const order: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool', 'float16'];
+    order.forEach((dtype, index) => {
+      const bytes = Array.from({ length: DTYPE_BYTES[dtype] }, () => 0);
+      assert.equal(decodeRequest(forgedRequest([forgedTensor('x', index, [1], bytes)])).inputs.get('x')!.dtype, dtype);
+      assert.deepEqual([...encodeRequest(new Map([['x', { dtype, shape: [1], data: new Uint8Array(bytes) }]]))], [...forgedRequest([forgedTensor('x', index, [1], bytes)])]);
+    });
+  });
+});
+
 describe('native codec: golden fixture request-v1.hex', () => {
   // Generated once by encodeRequest and checked in; a change to the wire format makes this fail.
   const golden = Buffer.from(readFileSync(join(FIXTURE_DIR, 'request-v1.hex'), 'utf8').replace(/\s+/g, ''), 'hex');
@@ -523,8 +536,8 @@ describe('native codec: malformed requests', () => {
     }
   });
 
-  test('unknown dtype enum index (6, 100, -1)', () => {
-    for (const idx of [6, 100, -1]) {
+  test('unknown dtype enum index (7, 100, -1)', () => {
+    for (const idx of [7, 100, -1]) {
       assertBadRequest(forgedRequest([forgedTensor('x', idx, [1], [0])]), /DType|dtype|index/);
     }
   });
