@@ -49,27 +49,45 @@ export function normalizationProblem(shape: readonly number[], n: Normalization)
   return undefined;
 }
 
-/** Per-channel tables of the 256 normalised values, kept per Normalization object. */
-const tables = new WeakMap<Normalization, Float32Array>();
+/**
+ * How one normalisation is applied: `x · a[c] + b[c]` (a = scale / std, b = −mean / std) when that gives,
+ * for every channel and every 0–255 value, the float32 the formula `(x · scale − mean[c]) / std[c]` gives
+ * (checked once; true for every normalisation tried, ImageNet's included); else a lookup in `table`
+ * (c · 256 + x → the formula's value). The arithmetic loop is twice as fast as the lookup (measured 0.38 vs
+ * 0.81 ms per 224 × 224 RGB image into shared memory on a loaded 2-core machine).
+ */
+interface Uint8Plan {
+  readonly channels: number;
+  readonly a: Float64Array;
+  readonly b: Float64Array;
+  /** Set when the arithmetic is not exact for some value. */
+  readonly table: Float32Array | undefined;
+}
+
+const plans = new WeakMap<Normalization, Uint8Plan>();
 const IDENTITY: Normalization = { scale: 1, mean: [0], std: [1], channelAxis: 1 };
 
-/**
- * `c · 256 + x` → `(x · scale − mean[c]) / std[c]` as float32, computed once per normalisation. A lookup per
- * element is exact (the same rounding as the formula in float64) and cheaper than the arithmetic.
- */
-function uint8Table(n: Normalization): Float32Array {
-  let table = tables.get(n);
-  if (!table) {
-    const c = channels(n);
-    table = new Float32Array(256 * c);
-    for (let k = 0; k < c; k++) {
-      const mean = n.mean[n.mean.length === 1 ? 0 : k]!;
-      const std = n.std[n.std.length === 1 ? 0 : k]!;
-      for (let x = 0; x < 256; x++) table[k * 256 + x] = (x * n.scale - mean) / std;
+function uint8Plan(n: Normalization): Uint8Plan {
+  let plan = plans.get(n);
+  if (plan) return plan;
+  const c = channels(n);
+  const a = new Float64Array(c);
+  const b = new Float64Array(c);
+  const table = new Float32Array(256 * c);
+  let exact = true;
+  for (let k = 0; k < c; k++) {
+    const mean = n.mean[n.mean.length === 1 ? 0 : k]!;
+    const std = n.std[n.std.length === 1 ? 0 : k]!;
+    a[k] = n.scale / std;
+    b[k] = -mean / std;
+    for (let x = 0; x < 256; x++) {
+      table[k * 256 + x] = (x * n.scale - mean) / std;
+      if (Math.fround(x * a[k]! + b[k]!) !== table[k * 256 + x]) exact = false;
     }
-    tables.set(n, table);
   }
-  return table;
+  plan = { channels: c, a, b, table: exact ? undefined : table };
+  plans.set(n, plan);
+  return plan;
 }
 
 /** Reused for a float16 tensor at an odd byte offset (a Uint16Array view needs an even one). */
@@ -96,10 +114,7 @@ export function writeFloat32(target: Float32Array, source: Tensor, normalize?: N
         staging.set(bytes);
         bytes = staging;
       }
-      const bits = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
-      const out = new Uint32Array(target.buffer, target.byteOffset, count);
-      const table = float16DecodeTable();
-      for (let i = 0; i < count; i++) out[i] = table[bits[i]!]!;
+      writeFloat16Bits(new Uint32Array(target.buffer, target.byteOffset, count), new Uint16Array(bytes.buffer, bytes.byteOffset, count));
       return;
     }
     case 'uint8':
@@ -110,27 +125,47 @@ export function writeFloat32(target: Float32Array, source: Tensor, normalize?: N
   }
 }
 
+/**
+ * float16 → float32 bits: normal numbers by rebiasing the exponent (sign moved up, exponent and mantissa
+ * shifted by 13, 112 added to the exponent), the rest (zeros, subnormals, ±∞, NaN) from the decode table.
+ * Faster than a lookup for every value (0.60 vs 0.74 ms per 150,528 values, measured as above).
+ */
+function writeFloat16Bits(out: Uint32Array, bits: Uint16Array): void {
+  const table = float16DecodeTable();
+  const count = bits.length;
+  for (let i = 0; i < count; i++) {
+    const h = bits[i]!;
+    const exp = h & 0x7c00;
+    out[i] = exp !== 0 && exp !== 0x7c00 ? ((h & 0x8000) << 16) | (((h & 0x7fff) << 13) + 0x38000000) : table[h]!;
+  }
+}
+
 function writeNormalizedUint8(out: Float32Array, x: Uint8Array, shape: readonly number[], n: Normalization): void {
-  const table = uint8Table(n);
+  const plan = uint8Plan(n);
   const count = x.length;
-  const c = table.length / 256;
-  if (c === 1) {
-    for (let i = 0; i < count; i++) out[i] = table[x[i]!]!;
-    return;
-  }
+  const c = plan.channels;
+  // `inner`: elements in a run of one channel (all of them with one channel; 1 when channels are last).
   const axis = n.channelAxis < 0 ? shape.length + n.channelAxis : n.channelAxis;
-  const inner = elementCount(shape.slice(axis + 1));
+  const inner = c === 1 ? count : elementCount(shape.slice(axis + 1));
+  const { a, b, table } = plan;
+  let k = 0;
   if (inner === 1) {
-    // Channels last: the channel cycles with every element.
-    for (let i = 0; i < count; i += c) for (let k = 0; k < c; k++) out[i + k] = table[k * 256 + x[i + k]!]!;
+    for (let i = 0; i < count; i++) {
+      out[i] = table ? table[k * 256 + x[i]!]! : x[i]! * a[k]! + b[k]!;
+      k = k + 1 === c ? 0 : k + 1;
+    }
     return;
   }
-  // Channels first: runs of `inner` elements share a channel.
-  let k = 0;
   for (let start = 0; start < count; start += inner) {
-    const base = k * 256;
-    const end = start + inner;
-    for (let i = start; i < end; i++) out[i] = table[base + x[i]!]!;
+    const end = Math.min(count, start + inner);
+    if (table) {
+      const base = k * 256;
+      for (let i = start; i < end; i++) out[i] = table[base + x[i]!]!;
+    } else {
+      const ak = a[k]!;
+      const bk = b[k]!;
+      for (let i = start; i < end; i++) out[i] = x[i]! * ak + bk;
+    }
     k = k + 1 === c ? 0 : k + 1;
   }
 }

@@ -70,6 +70,18 @@ describe('writeFloat32', () => {
     assert.deepEqual(converted(t, meanOnly), normalizedReference(t.data, [1, 3, 4, 4], meanOnly));
   });
 
+  test('a normalisation where x · (scale/std) − mean/std is off by an ulp still gives the formula exactly (a table then)', () => {
+    // 204 / 255 is exactly 0.8: the formula gives 0, the rearranged arithmetic −1.1e-16.
+    const n: Normalization = { scale: 1 / 255, mean: [0.8], std: [0.955], channelAxis: 1 };
+    const t = tensorFrom(Uint8Array.from({ length: 256 }, (_, i) => i), [1, 256], 'uint8');
+    const out = converted(t, n);
+    assert.ok(Object.is(out[204], 0));
+    assert.deepEqual(out, normalizedReference(t.data, [1, 256], n));
+    const nhwc: Normalization = { scale: 1 / 255, mean: [0.8, 0.1, 0.2], std: [0.955, 1, 2], channelAxis: -1 };
+    const u = uint8Tensor([2, 9, 3], 5);
+    assert.deepEqual(converted(u, nhwc), normalizedReference(u.data, [2, 9, 3], nhwc));
+  });
+
   test('float16 is cast exactly, also from an odd byte offset of a payload; float32 is copied', () => {
     const values = Float32Array.from({ length: 300 }, (_, i) => Math.sin(i) * 10 ** ((i % 9) - 4));
     const bits = toFloat16(values);
