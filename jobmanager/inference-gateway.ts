@@ -46,7 +46,7 @@ function isActive(job: JobSummary): boolean {
 export function outputsAfterPostprocess(outputs: readonly OnnxTensorInfo[], postprocess: PostprocessSpec): OnnxTensorInfo[] {
   if (postprocess.type === 'none') return [...outputs];
   if (postprocess.type === 'softmax') {
-    return outputs.map((o) => (o.dtype === 'float64' ? { ...o, dtype: 'float32', elemType: 'FLOAT' } : o));
+    return outputs.map((o) => (o.dtype === 'float64' || o.dtype === 'float16' ? { ...o, dtype: 'float32', elemType: 'FLOAT' } : o));
   }
   if (postprocess.type === 'argmax') {
     return outputs.map((o) => ({ name: `${o.name}_argmax`, dtype: 'int32', shape: o.shape.slice(0, -1), elemType: 'INT32' }));

@@ -28,7 +28,8 @@ export { imageToTensor, type ImageToTensorOptions } from './operators/image-to-t
 
 // Records and tensors that user steps work on
 export { errorResult, okResult, type InferenceRequest, type InferenceResult, type ResultError, type EntryRef } from './tensor/records';
-export { toTypedArray, tensorFrom, elementCount, DTYPES, type DType, type Tensor, type NamedTensors, type TypedArray } from './tensor/tensor';
+export { toTypedArray, toValues, tensorFrom, elementCount, DTYPES, type DType, type Tensor, type NamedTensors, type TypedArray } from './tensor/tensor';
+export { toFloat16, fromFloat16 } from './tensor/float16';
 
 // The client
 export { InputQueue, type InputQueueOptions, type PredictOptions } from './client/input-queue';

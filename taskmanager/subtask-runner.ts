@@ -146,6 +146,8 @@ export class SubtaskRunner {
 
     const { decode } = spec;
     const imageConcurrency = decode.type === 'image' ? decode.concurrency : undefined;
+    // uint8 tensors sent for float32 inputs: normalised so as their batch is built (checked per request first).
+    const normalize = decode.type === 'tensor' ? decode.normalize : undefined;
     const native = decodeNative({ maxRequestBytes: decode.maxRequestBytes });
     // Decoded images live in reused arrays, given back once the request's result is written.
     const imageBuffers = (this.imageBuffers = !bigdl && decode.type === 'image' ? new ImageBufferPool() : undefined);
@@ -156,7 +158,7 @@ export class SubtaskRunner {
         : native;
     const decoded = this.entries.pipe(
       decodeEntries,
-      checkInputs(model.inputs),
+      checkInputs(model.inputs, normalize),
       chain(requestSteps.map((step) => onRequests(applyUserStep(step)))),
       share(),
     );
@@ -166,7 +168,7 @@ export class SubtaskRunner {
     const inferred = decoded.pipe(
       filter((x): x is InferenceRequest => x.kind === 'request'),
       batchWindow({ maxSize: spec.batch.maxSize, maxDelayMs: spec.batch.maxDelayMs, key: shapeKey, rows: requestRows, idle: () => load.idle }),
-      infer(model, { maxSize: spec.batch.maxSize, load, onRun: (rows, ms) => { this.runs++; this.rows += rows; this.runMs += ms; } }),
+      infer(model, { maxSize: spec.batch.maxSize, load, normalize, onRun: (rows, ms) => { this.runs++; this.rows += rows; this.runMs += ms; } }),
       mergeMap((results) => from(results)),
       postprocess(spec.postprocess),
       chain(resultSteps.map((step) => onOkResults(applyUserStep(step)))),

@@ -4,6 +4,13 @@ import { DTYPE_BYTES, dtypeOf, elementCount, isDType, tensorFrom, type DType, ty
 /**
  * What a client may pass as one input: a Tensor, or `{ data, shape, dtype? }` with a typed array
  * (an onnxruntime `Tensor` has this shape too: `{ data, dims, type }` is accepted as well).
+ * A Uint16Array is float16 bits (`toFloat16(floats)` makes one). A float32 model input also takes a
+ * float16 tensor (half the bytes) or a uint8 one (a quarter: raw pixels, normalised by the job's
+ * `decode.normalize` or cast as they are); the TaskManager converts them.
+ *
+ * @example
+ * await q.predict({ input: { data: toFloat16(floats), shape: [1, 3, 224, 224] } });
+ * await q.predict({ input: { data: rgbBytes, shape: [1, 3, 224, 224] } }); // Uint8Array: uint8
  */
 export type TensorInput =
   | Tensor

@@ -1,26 +1,53 @@
-import { DTYPE_BYTES, elementCount, type Tensor } from '../tensor/tensor';
+import { DTYPE_BYTES, elementCount, type DType, type Tensor } from '../tensor/tensor';
+import { writeFloat32, type Normalization } from '../tensor/wire-dtypes';
+
+/** What a batch input is built as: the model input's dtype, and how uint8 parts are normalised on the way. */
+export interface ConcatTarget {
+  /** The batch's dtype; parts of a compact dtype (float16, uint8 for float32) are converted into it. */
+  readonly dtype: DType;
+  /** uint8 parts of a float32 batch: `(x · scale − mean[c]) / std[c]`; cast as they are when absent. */
+  readonly normalize?: Normalization | undefined;
+}
 
 /**
  * Concatenates tensors along the leading (batch) dimension into one buffer from `allocate` (a shared,
  * pooled buffer in the infer operator): the single copy a request's bytes make on their way to the model.
+ * With a `target`, each part is written as `target.dtype`: parts already of that dtype are copied, float16
+ * and uint8 parts of a float32 batch are converted straight into the buffer (no array per request).
+ * Without one, every part must have the first part's dtype.
+ * @throws Error when a part cannot be written as the batch's dtype.
  */
-export function concatRows(parts: readonly Tensor[], allocate: (bytes: number) => Uint8Array = (n) => new Uint8Array(n)): Tensor {
+export function concatRows(parts: readonly Tensor[], allocate: (bytes: number) => Uint8Array = (n) => new Uint8Array(n), target?: ConcatTarget): Tensor {
   const first = parts[0];
   if (!first) throw new Error('concatRows of nothing');
+  const dtype = target?.dtype ?? first.dtype;
   let rows = 0;
-  let bytes = 0;
+  let elements = 0;
   for (const p of parts) {
     rows += p.shape[0] ?? 1;
-    bytes += p.data.byteLength;
+    elements += elementCount(p.shape);
   }
-  const data = allocate(bytes);
+  const data = allocate(elements * DTYPE_BYTES[dtype]);
   const shared = data.buffer instanceof SharedArrayBuffer;
   let offset = 0;
   for (const p of parts) {
-    copyInto(data, offset, p.data, shared);
-    offset += p.data.byteLength;
+    const count = elementCount(p.shape);
+    if (p.dtype === dtype) copyInto(data, offset, p.data, shared);
+    else if (dtype === 'float32') writeFloat32(floatsAt(data, offset, count), p, target?.normalize);
+    else throw new Error(`a ${p.dtype} tensor cannot be part of a batch of ${dtype}`);
+    offset += count * DTYPE_BYTES[dtype];
   }
-  return { dtype: first.dtype, shape: [rows, ...first.shape.slice(1)], data };
+  return { dtype, shape: [rows, ...first.shape.slice(1)], data };
+}
+
+/**
+ * A Float32Array of `count` floats at `offset` of `data`. Batch buffers start aligned and every earlier part
+ * was float32, so this is a view; an unaligned one would need a copy, which callers never cause.
+ */
+function floatsAt(data: Uint8Array, offset: number, count: number): Float32Array {
+  const at = data.byteOffset + offset;
+  if (at % 4 !== 0) throw new Error('concatRows: a float32 batch buffer must be 4-byte aligned');
+  return new Float32Array(data.buffer, at, count);
 }
 
 /** Reused by copyInto: an ordinary ArrayBuffer at least as large as the largest part copied through it. */

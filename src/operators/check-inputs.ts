@@ -1,7 +1,8 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { TensorInfo } from '../runtime/model-runtime';
 import { errorResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
-import type { Tensor } from '../tensor/tensor';
+import type { DType, Tensor } from '../tensor/tensor';
+import { acceptedDtypes, convertible, normalizationProblem, type Normalization } from '../tensor/wire-dtypes';
 
 function describe(info: TensorInfo): string {
   return `${info.dtype ?? '?'} [${info.shape.join(', ')}]`;
@@ -11,9 +12,11 @@ function describe(info: TensorInfo): string {
  * Checks one request against the model's declared inputs and renames its tensors to the model's input
  * names. Tensors match by name; when no name matches and the counts agree, they match by position (the
  * way BigDL clients send them). The leading dimension is the batch: any size ≥ 1 per request; every
- * other fixed dimension must match. A mismatch is an error result naming the input and what was expected.
+ * other fixed dimension must match. A float32 input also takes float16 and uint8 tensors (converted while
+ * the batch is built; uint8 normalised by `normalize` when given, which must then fit the tensor's shape).
+ * A mismatch is an error result naming the input and what was expected.
  */
-export function checkRequest(req: InferenceRequest, inputs: readonly TensorInfo[]): InferenceRequest | InferenceResult {
+export function checkRequest(req: InferenceRequest, inputs: readonly TensorInfo[], normalize?: Normalization): InferenceRequest | InferenceResult {
   const fail = (message: string): InferenceResult => errorResult(req, { code: 'CS_ERR_SHAPE', message });
   const given = [...req.inputs];
   const byName = inputs.every((i) => req.inputs.has(i.name));
@@ -35,7 +38,11 @@ export function checkRequest(req: InferenceRequest, inputs: readonly TensorInfo[
   for (let k = 0; k < inputs.length; k++) {
     const info = inputs[k]!;
     const t = byName ? req.inputs.get(info.name)! : given[k]![1];
-    if (info.dtype !== undefined && t.dtype !== info.dtype) return fail(`input ${info.name}: dtype ${t.dtype}, expected ${info.dtype}`);
+    if (!convertible(t.dtype, info.dtype)) return fail(`input ${info.name}: dtype ${t.dtype}, expected ${expectedDtypes(info.dtype!)}`);
+    if (normalize && t.dtype === 'uint8' && info.dtype === 'float32') {
+      const problem = normalizationProblem(t.shape, normalize);
+      if (problem) return fail(`input ${info.name}: ${problem}`);
+    }
     if (info.shape.length > 0) {
       if (t.shape.length !== info.shape.length) return fail(`input ${info.name}: shape [${t.shape.join(', ')}] has rank ${t.shape.length}, expected rank ${info.shape.length} ${describe(info)}`);
       for (let d = 1; d < info.shape.length; d++) {
@@ -54,9 +61,14 @@ export function checkRequest(req: InferenceRequest, inputs: readonly TensorInfo[
   return { ...req, inputs: renamed };
 }
 
+function expectedDtypes(dtype: DType): string {
+  const accepted = acceptedDtypes(dtype);
+  return accepted.length === 1 ? dtype : `${dtype} (or ${accepted.slice(1).join(' or ')}, converted to ${dtype})`;
+}
+
 /** The operator form of {@link checkRequest}, passing results (earlier errors) through untouched. */
-export function checkInputs(inputs: readonly TensorInfo[]): OperatorFunction<InferenceRequest | InferenceResult, InferenceRequest | InferenceResult> {
-  return map((x) => (x.kind === 'request' ? checkRequest(x, inputs) : x));
+export function checkInputs(inputs: readonly TensorInfo[], normalize?: Normalization): OperatorFunction<InferenceRequest | InferenceResult, InferenceRequest | InferenceResult> {
+  return map((x) => (x.kind === 'request' ? checkRequest(x, inputs, normalize) : x));
 }
 
 /** Rows (leading dimension) a checked request contributes to a batch. */
@@ -65,9 +77,20 @@ export function requestRows(req: InferenceRequest): number {
   return first?.shape[0] ?? 1;
 }
 
-/** Requests share a batch only when every input agrees on dtype and on every dimension but the first. */
+/**
+ * The dtype a checked tensor has once in its batch: float16 and uint8 tensors of an input only ever meet
+ * float32 ones there (checkRequest lets them through for float32 inputs alone), so they batch together.
+ */
+function batchDtype(dtype: DType): DType {
+  return dtype === 'float16' || dtype === 'uint8' ? 'float32' : dtype;
+}
+
+/**
+ * Requests share a batch only when every input agrees on dtype (the compact dtypes counting as the float32
+ * they become) and on every dimension but the first.
+ */
 export function shapeKey(req: InferenceRequest): string {
   let key = '';
-  for (const [name, t] of req.inputs) key += `${name}:${t.dtype}:${t.shape.slice(1).join('x')};`;
+  for (const [name, t] of req.inputs) key += `${name}:${batchDtype(t.dtype)}:${t.shape.slice(1).join('x')};`;
   return key;
 }

@@ -4,6 +4,7 @@ import type { TensorInfo } from '../runtime/model-runtime';
 import { decodeBigdlRequest } from '../protocol/bigdl/bigdl-request';
 import { errorResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
 import { tensorFrom, toTypedArray, type DType, type Tensor } from '../tensor/tensor';
+import { toFloat16 } from '../tensor/float16';
 import { RequestError, toClusterServingError } from '../errors';
 import { imageToTensor, type ImageToTensorOptions } from './image-to-tensor';
 
@@ -38,6 +39,8 @@ export function castTo(t: Tensor, dtype: DType | undefined): Tensor {
       return tensorFrom(Uint8Array.from(values, (v) => Math.max(0, Math.min(255, Math.round(v)))), t.shape);
     case 'bool':
       return tensorFrom(Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0)), t.shape, 'bool');
+    case 'float16':
+      return tensorFrom(toFloat16(values), t.shape);
     case 'float32':
       return t;
   }

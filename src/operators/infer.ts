@@ -2,6 +2,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import type { GatheredInput, LoadedModel } from '../runtime/model-runtime';
 import { errorResult, okResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
 import type { Tensor } from '../tensor/tensor';
+import type { Normalization } from '../tensor/wire-dtypes';
 import { toClusterServingError } from '../errors';
 import { concatRows, splitRows } from './batch-tensors';
 import { requestRows, shapeKey } from './check-inputs';
@@ -27,6 +28,8 @@ export interface InferOptions {
   readonly load?: InferLoad;
   /** Called with each run's size and duration, for metrics. */
   readonly onRun?: (rows: number, ms: number) => void;
+  /** uint8 request tensors of a float32 input are normalised so while the batch is built; cast as they are without it. */
+  readonly normalize?: Normalization | undefined;
 }
 
 /** The batch input of `parts` (rows along the first dimension) left for the model to join. */
@@ -37,17 +40,22 @@ function gathered(parts: readonly Tensor[]): GatheredInput {
 }
 
 /** Runs one batch; a failed batch of several requests is retried one request at a time, so only the culprit fails. */
-async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], onRun?: InferOptions['onRun']): Promise<InferenceResult[]> {
+async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], options: InferOptions): Promise<InferenceResult[]> {
+  const { onRun, normalize } = options;
   const rows = batch.map(requestRows);
   const feeds = new Map<string, Tensor | GatheredInput>();
   const allocate = (bytes: number): Uint8Array => model.allocateInput(bytes);
-  for (const name of batch[0]!.inputs.keys()) {
-    const parts = batch.map((r) => r.inputs.get(name)!);
-    // A model that gathers joins the requests' bytes on its own thread: none are copied here.
-    feeds.set(name, model.gathers ? gathered(parts) : concatRows(parts, allocate));
-  }
-  const started = performance.now();
   try {
+    // Built as the model's input dtypes: float16 and uint8 request tensors are converted on the way.
+    // A model that gathers joins the requests' bytes on its own thread when nothing needs converting:
+    // then none are copied here.
+    for (const name of batch[0]!.inputs.keys()) {
+      const dtype = model.inputs.find((i) => i.name === name)?.dtype;
+      const parts = batch.map((r) => r.inputs.get(name)!);
+      const asSent = parts.every((p) => dtype === undefined || p.dtype === dtype);
+      feeds.set(name, model.gathers && asSent ? gathered(parts) : concatRows(parts, allocate, dtype && { dtype, normalize }));
+    }
+    const started = performance.now();
     const outputs = await model.run(feeds);
     onRun?.(rows.reduce((a, b) => a + b, 0), performance.now() - started);
     const perRequest: Map<string, Tensor>[] = batch.map(() => new Map());
@@ -61,7 +69,7 @@ async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], 
     if (batch.length > 1) {
       // One at a time: the retries hold the same instance slot as the failed batch.
       const results: InferenceResult[] = [];
-      for (const req of batch) results.push(...(await runBatch(model, [req], onRun)));
+      for (const req of batch) results.push(...(await runBatch(model, [req], options)));
       return results;
     }
     const e = toClusterServingError(err, 'CS_ERR_INFERENCE');
@@ -113,7 +121,7 @@ export function infer(model: LoadedModel, options: InferOptions): OperatorFuncti
           const batch = takeNext();
           if (!batch) break;
           running++;
-          runBatch(model, batch, options.onRun).then(
+          runBatch(model, batch, options).then(
             (results) => {
               running--;
               report();

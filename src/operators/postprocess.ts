@@ -1,7 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { PostprocessSpec } from '../topology/schema';
 import { okResult, type InferenceResult } from '../tensor/records';
-import { elementCount, tensorFrom, toTypedArray, type Tensor } from '../tensor/tensor';
+import { elementCount, tensorFrom, toValues, type Tensor } from '../tensor/tensor';
 
 function rowsAndWidth(t: Tensor): [number, number] {
   const width = t.shape.length === 0 ? 1 : (t.shape[t.shape.length - 1] ?? 1);
@@ -10,8 +10,8 @@ function rowsAndWidth(t: Tensor): [number, number] {
 
 /** Softmax over the last dimension of a float tensor (other dtypes pass through). */
 export function softmax(t: Tensor): Tensor {
-  if (t.dtype !== 'float32' && t.dtype !== 'float64') return t;
-  const x = toTypedArray(t) as Float32Array | Float64Array;
+  if (t.dtype !== 'float32' && t.dtype !== 'float64' && t.dtype !== 'float16') return t;
+  const x = toValues(t) as Float32Array | Float64Array;
   const [rows, width] = rowsAndWidth(t);
   const out = new Float32Array(x.length);
   for (let r = 0; r < rows; r++) {
@@ -27,7 +27,7 @@ export function softmax(t: Tensor): Tensor {
 
 /** The n largest entries of the last dimension: int32 indices and float32 scores, best first. */
 export function topN(t: Tensor, n: number): { indices: Tensor; scores: Tensor } {
-  const x = toTypedArray(t);
+  const x = toValues(t);
   const [rows, width] = rowsAndWidth(t);
   const k = Math.min(n, width);
   const indices = new Int32Array(rows * k);
@@ -51,7 +51,7 @@ export function topN(t: Tensor, n: number): { indices: Tensor; scores: Tensor } 
  * [rows, classes] → [rows]. Ties go to the first index; NaN is never the largest.
  */
 export function argmax(t: Tensor): Tensor {
-  const x = toTypedArray(t);
+  const x = toValues(t);
   const [rows, width] = rowsAndWidth(t);
   const out = new Int32Array(rows);
   for (let r = 0; r < rows; r++) {

@@ -24,6 +24,7 @@ const DTYPE_OF_ELEM: Partial<Record<number, DType>> = {
   [onnx.TensorProto.DataType.INT64]: 'int64',
   [onnx.TensorProto.DataType.UINT8]: 'uint8',
   [onnx.TensorProto.DataType.BOOL]: 'bool',
+  [onnx.TensorProto.DataType.FLOAT16]: 'float16',
 };
 
 /** protobufjs decodes int64 fields as numbers or Long objects. */

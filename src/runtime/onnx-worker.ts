@@ -60,6 +60,8 @@ function toOrt(shared: WireTensor): ort.Tensor {
       return new ort.Tensor('uint8', new Uint8Array(buffer, byteOffset, byteLength), t.shape);
     case 'bool':
       return new ort.Tensor('bool', new Uint8Array(buffer, byteOffset, byteLength), t.shape);
+    case 'float16':
+      return new ort.Tensor('float16', new Uint16Array(buffer, byteOffset, byteLength / 2), t.shape);
   }
 }
 

@@ -1,5 +1,11 @@
-/** Element types a request tensor may carry (the native protocol's `DType` enum). */
-export const DTYPES = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'] as const;
+import { fromFloat16 } from './float16';
+
+/**
+ * Element types a request tensor may carry (the native protocol's `DType` enum). `float16` is IEEE 754
+ * half precision, held as its 16-bit patterns in a Uint16Array (Node 20 has no Float16Array; see
+ * `float16.ts` for conversions).
+ */
+export const DTYPES = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool', 'float16'] as const;
 export type DType = (typeof DTYPES)[number];
 
 export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
@@ -9,9 +15,11 @@ export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
   int64: 8,
   uint8: 1,
   bool: 1,
+  float16: 2,
 };
 
-export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+/** Typed arrays of the dtypes; a Uint16Array holds float16 bit patterns. */
+export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
 
 /**
  * A dense tensor as it travels through the pipeline: raw little-endian bytes plus dtype and shape.
@@ -55,15 +63,27 @@ export function toTypedArray(t: Tensor): TypedArray {
     case 'uint8':
     case 'bool':
       return new Uint8Array(buf.buffer, buf.byteOffset, n);
+    case 'float16':
+      return new Uint16Array(buf.buffer, buf.byteOffset, n);
   }
 }
 
-/** The dtype a typed array naturally carries (Uint8Array is read as uint8, not bool). */
+/**
+ * A tensor's elements as a typed array of their values: {@link toTypedArray}, except that float16 bit
+ * patterns are decoded into a new Float32Array.
+ */
+export function toValues(t: Tensor): Exclude<TypedArray, Uint16Array> {
+  const arr = toTypedArray(t);
+  return arr instanceof Uint16Array ? fromFloat16(arr) : arr;
+}
+
+/** The dtype a typed array naturally carries (Uint8Array is read as uint8, not bool; Uint16Array as float16 bits, the only 16-bit dtype). */
 export function dtypeOf(data: TypedArray): DType {
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Float64Array) return 'float64';
   if (data instanceof Int32Array) return 'int32';
   if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof Uint16Array) return 'float16';
   return 'uint8';
 }
 

@@ -15,7 +15,11 @@ import { checkSpec } from './validate-spec';
 
 /** What `.source(...)` takes: a Redis stream or a Kafka topic (see the topology schema). */
 export type SourceInput = TopologyInput['source'];
-/** What `.decode(...)` takes: `{ type: 'tensor' }` (the default) or `{ type: 'image', width, height, ... }`. */
+/**
+ * What `.decode(...)` takes: `{ type: 'tensor' }` (the default; float32 inputs also take float16 and uint8
+ * tensors, uint8 normalised by `normalize: { scale, mean, std, channelAxis }` when given) or
+ * `{ type: 'image', width, height, ... }`.
+ */
 export type DecodeInput = NonNullable<TopologyInput['decode']>;
 /** What `.batch(...)` takes: `{ maxSize, maxDelayMs }`, both optional. */
 export type BatchInput = NonNullable<TopologyInput['batch']>;
@@ -139,6 +143,8 @@ export class SourceStage extends RequestStage {
   /**
    * How request payloads are decoded.
    * @example `.decode({ type: 'image', width: 224, height: 224 })`
+   * @example `.decode({ type: 'tensor', normalize: { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } })`
+   *   (clients send uint8 [N, 3, H, W] pixels, the model gets normalised float32)
    */
   decode(decode: DecodeInput): RequestStage {
     return new RequestStage(withSpec(this[STATE], 'decode', decode));

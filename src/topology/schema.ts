@@ -40,10 +40,39 @@ const kafkaSource = z.strictObject({
 
 export const sourceSchema = z.discriminatedUnion('type', [redisSource, kafkaSource]);
 
+/**
+ * How a uint8 request tensor becomes a float32 model input: `(x · scale − mean[c]) / std[c]`, where c is the
+ * element's index along `channelAxis` (e.g. raw 0–255 pixels → ImageNet-normalised floats). One mean and
+ * std apply to every element. Checked per request: the tensor's channelAxis dimension must have as many
+ * entries as mean/std (else CS_ERR_SHAPE for that request).
+ */
+export const normalizeSchema = z
+  .strictObject({
+    /** Multiplies each 0–255 value before the mean is subtracted (0.00392156862745098 for 1/255). */
+    scale: z.number().positive().finite().default(1),
+    /** Per channel (or one for all), subtracted after scaling. */
+    mean: z.array(z.number().finite()).min(1).max(4096).default([0]),
+    /** Per channel (or one for all), divides after the mean. */
+    std: z.array(z.number().positive().finite()).min(1).max(4096).default([1]),
+    /** The dimension mean and std index: 1 for NCHW, 3 or -1 for NHWC. */
+    channelAxis: z.number().int().min(-8).max(7).default(1),
+  })
+  .superRefine((n, ctx) => {
+    if (n.mean.length !== n.std.length && n.mean.length !== 1 && n.std.length !== 1) {
+      ctx.addIssue({ code: 'custom', path: ['std'], message: `mean has ${n.mean.length} values and std ${n.std.length}: give one per channel, or one for all channels` });
+    }
+  });
+
+/**
+ * Tensors as sent. A float32 model input also takes float16 tensors (half the bytes; cast exactly) and
+ * uint8 tensors (a quarter; cast to 0–255, or normalised by `normalize`), converted as the batch is built.
+ */
 const tensorDecode = z.strictObject({
   type: z.literal('tensor'),
   /** Largest accepted request payload in bytes; larger ones get an error result. */
   maxRequestBytes: z.number().int().min(1).default(64 * 1024 * 1024),
+  /** uint8 tensors sent for float32 inputs are normalised so; without it they are cast as they are (0–255). */
+  normalize: normalizeSchema.optional(),
 });
 
 /**

@@ -304,10 +304,10 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
     assert.match(short.json.error, /input "input": data has 3 elements, shape \[1, 16\] needs 16/);
 
     const unserved = await call<ErrorResponse>('POST', `${base}/models/${name}/infer`, {
-      inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 16], data: Array.from({ length: 16 }, () => 0) }],
+      inputs: [{ name: 'input', datatype: 'BF16', shape: [1, 16], data: Array.from({ length: 16 }, () => 0) }],
     });
     assert.equal(unserved.status, 400);
-    assert.match(unserved.json.error, /datatype FP16 is not served/);
+    assert.match(unserved.json.error, /datatype BF16 is not served/);
 
     const malformed = await call<ErrorResponse>('POST', `${base}/models/${name}/infer`, Buffer.from('{"inputs": ['), { 'content-type': 'application/json' });
     assert.equal(malformed.status, 400);

@@ -2,6 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { concatRows, splitRows } from '../../src/operators/batch-tensors';
 import { tensorFrom, toTypedArray, type Tensor } from '../../src/tensor/tensor';
+import { float16ToNumber, toFloat16 } from '../../src/tensor/float16';
+import type { Normalization } from '../../src/tensor/wire-dtypes';
 
 function f32(rows: number, width: number, start: number): Tensor {
   return tensorFrom(Float32Array.from({ length: rows * width }, (_, i) => start + i + 0.25), [rows, width]);
@@ -86,6 +88,43 @@ describe('concatRows', () => {
 
   test('nothing to concatenate throws', () => {
     assert.throws(() => concatRows([]));
+  });
+});
+
+describe('concatRows into a model dtype (compact wire dtypes)', () => {
+  const norm: Normalization = { scale: 1 / 255, mean: [0.5, 0.25], std: [0.5, 0.125], channelAxis: 1 };
+  /** uint8 [rows, 2, 3]: two channels of three values per row. */
+  const u8 = (rows: number, seed: number): Tensor => tensorFrom(Uint8Array.from({ length: rows * 6 }, (_, i) => (i * 41 + seed) & 0xff), [rows, 2, 3], 'uint8');
+  const normalized = (t: Tensor): number[] => [...t.data].map((v, i) => Math.fround((v / 255 - norm.mean[Math.floor(i / 3) % 2]!) / norm.std[Math.floor(i / 3) % 2]!));
+
+  test('float32, float16 and uint8 parts become one float32 batch, in a shared buffer, at odd payload offsets too', () => {
+    const a = tensorFrom(Float32Array.from({ length: 12 }, (_, i) => i / 7), [2, 2, 3]);
+    const halfBits = toFloat16(Float32Array.from({ length: 6 }, (_, i) => -i * 1.3));
+    const payload = new Uint8Array(1 + halfBits.byteLength + 7);
+    payload.set(new Uint8Array(halfBits.buffer), 1);
+    const b: Tensor = { dtype: 'float16', shape: [1, 2, 3], data: payload.subarray(1, 1 + halfBits.byteLength) };
+    const c = u8(3, 5);
+    const pool = new SharedArrayBuffer(4096);
+    const out = concatRows([a, b, c], (n) => new Uint8Array(pool, 0, n), { dtype: 'float32', normalize: norm });
+    assert.equal(out.dtype, 'float32');
+    assert.deepEqual(out.shape, [6, 2, 3]);
+    assert.equal(out.data.buffer, pool);
+    assert.equal(out.data.byteLength, 6 * 6 * 4);
+    assert.deepEqual(floats(out), [...floats(a), ...[...halfBits].map(float16ToNumber), ...normalized(c)]);
+  });
+
+  test('uint8 without a normalisation is cast; a uint8 batch of a uint8 input is copied as it is', () => {
+    const c = u8(2, 9);
+    assert.deepEqual(floats(concatRows([c], undefined, { dtype: 'float32' })), [...c.data]);
+    const raw = concatRows([c, u8(1, 3)], undefined, { dtype: 'uint8', normalize: norm });
+    assert.equal(raw.dtype, 'uint8');
+    assert.deepEqual([...raw.data], [...c.data, ...u8(1, 3).data]);
+  });
+
+  test('a part that cannot become the batch dtype is an error (infer then runs the batch request by request)', () => {
+    assert.throws(() => concatRows([f32(1, 3, 0), tensorFrom(new Int32Array(3), [1, 3])], undefined, { dtype: 'float32' }), /int32 tensor cannot be converted to float32/);
+    assert.throws(() => concatRows([tensorFrom(new Float64Array(3), [1, 3]), tensorFrom(new Float32Array(3), [1, 3])], undefined, { dtype: 'float64' }), /float32 tensor cannot be part of a batch of float64/);
+    assert.throws(() => concatRows([tensorFrom(new Int32Array(3), [1, 3]), tensorFrom(new Float64Array(3), [1, 3])]), /cannot be part of a batch of int32/);
   });
 });
 

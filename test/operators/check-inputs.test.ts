@@ -5,10 +5,11 @@ import { checkInputs, checkRequest, requestRows, shapeKey } from '../../src/oper
 import type { TensorInfo } from '../../src/runtime/model-runtime';
 import { errorResult, type InferenceRequest, type InferenceResult } from '../../src/tensor/records';
 import type { DType, Tensor } from '../../src/tensor/tensor';
+import type { Normalization } from '../../src/tensor/wire-dtypes';
 
 /** A tensor of the right byte size for its dtype and shape (contents do not matter to the check). */
 function t(dtype: DType, shape: number[]): Tensor {
-  const bytes = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1, bool: 1 }[dtype];
+  const bytes = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1, bool: 1, float16: 2 }[dtype];
   return { dtype, shape, data: new Uint8Array(shape.reduce((a, b) => a * b, 1) * bytes) };
 }
 
@@ -244,13 +245,68 @@ describe('shapeKey', () => {
   });
 
   test('differs when a dtype differs', () => {
-    const dtypes: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'];
+    const dtypes: DType[] = ['float32', 'float64', 'int32', 'int64', 'bool'];
     const keys = new Set(dtypes.map((d) => key([['x', d, [1, 2]]])));
     assert.equal(keys.size, dtypes.length);
     assert.notEqual(key([['x', 'float32', [1, 2]], ['m', 'bool', [1]]]), key([['x', 'float32', [1, 2]], ['m', 'uint8', [1]]]));
   });
 
+  test('float16 and uint8 count as the float32 they become, so mixed requests of a float32 input share batches', () => {
+    const f32 = key([['x', 'float32', [1, 3, 2]]]);
+    assert.equal(key([['x', 'float16', [1, 3, 2]]]), f32);
+    assert.equal(key([['x', 'uint8', [4, 3, 2]]]), f32);
+    assert.notEqual(key([['x', 'float16', [1, 3, 3]]]), f32);
+  });
+
   test('differs when input names differ', () => {
     assert.notEqual(key([['x', 'float32', [1, 2]]]), key([['y', 'float32', [1, 2]]]));
+  });
+});
+
+describe('checkRequest: compact dtypes (float16, uint8) for float32 inputs', () => {
+  const NCHW: Normalization = { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelAxis: 1 };
+
+  test('a float32 input takes float16 and uint8 tensors as they are (converted later, when the batch is built)', () => {
+    for (const d of ['float16', 'uint8'] as DType[]) {
+      const image = t(d, [2, 3, 4, 4]);
+      const out = expectOk(checkRequest(req([['image', image], ['mask', t('bool', [2, 4])]]), [IMAGE, MASK]));
+      assert.equal(out.inputs.get('image'), image, `${d} passes untouched`);
+      expectOk(checkRequest(req([['image', image], ['mask', t('bool', [2, 4])]]), [IMAGE, MASK], NCHW));
+    }
+  });
+
+  test('another dtype is refused with what the input takes; compact dtypes feed float32 inputs only', () => {
+    const r = req([['image', t('int32', [1, 3, 4, 4])], ['mask', t('bool', [1, 4])]]);
+    expectShapeError(checkRequest(r, [IMAGE, MASK]), r, 'input image: dtype int32, expected float32 (or float16 or uint8, converted to float32)');
+    const wide = info('x', 'float64', ['n', 2]);
+    const r2 = req([['x', t('float16', [1, 2])]]);
+    expectShapeError(checkRequest(r2, [wide]), r2, 'input x: dtype float16, expected float64');
+    const r3 = req([['image', t('float32', [1, 3, 4, 4])], ['mask', t('uint8', [1, 4])]]);
+    expectShapeError(checkRequest(r3, [IMAGE, MASK]), r3, 'input mask: dtype uint8, expected bool');
+    const half = info('h', 'float16', ['n', 2]);
+    expectOk(checkRequest(req([['h', t('float16', [1, 2])]]), [half]));
+    const r4 = req([['h', t('float32', [1, 2])]]);
+    expectShapeError(checkRequest(r4, [half]), r4, 'input h: dtype float32, expected float16');
+  });
+
+  test('a normalisation whose channels do not fit the uint8 tensor fails that request, naming the axis and sizes', () => {
+    const anyShape = info('image', 'float32', ['batch', 'c', 'h', 'w']);
+    const r = req([['image', t('uint8', [1, 4, 4, 3])]]);
+    expectShapeError(checkRequest(r, [anyShape], NCHW), r, 'input image: decode.normalize has 3 channels, shape [1, 4, 4, 3] has 4 along channelAxis 1');
+    expectOk(checkRequest(req([['image', t('uint8', [1, 4, 4, 3])]]), [anyShape], { ...NCHW, channelAxis: -1 }));
+    const flat = info('v', 'float32', ['batch']);
+    const r2 = req([['v', t('uint8', [5])]]);
+    expectShapeError(checkRequest(r2, [flat], NCHW), r2, 'channelAxis 1 is not a dimension of shape [5]');
+    // One mean and std for all: any shape; float16 and float32 tensors are never normalised, so never checked.
+    expectOk(checkRequest(req([['v', t('uint8', [5])]]), [flat], { scale: 2, mean: [1], std: [3], channelAxis: 1 }));
+    expectOk(checkRequest(req([['v', t('float16', [5])]]), [flat], NCHW));
+  });
+
+  test('a bad dtype fails that request alone, next to good ones of every wire dtype', async () => {
+    const good = (uri: string, d: DType): InferenceRequest => req([['image', t(d, [1, 3, 4, 4])], ['mask', t('bool', [1, 4])]], uri);
+    const bad = req([['image', t('int64', [1, 3, 4, 4])], ['mask', t('bool', [1, 4])]], 'bad');
+    const out = await firstValueFrom(from([good('a', 'float32'), good('b', 'uint8'), bad, good('c', 'float16')]).pipe(checkInputs([IMAGE, MASK], NCHW), toArray()));
+    assert.deepEqual(out.map((x) => [x.uri, x.kind]), [['a', 'request'], ['b', 'request'], ['bad', 'result'], ['c', 'request']]);
+    expectShapeError(out[2]!, bad, 'int64');
   });
 });

@@ -6,6 +6,7 @@ import type { LoadedModel, TensorInfo } from '../../src/runtime/model-runtime';
 import type { InferenceRequest, InferenceResult } from '../../src/tensor/records';
 import { tensorFrom, toTypedArray, type NamedTensors, type Tensor } from '../../src/tensor/tensor';
 import { ClusterServingError } from '../../src/errors';
+import { toFloat16 } from '../../src/tensor/float16';
 
 // ---------------------------------------------------------------------------------------------------
 // A test double of our own LoadedModel interface: y = 2x and sum = row sums, computed in JS.
@@ -528,5 +529,44 @@ describe('infer: lifecycle', () => {
     assert.equal(model.runs.length, 1, 'b never ran');
     assert.deepEqual(h.emitted, []);
     assert.equal(h.state.completed, false);
+  });
+});
+
+describe('infer: compact wire dtypes', () => {
+  test('float32, uint8 (normalised) and float16 requests of a float32 input run as one float32 batch', async () => {
+    const model = new DoublingModel(1, false);
+    const normalize = { scale: 0.5, mean: [1], std: [2], channelAxis: 1 };
+    const h = harness(model, { maxSize: 8, normalize });
+    const a = req('a', 1, 2, 3);
+    const b: InferenceRequest = { ...req('b'), inputs: new Map([['x', tensorFrom(Uint8Array.from([10, 255, 0, 7]), [2, 2], 'uint8')]]) };
+    const c: InferenceRequest = { ...req('c'), inputs: new Map([['x', tensorFrom(toFloat16([0.1, -2.5]), [1, 2])]]) };
+    h.source.next([a, b, c]);
+    await flush();
+    assert.equal(model.runs.length, 1, 'one run');
+    const bValues = [10, 255, 0, 7].map((v) => (v * 0.5 - 1) / 2);
+    const cValues = [Math.fround(0.0999755859375), -2.5]; // 0.1 as float16
+    assert.deepEqual(model.runs[0]!.shape, [4, 2]);
+    assert.deepEqual(model.runs[0]!.values, [3, 4, ...bValues, ...cValues]);
+    const [ra, rb, rc] = h.emitted[0]!;
+    assertOk(ra, a);
+    assert.deepEqual(floats(rb!.outputs!.get('y')), bValues.map((v) => 2 * v));
+    assert.deepEqual(floats(rc!.outputs!.get('y')), cValues.map((v) => 2 * v));
+  });
+
+  test('a tensor that cannot become the input dtype (a user step changed it) fails its request alone', async () => {
+    const model = new DoublingModel(1, false);
+    const h = harness(model, { maxSize: 8 });
+    const a = req('a', 1, 2, 3);
+    const bad: InferenceRequest = { ...req('bad'), inputs: new Map([['x', tensorFrom(Int32Array.from([1, 2]), [1, 2])]]) };
+    const c = req('c', 1, 2, 30);
+    h.source.next([a, bad, c]);
+    await flush();
+    assert.equal(h.state.error, undefined, 'the stream goes on');
+    const results = h.emitted.flat();
+    assertOk(results.find((r) => r.uri === 'a'), a);
+    assertOk(results.find((r) => r.uri === 'c'), c);
+    const failed = results.find((r) => r.uri === 'bad');
+    assert.equal(failed?.error?.code, 'CS_ERR_INFERENCE');
+    assert.match(failed!.error!.message, /int32 tensor cannot be converted to float32/);
   });
 });

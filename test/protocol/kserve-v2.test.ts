@@ -9,6 +9,7 @@ import type { InferResponse } from '../../src/protocol/kserve-v2/messages';
 import { modelMetadata } from '../../src/protocol/kserve-v2/model-metadata';
 import type { TensorInfo } from '../../src/runtime/model-runtime';
 import { DTYPES, tensorFrom, toTypedArray, type Tensor } from '../../src/tensor/tensor';
+import { numberToFloat16, toFloat16 } from '../../src/tensor/float16';
 
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
@@ -34,9 +35,10 @@ function values(t: Tensor): unknown[] {
 
 describe('KServe v2 datatypes', () => {
   it('maps every served datatype to our dtype and back', () => {
-    assert.deepEqual([...KSERVE_DATATYPES].sort(), ['BOOL', 'FP32', 'FP64', 'INT32', 'INT64', 'UINT8']);
+    assert.deepEqual([...KSERVE_DATATYPES].sort(), ['BOOL', 'FP16', 'FP32', 'FP64', 'INT32', 'INT64', 'UINT8']);
     for (const dtype of DTYPES) assert.equal(fromKServeDatatype(toKServeDatatype(dtype)), dtype);
-    assert.equal(fromKServeDatatype('FP16'), undefined);
+    assert.equal(fromKServeDatatype('FP16'), 'float16');
+    assert.equal(fromKServeDatatype('BF16'), undefined);
     assert.equal(fromKServeDatatype('fp32'), undefined, 'names are case-sensitive');
     assert.equal(fromKServeDatatype('toString'), undefined);
   });
@@ -50,6 +52,18 @@ describe('KServe v2 datatypes', () => {
 });
 
 describe('decodeInferRequest', () => {
+  it('reads FP16 from JSON numbers (rounded to the nearest float16) and from binary data (2 bytes each, as sent)', () => {
+    const req = decodeJson({ inputs: [{ name: 'h', datatype: 'FP16', shape: [1, 4], data: [0.1, -2.5, 70000, 65504] }] });
+    const h = req.inputs.get('h')!;
+    assert.equal(h.dtype, 'float16');
+    assert.deepEqual([...(toTypedArray(h) as Uint16Array)], [0.1, -2.5, 70000, 65504].map(numberToFloat16));
+    const bits = toFloat16([1, 2, 3]);
+    const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'h', datatype: 'FP16', shape: [3], parameters: { binary_data_size: 6 } }] }));
+    const bin = decodeInferRequest(Buffer.concat([json, Buffer.from(bits.buffer)]), json.byteLength).inputs.get('h')!;
+    assert.deepEqual({ dtype: bin.dtype, shape: bin.shape, bits: [...(toTypedArray(bin) as Uint16Array)] }, { dtype: 'float16', shape: [3], bits: [...bits] });
+    rejects(() => decodeJson({ inputs: [{ name: 'h', datatype: 'FP16', shape: [3], data: [1, 2] }] }), 'CS_ERR_BAD_REQUEST', /data has 2 elements, shape \[3\] needs 3/);
+  });
+
   it('reads every served datatype from flat or nested JSON data, row-major', () => {
     const req = decodeJson({
       id: 'r1',
@@ -134,7 +148,8 @@ describe('decodeInferRequest', () => {
     rejects(() => decodeJson({ id: 3, inputs: [f32({})] }), 'CS_ERR_BAD_REQUEST', /"id" must be a string/);
     rejects(() => decodeJson(body([{ datatype: 'FP32' }])), 'CS_ERR_BAD_REQUEST', /inputs\[0\] must be an object with a "name"/);
     rejects(() => decodeJson(body([f32({}), f32({})])), 'CS_ERR_BAD_REQUEST', /input "x" appears twice/);
-    rejects(() => decodeJson(body([f32({ datatype: 'FP16' })])), 'CS_ERR_BAD_REQUEST', /input "x": datatype FP16 is not served \(served: BOOL, UINT8, INT32, INT64, FP32, FP64, and BYTES for encoded images\)/);
+    rejects(() => decodeJson(body([f32({ datatype: 'BF16' })])), 'CS_ERR_BAD_REQUEST', /input "x": datatype BF16 is not served \(served: BOOL, UINT8, INT32, INT64, FP16, FP32, FP64, and BYTES for encoded images\)/);
+    rejects(() => decodeJson(body([f32({ datatype: 'FP16', data: [1, 'a'] })])), 'CS_ERR_BAD_REQUEST', /input "x": data element 1 is "a", expected a number \(datatype FP16\)/);
     rejects(() => decodeJson(body([f32({ shape: [1, -2] })])), 'CS_ERR_BAD_REQUEST', /input "x": shape must be an array of non-negative integers/);
     rejects(() => decodeJson(body([f32({ data: undefined })])), 'CS_ERR_BAD_REQUEST', /input "x": "data" is missing/);
     rejects(() => decodeJson(body([f32({ data: [1, 2, 3] })])), 'CS_ERR_BAD_REQUEST', /input "x": data has more than the 2 elements of shape \[1, 2\]/);
@@ -159,6 +174,15 @@ describe('decodeInferRequest', () => {
 });
 
 describe('encodeInferResponse', () => {
+  it('writes an FP16 output (a float16 model) as JSON numbers, or as its 2-byte patterns in binary', () => {
+    const bits = toFloat16([0.5, -1.25, 65504]);
+    const half = new Map<string, Tensor>([['h', tensorFrom(bits, [3])]]);
+    const json = encodeInferResponse({ modelName: 'm', outputs: half });
+    assert.deepEqual((JSON.parse(json.body.toString()) as InferResponse).outputs, [{ name: 'h', datatype: 'FP16', shape: [3], data: [0.5, -1.25, 65504] }]);
+    const bin = encodeInferResponse({ modelName: 'm', outputs: half, binaryOutput: true });
+    assert.deepEqual([...new Uint16Array(Uint8Array.from(bin.body.subarray(bin.headerLength)).buffer)], [...bits]);
+  });
+
   const outputs = new Map<string, Tensor>([
     ['y', tensorFrom(new Float32Array([0.1, 2]), [1, 2])],
     ['k', tensorFrom(new BigInt64Array([5n, -1n]), [2])],
@@ -225,6 +249,15 @@ describe('checkInferInputs and model metadata', () => {
     rejects(() => checkInferInputs(new Map([['input', input([1, 16], 'float64')], ['mask', ok]]), model), 'CS_ERR_SHAPE', /input "input": datatype FP64, the model expects FP32/);
     rejects(() => checkInferInputs(new Map([['input', input([1, 16])]]), model), 'CS_ERR_SHAPE', /missing input "mask" BOOL \[-1, 4\]/);
     rejects(() => checkInferInputs(new Map([['input', input([1, 16])], ['mask', ok], ['extra', ok]]), model), 'CS_ERR_SHAPE', /unknown input "extra"; the model's inputs are input FP32 \[-1, 16\]; mask BOOL \[-1, 4\]/);
+  });
+
+  it('lets FP16 and UINT8 feed an FP32 input (the TaskManager converts them), and says so when a datatype does not fit', () => {
+    checkInferInputs(new Map([['mask', input([3, 4], 'bool')], ['input', input([3, 16], 'float16')]]), model);
+    checkInferInputs(new Map([['mask', input([3, 4], 'bool')], ['input', input([3, 16], 'uint8')]]), model);
+    const ok = input([1, 4], 'bool');
+    rejects(() => checkInferInputs(new Map([['input', input([1, 16], 'int32')], ['mask', ok]]), model), 'CS_ERR_SHAPE', /^input "input": datatype INT32, the model expects FP32 \(or FP16, UINT8, which the server converts to FP32\)$/);
+    rejects(() => checkInferInputs(new Map([['input', input([1, 16])], ['mask', input([1, 4], 'uint8')]]), model), 'CS_ERR_SHAPE', /^input "mask": datatype UINT8, the model expects BOOL$/);
+    rejects(() => checkInferInputs(new Map([['input', input([1, 16], 'float16')], ['mask', ok]]), [{ name: 'input', dtype: 'float64', shape: [-1, 16] }, model[1]!]), 'CS_ERR_SHAPE', /datatype FP16, the model expects FP64$/);
   });
 
   it('lets a BYTES input through only where the model takes an encoded image', () => {

@@ -7,7 +7,7 @@ import * as avro from 'avsc';
 import { decodeRequest, decodeResult, encodeRequest, encodeResult, NATIVE_VERSION } from '../../src/protocol/native/native-codec';
 import { readAvroView } from '../../src/protocol/native/avro-view-reader';
 import { RequestError } from '../../src/errors';
-import { tensorFrom, toTypedArray, type DType, type Tensor, type TypedArray } from '../../src/tensor/tensor';
+import { DTYPE_BYTES, tensorFrom, toTypedArray, type DType, type Tensor, type TypedArray } from '../../src/tensor/tensor';
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
@@ -139,11 +139,14 @@ function sampleTensor(dtype: DType, shape: number[]): Tensor {
     case 'bool':
       data = Uint8Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 1 : 0));
       break;
+    case 'float16':
+      data = Uint16Array.from({ length: n }, (_, i) => (i * 0x1357) & 0xffff); // every pattern kind: NaNs, infinities, subnormals
+      break;
   }
   return tensorFrom(data, shape, dtype);
 }
 
-const DTYPES_UNDER_TEST: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'];
+const DTYPES_UNDER_TEST: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool', 'float16'];
 const SHAPES: number[][] = [[], [1], [5], [2, 3], [0, 4], [2, 0], [2, 1, 3], [1, 2, 2, 2]];
 
 // ---------------------------------------------------------------------------------------------------
@@ -290,6 +293,19 @@ describe('native codec: result round trip', () => {
 // ---------------------------------------------------------------------------------------------------
 // Golden fixture
 // ---------------------------------------------------------------------------------------------------
+
+describe('native codec: FLOAT16 is the last DType symbol', () => {
+  test('index 6 is float16 (2 bytes an element); the older symbols keep their indices, so older clients read the same', () => {
+    const half = decodeRequest(forgedRequest([forgedTensor('h', 6, [2], [0x00, 0x3c, 0x00, 0xc0])])).inputs.get('h')!;
+    assert.deepEqual({ dtype: half.dtype, shape: half.shape, bytes: [...half.data] }, { dtype: 'float16', shape: [2], bytes: [0x00, 0x3c, 0x00, 0xc0] });
+    const order: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool', 'float16'];
+    order.forEach((dtype, index) => {
+      const bytes = Array.from({ length: DTYPE_BYTES[dtype] }, () => 0);
+      assert.equal(decodeRequest(forgedRequest([forgedTensor('x', index, [1], bytes)])).inputs.get('x')!.dtype, dtype);
+      assert.deepEqual([...encodeRequest(new Map([['x', { dtype, shape: [1], data: new Uint8Array(bytes) }]]))], [...forgedRequest([forgedTensor('x', index, [1], bytes)])]);
+    });
+  });
+});
 
 describe('native codec: golden fixture request-v1.hex', () => {
   // Generated once by encodeRequest and checked in; a change to the wire format makes this fail.
@@ -520,8 +536,8 @@ describe('native codec: malformed requests', () => {
     }
   });
 
-  test('unknown dtype enum index (6, 100, -1)', () => {
-    for (const idx of [6, 100, -1]) {
+  test('unknown dtype enum index (7, 100, -1)', () => {
+    for (const idx of [7, 100, -1]) {
       assertBadRequest(forgedRequest([forgedTensor('x', idx, [1], [0])]), /DType|dtype|index/);
     }
   });

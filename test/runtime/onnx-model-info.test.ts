@@ -24,7 +24,7 @@ function modelWithInitializerInput(): Uint8Array {
       input: [
         { name: 'x', type: tensorType(T.INT64, [{ dimParam: 'n' }, { dimValue: 3 }]) },
         { name: 'w', type: tensorType(T.INT64, [{ dimValue: 3 }]) },
-        { name: 'h', type: tensorType(T.FLOAT16, [{}, { dimValue: 2 }]) },
+        { name: 'h', type: tensorType(T.BFLOAT16, [{}, { dimValue: 2 }]) },
       ],
       output: [{ name: 'y', type: tensorType(T.INT64, [{ dimParam: 'n' }, { dimValue: 3 }]) }],
     },
@@ -68,7 +68,7 @@ describe('ONNX model info from the protobuf (no inference session)', () => {
     const info = decodeOnnxModelInfo(modelWithInitializerInput());
     assert.deepEqual(info.inputs, [
       { name: 'x', dtype: 'int64', shape: [-1, 3], elemType: 'INT64' },
-      { name: 'h', dtype: undefined, shape: [-1, 2], elemType: 'FLOAT16' },
+      { name: 'h', dtype: undefined, shape: [-1, 2], elemType: 'BFLOAT16' },
     ]);
     assert.deepEqual(info.outputs, [{ name: 'y', dtype: 'int64', shape: [-1, 3], elemType: 'INT64' }]);
   });

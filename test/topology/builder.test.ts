@@ -172,3 +172,17 @@ test('the stage types guide the user (checked by tsc, never run)', () => {
   };
   assert.equal(typeof typeChecks, 'function');
 });
+
+test('decode takes a normalisation for uint8 tensors sent to float32 inputs', () => {
+  const t = toTopology(
+    topology('compact')
+      .source({ type: 'redis' })
+      .decode({ type: 'tensor', normalize: { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelAxis: -1 } })
+      .infer({ path: '/m/cnn.onnx' }),
+  );
+  assert.deepEqual(t.spec.decode, { type: 'tensor', maxRequestBytes: 64 * 1024 * 1024, normalize: { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelAxis: -1 } });
+  assert.throws(
+    () => toTopology(topology('compact').source({ type: 'redis' }).decode({ type: 'tensor', normalize: { std: [0] } }).infer({ path: '/m/cnn.onnx' })),
+    (err: unknown) => err instanceof TopologyError && err.problems.some((p) => p.startsWith('decode.normalize.std[0]: ')),
+  );
+});

@@ -112,3 +112,21 @@ test('formatFieldPath joins keys with dots and indexes with brackets', () => {
   assert.equal(formatFieldPath(['batch', 'maxSize']), 'batch.maxSize');
   assert.equal(formatFieldPath(['source', 'brokers', 0]), 'source.brokers[0]');
 });
+
+test('decode.normalize (uint8 tensors for float32 inputs): defaults, and every problem by field path', () => {
+  const spec = validateSpec({ ...minimal, decode: { type: 'tensor', normalize: { scale: 0.00392156862745098, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } } });
+  assert.deepEqual(spec.decode, { type: 'tensor', maxRequestBytes: 64 * 1024 * 1024, normalize: { scale: 0.00392156862745098, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelAxis: 1 } });
+  assert.deepEqual(validateSpec({ ...minimal, decode: { type: 'tensor', normalize: {} } }).decode, { type: 'tensor', maxRequestBytes: 64 * 1024 * 1024, normalize: { scale: 1, mean: [0], std: [1], channelAxis: 1 } });
+  const plain = validateSpec(minimal).decode;
+  assert.ok(plain.type === 'tensor' && plain.normalize === undefined, 'no normalisation unless asked: uint8 is cast');
+
+  const problems = problemsOf({ ...minimal, decode: { type: 'tensor', normalize: { scale: 0, mean: [], std: [1, 0], channelAxs: 3 } } });
+  assert.ok(problems.some((p) => p.startsWith('decode.normalize.scale: ')), problems.join('\n'));
+  assert.ok(problems.some((p) => p.startsWith('decode.normalize.mean: ')), problems.join('\n'));
+  assert.ok(problems.some((p) => p.startsWith('decode.normalize.std[1]: ')), problems.join('\n'));
+  assert.ok(problems.includes('decode.normalize.channelAxs: unknown field (did you mean "channelAxis"?)'), problems.join('\n'));
+  assert.deepEqual(problemsOf({ ...minimal, decode: { type: 'tensor', normalize: { mean: [1, 2, 3], std: [1, 2] } } }), ['decode.normalize.std: mean has 3 values and std 2: give one per channel, or one for all channels']);
+  const image = problemsOf({ ...minimal, decode: { type: 'image', width: 8, height: 8, normalize: {} } });
+  assert.equal(image.length, 1);
+  assert.match(image[0]!, /^decode\.normalize: unknown field/, 'decode: image has its own scale, mean and std');
+});

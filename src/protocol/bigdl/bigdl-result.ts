@@ -1,5 +1,5 @@
 import { Field, Float32, Int32, RecordBatch, RecordBatchStreamWriter, Schema, Struct, makeData } from 'apache-arrow';
-import { elementCount, toTypedArray, type Tensor } from '../../tensor/tensor';
+import { elementCount, toTypedArray, toValues, type Tensor } from '../../tensor/tensor';
 
 /** The value BigDL clients read as "this request failed". */
 export const BIGDL_FAILURE = 'NaN';
@@ -10,7 +10,8 @@ const SCHEMA = new Schema([new Field('data', new Float32(), false), new Field('s
 function float32Of(t: Tensor): Float32Array {
   const values = toTypedArray(t);
   if (values instanceof Float32Array) return values;
-  return values instanceof BigInt64Array ? Float32Array.from(values, (v) => Number(v)) : Float32Array.from(values);
+  // toValues: float16 bits decoded to numbers.
+  return Float32Array.from(toValues(t) as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
 function batchOf(t: Tensor): RecordBatch {

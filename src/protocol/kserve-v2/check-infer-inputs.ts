@@ -1,6 +1,7 @@
 import { RequestError } from '../../errors';
 import type { TensorInfo } from '../../runtime/model-runtime';
 import type { Tensor } from '../../tensor/tensor';
+import { acceptedDtypes, convertible } from '../../tensor/wire-dtypes';
 import { toKServeDatatype } from './datatypes';
 
 /** A declared dimension as metadata shows it: its size, or -1 when any size goes. */
@@ -16,6 +17,13 @@ function datatypeOf(info: TensorInfo): string {
   return info.dtype ? toKServeDatatype(info.dtype) : 'an unserved datatype';
 }
 
+/** `FP32 (or FP16, UINT8)`: the datatypes an input takes, the model's own first. */
+function acceptedOf(info: TensorInfo): string {
+  if (!info.dtype) return datatypeOf(info);
+  const [own, ...compact] = acceptedDtypes(info.dtype).map(toKServeDatatype);
+  return compact.length ? `${own} (or ${compact.join(', ')}, which the server converts to ${own})` : own!;
+}
+
 /** Which inputs a request sent as BYTES (`sent`), and which model inputs take an encoded image (`taken`). */
 export interface ImageInputs {
   readonly sent: ReadonlySet<string>;
@@ -26,7 +34,8 @@ const NO_IMAGES: ImageInputs = { sent: new Set(), taken: new Set() };
 
 /**
  * Checks an inference request's inputs against the model's declared inputs, the way the model
- * metadata shows them: every input present by name and no other, the same datatype, the same rank,
+ * metadata shows them: every input present by name and no other, the same datatype (or FP16 or UINT8 for
+ * an FP32 input, converted by the TaskManager), the same rank,
  * and every fixed dimension equal (-1 dimensions take any size). An input declared with no shape
  * (unknown rank) takes any shape. An input sent as BYTES must be one the model takes as an encoded image.
  *
@@ -51,7 +60,7 @@ export function checkInferInputs(inputs: ReadonlyMap<string, Tensor>, model: rea
       fail(`input "${info.name}": datatype BYTES (an encoded image) is taken by the rank-4 inputs of a job with decode: image; this one expects ${datatypeOf(info)} ${expectedShape(info)}`);
     }
     if (info.dtype === undefined) fail(`input "${info.name}": the model takes a datatype this server does not serve`);
-    if (t.dtype !== info.dtype) fail(`input "${info.name}": datatype ${toKServeDatatype(t.dtype)}, the model expects ${datatypeOf(info)}`);
+    if (!convertible(t.dtype, info.dtype)) fail(`input "${info.name}": datatype ${toKServeDatatype(t.dtype)}, the model expects ${acceptedOf(info)}`);
     if (info.shape.length === 0) continue;
     const matches = t.shape.length === info.shape.length && info.shape.every((d, k) => metadataDim(d) === -1 || t.shape[k] === d);
     if (!matches) fail(`input "${info.name}": shape [${t.shape.join(', ')}] does not match the model's ${expectedShape(info)}`);

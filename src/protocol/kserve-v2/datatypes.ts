@@ -2,14 +2,16 @@ import type { DType } from '../../tensor/tensor';
 
 /**
  * The Open Inference Protocol (KServe v2) tensor datatypes this server serves, and our dtype for each.
- * The protocol also names INT8, INT16, UINT16, UINT32, UINT64, FP16, BF16 and BYTES; requests with
+ * The protocol also names INT8, INT16, UINT16, UINT32, UINT64, BF16 and BYTES; requests with
  * those are refused (their names still appear in model metadata, see {@link kserveDatatypeOfOnnx}).
+ * FP16 and UINT8 also feed FP32 inputs: the TaskManager converts them (see `src/tensor/wire-dtypes.ts`).
  */
 const TO_DTYPE = {
   BOOL: 'bool',
   UINT8: 'uint8',
   INT32: 'int32',
   INT64: 'int64',
+  FP16: 'float16',
   FP32: 'float32',
   FP64: 'float64',
 } as const satisfies Record<string, DType>;
@@ -26,6 +28,7 @@ const FROM_DTYPE: Readonly<Record<DType, KServeDatatype>> = {
   int64: 'INT64',
   float32: 'FP32',
   float64: 'FP64',
+  float16: 'FP16',
 };
 
 /** The protocol's name of one of our dtypes (`float32` → `FP32`). */

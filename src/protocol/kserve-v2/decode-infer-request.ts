@@ -1,6 +1,7 @@
 import { RequestError } from '../../errors';
 import { DTYPE_BYTES, type DType, type Tensor } from '../../tensor/tensor';
 import { fromKServeDatatype, KSERVE_DATATYPES } from './datatypes';
+import { numberToFloat16 } from '../../tensor/float16';
 
 /** An output the client asked for; `binary` is its `parameters.binary_data` (undefined when not given). */
 export interface RequestedOutput {
@@ -86,6 +87,18 @@ function writerFor(dtype: DType, count: number): { data: Uint8Array; write: Elem
         write: (v, i) => {
           if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) return 'an integer from 0 to 255';
           arr[i] = v;
+          return undefined;
+        },
+      };
+    }
+    case 'float16': {
+      // JSON carries numbers: each is rounded to the nearest float16, as a client's FP16 array would hold it.
+      const arr = new Uint16Array(count);
+      return {
+        data: new Uint8Array(arr.buffer),
+        write: (v, i) => {
+          if (typeof v !== 'number') return 'a number';
+          arr[i] = numberToFloat16(v);
           return undefined;
         },
       };
@@ -191,7 +204,7 @@ function parseOutputs(value: unknown): RequestedOutput[] | undefined {
  *
  * Inputs carry `data` as flat or nested arrays in row-major order, or `parameters.binary_data_size`
  * bytes (little-endian, in input order) after the JSON. Supported datatypes: BOOL, UINT8, INT32, INT64,
- * FP32, FP64, and BYTES with one element: an encoded image for a job with `decode: image` (base64 in
+ * FP16 (JSON numbers are rounded to float16), FP32, FP64, and BYTES with one element: an encoded image for a job with `decode: image` (base64 in
  * JSON, length-prefixed in binary data). Every problem is a RequestError (CS_ERR_BAD_REQUEST) whose message names the input.
  *
  * @example

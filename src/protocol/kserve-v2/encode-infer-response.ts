@@ -1,5 +1,5 @@
 import { RequestError } from '../../errors';
-import { toTypedArray, type NamedTensors, type Tensor } from '../../tensor/tensor';
+import { toValues, type NamedTensors, type Tensor } from '../../tensor/tensor';
 import { toKServeDatatype } from './datatypes';
 import type { RequestedOutput } from './decode-infer-request';
 import type { InferResponse, InferResponseOutput } from './messages';
@@ -28,7 +28,7 @@ export interface EncodedInferResponse {
 /** A tensor's elements as JSON values: numbers (INT64 as numbers, exact up to 2^53), booleans for BOOL. */
 function jsonData(t: Tensor): (number | boolean)[] {
   if (t.dtype === 'bool') return Array.from(t.data, (b) => b !== 0);
-  const arr = toTypedArray(t);
+  const arr = toValues(t);
   if (arr instanceof BigInt64Array) return Array.from(arr, (v) => Number(v));
   return Array.from(arr);
 }

@@ -46,8 +46,9 @@ function avroTypes(): { request: avro.Type; result: avro.Type } {
   return (types ??= loadTypes());
 }
 
-const TO_WIRE: Record<DType, string> = { float32: 'FLOAT32', float64: 'FLOAT64', int32: 'INT32', int64: 'INT64', uint8: 'UINT8', bool: 'BOOL' };
-const FROM_WIRE: Record<string, DType> = { FLOAT32: 'float32', FLOAT64: 'float64', INT32: 'int32', INT64: 'int64', UINT8: 'uint8', BOOL: 'bool' };
+/** FLOAT16 came last to the enum (Avro writes a symbol's index): older clients' requests read the same. */
+const TO_WIRE: Record<DType, string> = { float32: 'FLOAT32', float64: 'FLOAT64', int32: 'INT32', int64: 'INT64', uint8: 'UINT8', bool: 'BOOL', float16: 'FLOAT16' };
+const FROM_WIRE: Record<string, DType> = { FLOAT32: 'float32', FLOAT64: 'float64', INT32: 'int32', INT64: 'int64', UINT8: 'uint8', BOOL: 'bool', FLOAT16: 'float16' };
 
 /**
  * Encodes `value` after the version byte with a single copy of the tensor bytes: into a buffer sized
