@@ -191,7 +191,7 @@ test('loadTopologySource handles YAML, and its problems name the shipped file', 
     assert.equal(loaded.topology.spec.model.path, '/data/m.onnx');
     const bad = 'name: shipped\nsource: { type: redis }\nmodel: { path: m.onnx, gpu: true }\n';
     assert.deepEqual(await problemsOf(loadTopologySource({ filename: 'job.yml', source: bad, baseDir: '/data' }, cache)), [
-      'model.gpu: unknown field (known fields: path, runtime, threads, instances) (job.yml:3:24)',
+      'model.gpu: unknown field (known fields: path, runtime, threads, instances, spinning) (job.yml:3:24)',
     ]);
   });
 });
