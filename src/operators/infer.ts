@@ -1,7 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { GatheredInput, LoadedModel } from '../runtime/model-runtime';
 import { errorResult, okResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
-import type { Tensor } from '../tensor/tensor';
+import type { DType, Tensor } from '../tensor/tensor';
 import type { Normalization } from '../tensor/wire-dtypes';
 import { toClusterServingError } from '../errors';
 import { concatRows, splitRows } from './batch-tensors';
@@ -32,11 +32,11 @@ export interface InferOptions {
   readonly normalize?: Normalization | undefined;
 }
 
-/** The batch input of `parts` (rows along the first dimension) left for the model to join. */
-function gathered(parts: readonly Tensor[]): GatheredInput {
+/** The batch input of `parts` (rows along the first dimension) left for the model to join as `dtype`. */
+function gathered(parts: readonly Tensor[], dtype: DType, normalize: Normalization | undefined): GatheredInput {
   const first = parts[0]!;
   const rows = parts.reduce((n, p) => n + (p.shape[0] ?? 1), 0);
-  return { kind: 'gathered', dtype: first.dtype, shape: [rows, ...first.shape.slice(1)], parts };
+  return { kind: 'gathered', dtype, normalize, shape: [rows, ...first.shape.slice(1)], parts };
 }
 
 /** Runs one batch; a failed batch of several requests is retried one request at a time, so only the culprit fails. */
@@ -46,14 +46,12 @@ async function runBatch(model: LoadedModel, batch: readonly InferenceRequest[], 
   const feeds = new Map<string, Tensor | GatheredInput>();
   const allocate = (bytes: number): Uint8Array => model.allocateInput(bytes);
   try {
-    // Built as the model's input dtypes: float16 and uint8 request tensors are converted on the way.
-    // A model that gathers joins the requests' bytes on its own thread when nothing needs converting:
-    // then none are copied here.
+    // Built as the model's input dtypes: float16 and uint8 request tensors are converted on the way. A
+    // model that gathers joins (and converts) the requests' bytes on its own thread: none are copied here.
     for (const name of batch[0]!.inputs.keys()) {
-      const dtype = model.inputs.find((i) => i.name === name)?.dtype;
       const parts = batch.map((r) => r.inputs.get(name)!);
-      const asSent = parts.every((p) => dtype === undefined || p.dtype === dtype);
-      feeds.set(name, model.gathers && asSent ? gathered(parts) : concatRows(parts, allocate, dtype && { dtype, normalize }));
+      const dtype = model.inputs.find((i) => i.name === name)?.dtype ?? parts[0]!.dtype;
+      feeds.set(name, model.gathers ? gathered(parts, dtype, normalize) : concatRows(parts, allocate, { dtype, normalize }));
     }
     const started = performance.now();
     const outputs = await model.run(feeds);

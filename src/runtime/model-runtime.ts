@@ -1,4 +1,5 @@
 import type { DType, NamedTensors, Tensor } from '../tensor/tensor';
+import type { Normalization } from '../tensor/wire-dtypes';
 
 /** One input or output of a model as declared in its file. Symbolic dimensions are strings. */
 export interface TensorInfo {
@@ -33,10 +34,15 @@ export interface LoadedModel {
   close(): Promise<void>;
 }
 
-/** A batch input given as its requests' tensors in row order (same dtype, same trailing dimensions). */
+/**
+ * A batch input given as its requests' tensors in row order (same trailing dimensions), to be joined as
+ * `dtype`: parts of a compact dtype (float16, uint8 for a float32 input) are converted on the way.
+ */
 export interface GatheredInput {
   readonly kind: 'gathered';
   readonly dtype: DType;
+  /** uint8 parts of a float32 input: `(x · scale − mean[c]) / std[c]`; cast as they are when absent. */
+  readonly normalize?: Normalization | undefined;
   /** The batch's shape: the parts' rows summed, then their trailing dimensions. */
   readonly shape: readonly number[];
   readonly parts: readonly Tensor[];

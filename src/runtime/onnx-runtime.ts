@@ -6,7 +6,8 @@ import type { NamedTensors, Tensor } from '../tensor/tensor';
 import type { BatchFeeds, GatheredInput, LoadedModel, ModelLoadOptions, ModelRuntime, TensorInfo } from './model-runtime';
 import { concatRows } from '../operators/batch-tensors';
 import { BufferPool } from './buffer-pool';
-import type { FromWorker, ToWorker, WireTensor, WorkerInit } from './worker-messages';
+import type { FromWorker, ToWorker, WirePart, WireTensor, WorkerInit } from './worker-messages';
+import { DTYPE_BYTES, elementCount } from '../tensor/tensor';
 
 interface Pending {
   resolve(outputs: NamedTensors): void;
@@ -64,24 +65,27 @@ class OnnxModel implements LoadedModel {
   }
 
   /**
-   * A gathered input crosses as the list of its parts when every part lies in shared memory at the
-   * alignment (mod 8) of its place in the batch: the worker copies them at memory speed. Otherwise it is
-   * joined here into a pooled buffer (small requests, images decoded into ordinary arrays, odd offsets).
+   * A gathered input crosses as the list of its parts when every part lies in shared memory and, if it
+   * is copied as it is, at the alignment (mod 8) of its place in the batch: the worker copies (or
+   * converts) them at memory speed. Otherwise it is joined here into a pooled buffer (small requests,
+   * images decoded into ordinary arrays, odd offsets).
    */
   private wireGathered(name: string, input: GatheredInput, pooled: SharedArrayBuffer[]): WireTensor {
-    const parts: { buffer: SharedArrayBuffer; byteOffset: number; byteLength: number }[] = [];
+    const parts: WirePart[] = [];
+    const itemBytes = DTYPE_BYTES[input.dtype];
     let at = 0;
     for (const p of input.parts) {
       const { buffer, byteOffset, byteLength } = p.data;
-      if (!(buffer instanceof SharedArrayBuffer) || p.dtype !== input.dtype || ((byteOffset - at) & 7) !== 0) {
-        const joined = concatRows(input.parts, (n) => this.allocateInput(n));
+      const converted = p.dtype !== input.dtype;
+      if (!(buffer instanceof SharedArrayBuffer) || (!converted && ((byteOffset - at) & 7) !== 0)) {
+        const joined = concatRows(input.parts, (n) => this.allocateInput(n), { dtype: input.dtype, normalize: input.normalize });
         pooled.push(joined.data.buffer as SharedArrayBuffer);
         return toWire(name, joined);
       }
-      parts.push({ buffer, byteOffset, byteLength });
-      at += byteLength;
+      parts.push({ buffer, byteOffset, byteLength, dtype: p.dtype, shape: p.shape });
+      at += converted ? elementCount(p.shape) * itemBytes : byteLength;
     }
-    return { name, dtype: input.dtype, shape: input.shape, buffer: parts[0]!.buffer, byteOffset: 0, byteLength: at, parts };
+    return { name, dtype: input.dtype, shape: input.shape, buffer: parts[0]!.buffer, byteOffset: 0, byteLength: at, parts, normalize: input.normalize };
   }
 
   readonly gathers = true;

@@ -5,7 +5,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { isDType, type DType } from '../tensor/tensor';
+import { elementCount, isDType, type DType } from '../tensor/tensor';
+import { writeFloat32 } from '../tensor/wire-dtypes';
 import type { TensorInfo } from './model-runtime';
 import type { FromWorker, ToWorker, WireTensor, WorkerInit } from './worker-messages';
 
@@ -34,11 +35,19 @@ function ownCopy(t: WireTensor): WireTensor {
     ownInputs.set(t.name, own);
   }
   if (t.parts) {
-    // A gathered batch: the requests' payload bytes, joined here rather than on the event loop.
+    // A gathered batch: the requests' payload bytes, joined (and compact dtypes converted) here rather
+    // than on the event loop.
     let at = 0;
     for (const p of t.parts) {
-      new Uint8Array(own, at, p.byteLength).set(new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
-      at += p.byteLength;
+      const source = new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
+      if (p.dtype === t.dtype) {
+        new Uint8Array(own, at, p.byteLength).set(source);
+        at += p.byteLength;
+      } else {
+        const count = elementCount(p.shape);
+        writeFloat32(new Float32Array(own, at, count), { dtype: p.dtype, shape: p.shape, data: source }, t.normalize);
+        at += count * 4;
+      }
     }
   } else new Uint8Array(own, 0, t.byteLength).set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
   return { name: t.name, dtype: t.dtype, shape: t.shape, buffer: own, byteOffset: 0, byteLength: t.byteLength };

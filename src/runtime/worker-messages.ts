@@ -1,4 +1,5 @@
 import type { DType } from '../tensor/tensor';
+import type { Normalization } from '../tensor/wire-dtypes';
 import type { TensorInfo } from './model-runtime';
 
 /** A tensor crossing the worker boundary: its bytes travel in the transfer list, not copied. */
@@ -11,10 +12,22 @@ export interface WireTensor {
   readonly byteOffset: number;
   readonly byteLength: number;
   /**
-   * Inputs only: the batch as its requests' bytes in shared memory, in order, to be copied one after
-   * the other into the worker's input buffer (then `buffer`/`byteOffset` are unused, `byteLength` is the sum).
+   * Inputs only: the batch as its requests' bytes in shared memory, in order, to be written one after the
+   * other into the worker's input buffer as `dtype` (then `buffer`/`byteOffset` are unused and
+   * `byteLength` is the batch's size as `dtype`). A part of another dtype (float16, uint8 for float32) is
+   * converted, uint8 normalised by `normalize` when given.
    */
-  readonly parts?: readonly { readonly buffer: SharedArrayBuffer; readonly byteOffset: number; readonly byteLength: number }[];
+  readonly parts?: readonly WirePart[];
+  readonly normalize?: Normalization | undefined;
+}
+
+/** One request's tensor bytes in shared memory, as sent (dtype and shape of the request's tensor). */
+export interface WirePart {
+  readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
+  readonly byteLength: number;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
 }
 
 /** Messages from the pool to an inference worker. */
