@@ -5,8 +5,8 @@
  * assertions never live in tests; they live here.
  *
  * Environment: CS_BENCH_SECONDS (per measurement, default 8), CS_REDIS_URL (else a redis-server is started,
- * and its CPU is counted), CS_BENCH_ONLY (comma-separated sections: cnn, image, tiny, clients, latency,
- * bigdl; default all), CS_BENCH_SPINNING (`off`, `on` or `both`, default both), CS_BENCH_CNN_INSTANCES and
+ * and its CPU is counted), CS_BENCH_ONLY (comma-separated sections: cnn, compact, image, tiny, clients,
+ * latency, bigdl; default all), CS_BENCH_SPINNING (`off`, `on` or `both`, default both), CS_BENCH_CNN_INSTANCES and
  * CS_BENCH_CNN_THREADS (one layout instead of both: 1 instance × 2 threads and 2 × 1).
  */
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { bareThroughput, csStart, percentile, serve, servedLatencies, servedThro
 import { cnnTensorRows, type CnnLayout, type CnnRow } from './cnn-tensor-bench';
 import { benchJpegs, hiddenShare, IMAGE_DECODE, imageBareThroughput, type ImageOverlap } from './image-bench';
 import { bigdlClientBench, type BigdlClientBenchResult } from './bigdl-client-bench';
+import { compactDtypesBench, formatCompactDtypes, type CompactDtypesResult } from './compact-dtypes';
 
 /**
  * The original Analytics Zoo Cluster Serving with the same 0.11.2 client on a Keras MobileNetV2, measured
@@ -127,6 +128,7 @@ async function main(): Promise<void> {
   const clientFigures: { client: string; rps: number | undefined }[] = [];
   let imageOverlap: ImageOverlap | undefined;
   let bigdl: BigdlClientBenchResult | undefined | 'skipped';
+  let compact: CompactDtypesResult | undefined;
   const tinyRow = Float32Array.from({ length: 16 }, (_, i) => i / 16);
   const progress = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
   try {
@@ -146,6 +148,12 @@ async function main(): Promise<void> {
       });
       cnnRows.push(...rows);
       for (const r of rows) figures.push(...cnnFigures(r));
+    }
+    // 1b. The same 224×224 image sent as float32 (600 KB), uint8 (150 KB, normalised by the worker) and
+    //     float16 (300 KB) on mobilenetv2: what the compact wire dtypes save in serving CPU per image.
+    if (section('compact')) {
+      compact = await compactDtypesBench({ redisUrl, modelPath: models.mobilenetv2, redisPid: redis?.process.pid, seconds: SECONDS, rounds: 1 });
+      progress('compact dtypes done');
     }
     // 2. Image input (SPEC §8): JPEG → decode → normalise → CNN (cnn.onnx), in each layout, vs the best
     //    in-process loop. How much decode overlapped inference is computed from decode alone and
@@ -248,9 +256,10 @@ async function main(): Promise<void> {
     await redis?.stop();
   }
   printTables(figures, cnnRows, clientFigures, imageOverlap);
+  if (compact) console.log(`\n${formatCompactDtypes(compact)}`);
   if (bigdl === 'skipped') console.log('\nBigDL client: skipped (run `bash test/python/run-all.sh` once to create .venv-bigdl-old)');
   else if (bigdl) printBigdl(bigdl);
-  console.log(JSON.stringify({ bench: 'cluster-serving', seconds: SECONDS, cores: require('node:os').cpus().length, figures, cnn: cnnRows, clients: clientFigures, ...(imageOverlap ? { imageOverlap } : {}), ...(bigdl && bigdl !== 'skipped' ? { bigdl } : {}) }));
+  console.log(JSON.stringify({ bench: 'cluster-serving', seconds: SECONDS, cores: require('node:os').cpus().length, figures, cnn: cnnRows, clients: clientFigures, ...(imageOverlap ? { imageOverlap } : {}), ...(bigdl && bigdl !== 'skipped' ? { bigdl } : {}), ...(compact ? { compact } : {}) }));
 }
 
 /** The BigDL-client row, against bare ONNX Runtime and the original's figures. */
