@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
 import { freePort } from '../../src/embedded/free-port';
 import { packageRoot } from '../../src/package-root';
 import { InputQueue } from '../../src/client/input-queue';
@@ -172,5 +173,38 @@ export async function bareThroughput(model: string, dims: number[], threads: num
     return { rate: results.reduce((n, r) => n + (r.runs! * dims[0]!) / (r.ms! / 1000), 0), cpuMsPerItem: cpu / Math.max(1, items) };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/** The session options the served workers use (src/runtime/onnx-worker.ts), spinning off by default. */
+export function servedSessionOptions(threads: number, spinning = false): ort.InferenceSession.SessionOptions {
+  const spin = spinning ? '1' : '0';
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+  };
+}
+
+/**
+ * Bare single-request latency: `n` sequential runs (after 5 warm-up runs) with the served sessions'
+ * options; `feeds` gets the model's input names. Sorted ms.
+ */
+export async function bareLatencies(model: string, feeds: (inputNames: readonly string[]) => Record<string, ort.Tensor>, threads: number, n: number): Promise<number[]> {
+  const session = await ort.InferenceSession.create(model, servedSessionOptions(threads));
+  try {
+    const input = feeds(session.inputNames);
+    for (let i = 0; i < 5; i++) await session.run(input);
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await session.run(input);
+      out.push(performance.now() - t);
+    }
+    return out.sort((a, b) => a - b);
+  } finally {
+    await session.release();
   }
 }

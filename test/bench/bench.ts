@@ -19,7 +19,7 @@ import { startRedisServer } from '../../src/embedded/redis-server';
 import { ensureModels } from '../../src/models/generate';
 import { InputQueue } from '../../src/client/input-queue';
 import { imageInput } from '../../src/client/tensor-input';
-import { bareThroughput, csStart, percentile, serve, servedLatencies, servedThroughput, stop, SECONDS, type Figure } from './bench-support';
+import { bareLatencies, bareThroughput, csStart, percentile, serve, servedLatencies, servedThroughput, stop, SECONDS, type Figure } from './bench-support';
 import { cnnTensorRows, type CnnLayout, type CnnRow } from './cnn-tensor-bench';
 import { benchJpegs, hiddenShare, IMAGE_DECODE, imageBareThroughput, type ImageOverlap } from './image-bench';
 import { bigdlClientBench, type BigdlClientBenchResult } from './bigdl-client-bench';
@@ -81,26 +81,6 @@ async function httpThroughput(url: string, row: Float32Array, window: number): P
     }),
   );
   return done / ((performance.now() - start) / 1000);
-}
-
-/** Bare single inference latency: sequential batch-1 runs with the served sessions' options; sorted ms. */
-async function bareLatencies(model: string, feeds: Record<string, ort.Tensor>, threads: number, n: number): Promise<number[]> {
-  const session = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-  });
-  for (let i = 0; i < 5; i++) await session.run(feeds);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await session.run(feeds);
-    out.push(performance.now() - t);
-  }
-  await session.release();
-  return out.sort((a, b) => a - b);
 }
 
 const layoutName = (l: CnnLayout): string => `${l.instances} × ${l.threads}`;
@@ -245,7 +225,7 @@ async function main(): Promise<void> {
         const n = label === 'tiny' ? 2000 : label === 'resnet18' ? 60 : 200;
         const ours = percentile(await servedLatencies(q, input, n), 0.5);
         await stop(child);
-        const bare = percentile(await bareLatencies(model, feeds(), threads, n), 0.5);
+        const bare = percentile(await bareLatencies(model, () => feeds(), threads, n), 0.5);
         figures.push({ name: `${label} p50 latency at 1 in flight (batch window 2 ms, ${threads} thread${threads > 1 ? 's' : ''})`, ours, bare, unit: 'ms', ratio: ours - bare, target: `≤ +${targetMs} ms (ratio column: difference)`, met: ours - bare <= targetMs });
       } finally {
         await q.close();

@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { packageRoot } from '../../src/package-root';
-import { serve, stop } from './bench-support';
+import { bareLatencies, percentile, serve, servedSessionOptions, stop } from './bench-support';
 import { sampleThreads, threadCpuMs } from './thread-cpu';
 
 export interface BigdlClientBenchOptions {
@@ -74,17 +74,6 @@ const CLIENTS = {
   bigdl: { label: 'bigdl-serving 2.4.0', convention: '2.x' },
 } as const;
 
-/** The session options of the served model (src/runtime/onnx-worker.ts, spinning off), for the bare runs. */
-function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
-  return {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-  };
-}
-
 interface ClientFigures {
   readonly closed: number;
   readonly burst: number;
@@ -108,7 +97,7 @@ async function runClientLoad(python: string, redisUrl: string, stream: string, c
 
 /** Bare onnxruntime-node: img/s of back-to-back runs of a `batch`-image input for `seconds`. */
 async function bareThroughput(model: string, threads: number, batch: number, seconds: number): Promise<number> {
-  const session = await ort.InferenceSession.create(model, sessionOptions(threads));
+  const session = await ort.InferenceSession.create(model, servedSessionOptions(threads));
   try {
     const data = Float32Array.from({ length: batch * 3 * 224 * 224 }, (_, i) => Math.sin(i));
     const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, [batch, 3, 224, 224]) };
@@ -121,26 +110,6 @@ async function bareThroughput(model: string, threads: number, batch: number, sec
       runs++;
     }
     return (runs * batch) / ((performance.now() - start) / 1000);
-  } finally {
-    await session.release();
-  }
-}
-
-/** Bare: p50 of `n` sequential single-image runs, ms. */
-async function bareP50(model: string, threads: number, n: number): Promise<number> {
-  const session = await ort.InferenceSession.create(model, sessionOptions(threads));
-  try {
-    const data = Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.cos(i));
-    const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, [1, 3, 224, 224]) };
-    for (let i = 0; i < 5; i++) await session.run(feeds);
-    const times: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t = performance.now();
-      await session.run(feeds);
-      times.push(performance.now() - t);
-    }
-    times.sort((a, b) => a - b);
-    return times[times.length >> 1]!;
   } finally {
     await session.release();
   }
@@ -179,7 +148,8 @@ export async function bigdlClientBench(options: BigdlClientBenchOptions): Promis
   } finally {
     await stop(child);
   }
-  const single = await bareP50(options.model, threads, options.sequential ?? 60);
+  const cosine = Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.cos(i));
+  const single = percentile(await bareLatencies(options.model, (names) => ({ [names[0]!]: new ort.Tensor('float32', cosine, [1, 3, 224, 224]) }), threads, options.sequential ?? 60), 0.5);
   return {
     client: label,
     closedLoop: figures.closed,
