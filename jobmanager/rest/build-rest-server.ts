@@ -1,6 +1,7 @@
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../../src/logging/logger';
 import type { ControlPlane } from '../control-plane';
+import type { InferenceGateway } from '../inference-gateway';
 import { registerCheckpointRoutes } from './checkpoints';
 import { installErrorHandler } from './error-handler';
 import { registerJobRoutes } from './jobs';
@@ -12,11 +13,10 @@ import { registerTaskManagerRoutes } from './taskmanagers';
 export const REST_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 
 /**
- * The JobManager's REST API (see src/cluster-api/dto.ts), not yet listening. With `inference`, it also
- * serves the KServe v2 API under /v2 (jobmanager/rest/kserve-v2.ts): the cluster's Redis and a folder to
- * load job topologies in.
+ * The JobManager's REST API (see src/cluster-api/dto.ts), not yet listening. With a gateway, it also
+ * serves the KServe v2 API under /v2 (jobmanager/rest/kserve-v2.ts); the caller closes the gateway.
  */
-export function buildRestServer(control: ControlPlane, logger: Logger, inference?: { readonly redisUrl: string; readonly cacheDir: string }): FastifyInstance {
+export function buildRestServer(control: ControlPlane, logger: Logger, gateway?: InferenceGateway): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = logger;
   const app: FastifyInstance = fastify({
     loggerInstance,
@@ -29,6 +29,6 @@ export function buildRestServer(control: ControlPlane, logger: Logger, inference
   registerCheckpointRoutes(app, control);
   registerTaskManagerRoutes(app, control);
   registerOverviewRoutes(app, control);
-  if (inference) registerKServeV2Routes(app, control, { ...inference, logger: logger.child({ component: 'jobmanager.kserve' }) });
+  if (gateway) registerKServeV2Routes(app, gateway, logger.child({ component: 'jobmanager.kserve' }));
   return app;
 }

@@ -136,7 +136,7 @@ export const BYTES_DATATYPE = 'BYTES';
  * string cannot hold arbitrary bytes); binary data carries it as the protocol's 4-byte little-endian
  * length followed by the bytes.
  */
-function bytesElement(name: string, shape: readonly number[], json: unknown, binary: Uint8Array | undefined): Tensor {
+export function bytesElement(name: string, shape: readonly number[], json: unknown, binary: Uint8Array | undefined): Tensor {
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== 1) throw bad(`input "${name}": a BYTES input holds one encoded image; shape [${shape.join(', ')}] has ${count} elements (send one request per image)`);
   let bytes: Uint8Array;
