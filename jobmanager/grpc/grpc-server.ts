@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -9,7 +10,7 @@ import { encodeGrpcInferResponse } from '../../src/protocol/kserve-v2/encode-grp
 import type { GrpcModelInferRequest, GrpcModelInferResponse, GrpcModelRequest } from '../../src/protocol/kserve-v2/grpc-messages';
 import type { ModelMetadataResponse, ServerMetadataResponse } from '../../src/protocol/kserve-v2/messages';
 import type { InferenceGateway } from '../inference-gateway';
-import { INFER_BODY_LIMIT_BYTES } from '../rest/kserve-v2';
+import { INFER_BODY_LIMIT_BYTES } from '../rest/kserve-v2-errors';
 import { toGrpcError } from './grpc-status';
 
 /** The service definition, kept in the repository beside this file (read at run time, as the package ships it). */
@@ -56,6 +57,7 @@ export class KServeGrpcServer {
 
   private constructor(
     private readonly server: grpc.Server,
+    private readonly listener: NetServer,
     /** host:port clients dial (a wildcard host shown as 127.0.0.1). */
     readonly address: string,
     readonly port: number,
@@ -64,7 +66,8 @@ export class KServeGrpcServer {
   /** Binds host:port (0 picks a free port) and serves; CS_ERR_CONFIG when the port cannot be bound. */
   static async start(gateway: InferenceGateway, options: { readonly host: string; readonly port: number; readonly logger: Logger }): Promise<KServeGrpcServer> {
     const { logger } = options;
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': INFER_BODY_LIMIT_BYTES, 'grpc.max_send_message_length': -1 });
+    // channelz (grpc-js's per-call statistics for its admin service, which we do not serve) costs per call.
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': INFER_BODY_LIMIT_BYTES, 'grpc.max_send_message_length': -1, 'grpc.enable_channelz': 0 });
     const unary =
       <Req, Res>(method: string, handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
       (call, callback) => {
@@ -90,22 +93,32 @@ export class KServeGrpcServer {
         return encodeGrpcInferResponse({ modelName: result.modelName, modelVersion: result.modelVersion, id: req.id, outputs: result.outputs, requested: req.outputs });
       }),
     });
-    const hostPart = options.host.includes(':') ? `[${options.host}]` : options.host;
-    const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${hostPart}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    // We own the listening socket (grpc-js's connection injector serves what it accepts) to turn Nagle's
+    // algorithm off: grpc-js's own listener leaves it on, and a reply written as HEADERS, DATA and trailers
+    // then waits for the client's delayed ACK (tens of ms at one call in flight).
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ host: options.host, port: options.port }, () => {
+        listener.off('error', reject);
+        resolve();
+      });
     }).catch((err: unknown) => {
       server.forceShutdown();
-      const reason = err instanceof Error ? err.message : String(err);
-      const hint = /in use|EADDRINUSE/i.test(reason) ? 'the port is in use (choose another with --grpc-port / CS_JOBMANAGER_GRPC_PORT)' : reason;
-      throw new ClusterServingError('CS_ERR_CONFIG', `cannot serve gRPC on ${options.host}:${options.port}: ${hint}`, { cause: err });
+      const code = (err as { code?: string }).code;
+      const reason = code === 'EADDRINUSE' ? 'the port is in use (choose another with --grpc-port / CS_JOBMANAGER_GRPC_PORT)' : code === 'EADDRNOTAVAIL' ? 'no such address on this machine (--host / CS_JOBMANAGER_HOST)' : err instanceof Error ? err.message : String(err);
+      throw new ClusterServingError('CS_ERR_CONFIG', `cannot serve gRPC on ${options.host}:${options.port}: ${reason}`, { cause: err });
     });
-    const shownHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : hostPart;
-    return new KServeGrpcServer(server, `${shownHost}:${port}`, port);
+    const port = (listener.address() as AddressInfo).port;
+    const shownHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host.includes(':') ? `[${options.host}]` : options.host;
+    return new KServeGrpcServer(server, listener, `${shownHost}:${port}`, port);
   }
 
   /** Stops taking calls; calls in flight get SHUTDOWN_GRACE_MS to finish, then are cut off. Idempotent. */
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
+      this.listener.close();
       const force = setTimeout(() => this.server.forceShutdown(), SHUTDOWN_GRACE_MS);
       this.server.tryShutdown(() => {
         clearTimeout(force);
