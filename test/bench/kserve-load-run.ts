@@ -9,7 +9,8 @@ import { kserveBinaryLoad, kserveGrpcLoad, kserveJsonLoad, type LoadResult } fro
 /**
  * Stand-alone KServe v2 load run: its own redis-server on a free port, then
  * `node bin/cs.js start topologies/tiny.yaml --redis <it> --port <free> --grpc-port <free>`, then JSON HTTP,
- * binary HTTP and gRPC closed-loop load, each for SECONDS, printed as one line each.
+ * binary HTTP and gRPC closed-loop load, each for SECONDS after one unmeasured second, printed as one line
+ * each with the CPU per request of the server, its Redis and this load generator (from /proc, Linux).
  *
  *   node dist/test/bench/kserve-load-run.js [seconds=5] [inFlight=64] [json,binary,grpc]
  */
@@ -40,18 +41,20 @@ async function main(): Promise<void> {
       });
     });
     const row = Float32Array.from({ length: 16 }, (_, i) => i / 16);
-    const common = { model: 'tiny', input: 'input', row, inFlight, seconds };
+    const common = { model: 'tiny', input: 'input', row, inFlight };
     const url = `http://127.0.0.1:${port}`;
     const pids = { server: child.pid!, redis: redis.process.pid! };
     for (const kind of kinds) {
-      const load = (): Promise<LoadResult> => {
-        if (kind === 'json') return kserveJsonLoad({ ...common, url });
-        if (kind === 'binary') return kserveBinaryLoad({ ...common, url });
-        if (kind === 'grpc') return kserveGrpcLoad({ ...common, address: `127.0.0.1:${grpcPort}` });
+      const load = (secs: number): Promise<LoadResult> => {
+        if (kind === 'json') return kserveJsonLoad({ ...common, seconds: secs, url });
+        if (kind === 'binary') return kserveBinaryLoad({ ...common, seconds: secs, url });
+        if (kind === 'grpc') return kserveGrpcLoad({ ...common, seconds: secs, address: `127.0.0.1:${grpcPort}` });
         throw new Error(`unknown load kind ${kind} (json, binary, grpc)`);
       };
+      // One unmeasured second first: the server's JIT warms up on this kind of request.
+      await load(1);
       const before = { server: cpuSeconds(pids.server), redis: cpuSeconds(pids.redis), self: process.cpuUsage() };
-      const r = await load();
+      const r = await load(seconds);
       const self = process.cpuUsage(before.self);
       // CPU per request over warm-up and window alike (the warm-up is small): µs of server, Redis and load generator.
       const total = r.requests + inFlight * 4;
