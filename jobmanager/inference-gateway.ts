@@ -1,165 +1,61 @@
-import { InputQueue } from '../src/client/input-queue';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { JobSummary } from '../src/cluster-api/dto';
-import { ClusterServingError } from '../src/errors';
-import type { Logger } from '../src/logging/logger';
-import type { NativeResult } from '../src/protocol/native/native-codec';
-import type { OnnxTensorInfo } from '../src/runtime/onnx-model-info';
-import type { Tensor } from '../src/tensor/tensor';
-import { loadTopologySource } from '../src/topology/load-topology';
-import type { PostprocessSpec, TopologySpec } from '../src/topology/schema';
-import type { ControlPlane } from './control-plane';
+import { ClusterServingError, isErrorCode } from '../src/errors';
+import { packageRoot } from '../src/package-root';
+import { checkInferInputs } from '../src/protocol/kserve-v2/check-infer-inputs';
+import type { InferRequest } from '../src/protocol/kserve-v2/decode-infer-request';
+import { SERVER_EXTENSIONS, type ModelMetadataResponse, type ServerMetadataResponse } from '../src/protocol/kserve-v2/messages';
+import { MODEL_VERSION, modelMetadata } from '../src/protocol/kserve-v2/model-metadata';
+import type { NamedTensors } from '../src/tensor/tensor';
+import { ServedJob, type InferenceGatewayOptions, type JobDirectory, type ServedModelInfo } from './served-job';
 
-/** What the gateway reads from the control plane: the job list, a job's status, topology and model info. */
-export type JobDirectory = Pick<ControlPlane, 'listJobs' | 'jobStatus' | 'topology' | 'modelInfo'>;
-
-export interface InferenceGatewayOptions {
-  /** The cluster's Redis: where a job's stream is when its topology names no `source.address`. */
-  readonly redisUrl: string;
-  /** Where job topologies are written to be loaded (created if missing). */
-  readonly cacheDir: string;
-  /** How long an HTTP inference waits for its result when the request sets no timeout, in ms. @default 30000 */
-  readonly inferTimeoutMs?: number;
-  /** Longest timeout a request may ask for, in ms. @default 300000 */
-  readonly maxInferTimeoutMs?: number;
-  readonly logger: Logger;
-}
-
-/** What a served model declares, as HTTP clients see it: the model file's inputs, and its outputs after the job's postprocess. */
-export interface ServedModelInfo {
-  readonly inputs: readonly OnnxTensorInfo[];
-  readonly outputs: readonly OnnxTensorInfo[];
-  /**
-   * Inputs that take one encoded image (KServe datatype BYTES) instead of a tensor: with `decode: image`,
-   * the model's rank-4 inputs ([N, C, H, W] or [N, H, W, C]); none otherwise.
-   */
-  readonly imageInputs: ReadonlySet<string>;
-}
+export { outputsAfterPostprocess, type InferenceGatewayOptions, type JobDirectory, type ServedModelInfo } from './served-job';
+export type { ServedJob };
 
 const DEFAULT_INFER_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_INFER_TIMEOUT_MS = 300_000;
+
+/** The server's name in server metadata (`GET /v2`, gRPC ServerMetadata). */
+export const SERVER_NAME = 'cluster-serving';
+
+let version: string | undefined;
+/** This package's version, for server metadata. */
+function serverVersion(): string {
+  version ??= (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  return version;
+}
 
 function isActive(job: JobSummary): boolean {
   return job.state === 'CREATED' || job.state === 'RUNNING';
 }
 
-/** The outputs a job's results carry: `softmax` makes float outputs FP32; `argmax` turns `o` into `o_argmax`; `topN` into `o_indices` and `o_scores`. */
-export function outputsAfterPostprocess(outputs: readonly OnnxTensorInfo[], postprocess: PostprocessSpec): OnnxTensorInfo[] {
-  if (postprocess.type === 'none') return [...outputs];
-  if (postprocess.type === 'softmax') {
-    return outputs.map((o) => (o.dtype === 'float64' || o.dtype === 'float16' ? { ...o, dtype: 'float32', elemType: 'FLOAT' } : o));
-  }
-  if (postprocess.type === 'argmax') {
-    return outputs.map((o) => ({ name: `${o.name}_argmax`, dtype: 'int32', shape: o.shape.slice(0, -1), elemType: 'INT32' }));
-  }
-  const n = postprocess.n;
-  return outputs.flatMap((o) => {
-    const last = o.shape[o.shape.length - 1];
-    const k = last === undefined || last < 0 ? -1 : Math.min(n, last);
-    const shape = o.shape.length === 0 ? [] : [...o.shape.slice(0, -1), k];
-    return [
-      { name: `${o.name}_indices`, dtype: 'int32', shape, elemType: 'INT32' },
-      { name: `${o.name}_scores`, dtype: 'float32', shape, elemType: 'FLOAT' },
-    ];
-  });
-}
+/** The request fields an inference needs, whichever API it came through. */
+export type GatewayInferRequest = Pick<InferRequest, 'inputs' | 'bytesInputs' | 'timeoutMs'>;
 
-/** One job as the gateway serves it: its spec, model info and request queue, each made once. */
-class ServedJob {
-  private spec: Promise<TopologySpec> | undefined;
-  private info: Promise<ServedModelInfo> | undefined;
-  private queue: InputQueue | undefined;
-  private closed = false;
-
-  constructor(
-    /** The job as last listed (its state changes from CREATED to RUNNING). */
-    public job: JobSummary,
-    private readonly jobs: JobDirectory,
-    private readonly options: InferenceGatewayOptions,
-  ) {}
-
-  /** The job's validated topology spec (model path absolute), loaded once from the submitted file. */
-  topology(): Promise<TopologySpec> {
-    this.spec ??= (async () => {
-      const source = await this.jobs.topology(this.job.id);
-      return (await loadTopologySource(source, this.options.cacheDir)).topology.spec;
-    })().catch((err: unknown) => {
-      this.spec = undefined;
-      throw err;
-    });
-    return this.spec;
-  }
-
-  /**
-   * The model's declared inputs and outputs (read once per job by the control plane, from the model file or
-   * the JobManager's copy of it), with the outputs the job's postprocess makes. CS_ERR_MODEL_LOAD when
-   * neither can be read; not cached then, so a later call tries again.
-   */
-  modelInfo(): Promise<ServedModelInfo> {
-    this.info ??= this.readModelInfo().catch((err: unknown) => {
-      this.info = undefined;
-      throw err;
-    });
-    return this.info;
-  }
-
-  private async readModelInfo(): Promise<ServedModelInfo> {
-    const [spec, info] = await Promise.all([this.topology(), this.jobs.modelInfo(this.job.id)]);
-    const imageInputs = new Set(spec.decode.type === 'image' ? info.inputs.filter((i) => i.shape.length === 4).map((i) => i.name) : []);
-    return { inputs: info.inputs, outputs: outputsAfterPostprocess(info.outputs, spec.postprocess), imageInputs };
-  }
-
-  /** Ready: RUNNING, with every subtask on a TaskManager. */
-  async ready(): Promise<boolean> {
-    const status = await this.jobs.jobStatus(this.job.id);
-    return status.state === 'RUNNING' && status.subtasks.length > 0 && status.subtasks.every((s) => s.taskManagerId !== null);
-  }
-
-  /** Sends one request into the job's stream and waits for its result (outputs or error). */
-  async predict(inputs: ReadonlyMap<string, Tensor>, timeoutMs: number): Promise<NativeResult> {
-    if (this.job.state !== 'RUNNING') {
-      throw new ClusterServingError('CS_ERR_CLOSED', `model ${this.job.name} is not ready: job ${this.job.id} is ${this.job.state} (waiting for a free TaskManager slot)`, { context: { jobId: this.job.id } });
-    }
-    const queue = await this.inputQueue();
-    return queue.predictResult(inputs, { timeoutMs });
-  }
-
-  private async inputQueue(): Promise<InputQueue> {
-    if (this.queue) return this.queue;
-    const spec = await this.topology();
-    const { source, sink } = spec;
-    const refuse = (why: string): never => {
-      throw new ClusterServingError('CS_ERR_BAD_REQUEST', `model ${this.job.name} cannot take HTTP inference requests: ${why}`, { context: { jobId: this.job.id } });
-    };
-    if (source.type !== 'redis') return refuse(`its requests come from ${source.type}, and HTTP requests go into a Redis stream`);
-    if (source.protocol !== 'native') return refuse(`its stream speaks the ${source.protocol} protocol, not native`);
-    const redis = source.address ?? this.options.redisUrl;
-    if (sink.type !== 'redis' || (sink.address ?? this.options.redisUrl) !== redis) return refuse('its results are not written to the Redis its stream is on');
-    if (this.closed) throw new ClusterServingError('CS_ERR_CLOSED', 'the JobManager is closing');
-    // Another request may have created it while the topology loaded.
-    this.queue ??= new InputQueue({ redis, stream: source.stream ?? spec.name, partitions: source.partitions });
-    return this.queue;
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    const queue = this.queue;
-    this.queue = undefined;
-    await queue?.close();
-  }
+/** A finished inference: the model's name and version, and the outputs of its result. */
+export interface GatewayInferResult {
+  readonly modelName: string;
+  readonly modelVersion: string;
+  readonly jobId: string;
+  readonly outputs: NamedTensors;
 }
 
 /**
- * What the KServe v2 REST API serves, on the JobManager: each model is a job, named by the job's name
- * (the newest CREATED or RUNNING job of that name). Metadata comes from the job's model file, read once
- * per job without creating an inference session. Inference requests are not run here: each goes INTO
- * the job's stream as a native request (`XADD <split> * uri <uuid> data <Avro request>`, with this
- * gateway's reply stream), so HTTP traffic is batched with the stream traffic by the TaskManagers. One
- * InputQueue per job, shared by every HTTP request, closed with the gateway.
+ * What the KServe v2 APIs serve, on the JobManager, shared by HTTP (jobmanager/rest/kserve-v2.ts) and
+ * gRPC (jobmanager/grpc/): each model is a job, named by the job's name (the newest CREATED or RUNNING
+ * job of that name), with one version, "1". Metadata comes from the job's model file, read once per job
+ * without creating an inference session. Inference requests are checked against that metadata, then
+ * not run here: each goes INTO the job's stream as a native request with this gateway's reply stream
+ * (see {@link JobStreamClient}), so HTTP and gRPC traffic is batched with the stream traffic by the
+ * TaskManagers. One stream client per job, shared by every request, closed with the gateway.
+ *
+ * Every failure is a ClusterServingError whose code each API maps to its own status (CS_ERR_NOT_FOUND:
+ * unknown model or version; CS_ERR_SHAPE / CS_ERR_BAD_REQUEST: a request that does not fit the model).
  *
  * @example
  * const gateway = new InferenceGateway(control, { redisUrl, cacheDir, logger });
- * const served = await gateway.resolve('tiny');
- * const result = await served.predict(inputs, 10_000);
+ * const { outputs } = await gateway.infer('tiny', undefined, decodeInferRequest(body, undefined));
  * await gateway.close();
  */
 export class InferenceGateway {
@@ -176,8 +72,11 @@ export class InferenceGateway {
     this.maxInferTimeoutMs = options.maxInferTimeoutMs ?? DEFAULT_MAX_INFER_TIMEOUT_MS;
   }
 
-  /** The served model of this name: CS_ERR_NOT_FOUND when no CREATED or RUNNING job has it. */
-  async resolve(name: string): Promise<ServedJob> {
+  /** The served model of this name: CS_ERR_NOT_FOUND when no CREATED or RUNNING job has it, or it has no such version. */
+  async resolve(name: string, modelVersion?: string): Promise<ServedJob> {
+    if (modelVersion !== undefined && modelVersion !== '' && modelVersion !== MODEL_VERSION) {
+      throw new ClusterServingError('CS_ERR_NOT_FOUND', `model "${name}" has no version "${modelVersion}" (its only version is ${MODEL_VERSION})`);
+    }
     if (this.closed) throw new ClusterServingError('CS_ERR_CLOSED', 'the JobManager is closing');
     const { jobs } = await this.jobs.listJobs();
     this.forgetEnded(jobs);
@@ -193,6 +92,11 @@ export class InferenceGateway {
     return served;
   }
 
+  /** Server metadata: name, version and the protocol extensions served. */
+  serverMetadata(): ServerMetadataResponse {
+    return { name: SERVER_NAME, version: serverVersion(), extensions: [...SERVER_EXTENSIONS] };
+  }
+
   /** Ready when every CREATED or RUNNING job is ready (see {@link ServedJob.ready}); true with no jobs. */
   async serverReady(): Promise<boolean> {
     if (this.closed) return false;
@@ -203,22 +107,68 @@ export class InferenceGateway {
     return true;
   }
 
+  /** Whether the model can be inferred now; CS_ERR_NOT_FOUND for an unknown model or version. */
+  async modelReady(name: string, modelVersion?: string): Promise<boolean> {
+    return (await this.resolve(name, modelVersion)).ready();
+  }
+
+  /** The model's metadata; an input that takes an encoded image shows as what a client sends it: one BYTES element. */
+  async modelMetadata(name: string, modelVersion?: string): Promise<ModelMetadataResponse> {
+    const served = await this.resolve(name, modelVersion);
+    const info = await served.modelInfo();
+    const inputs = info.inputs.map((i) => (info.imageInputs.has(i.name) ? { name: i.name, dtype: undefined, elemType: 'STRING', shape: [1] } : i));
+    return modelMetadata(served.job.name, inputs, info.outputs);
+  }
+
+  /**
+   * One inference: the inputs are checked against the model's metadata (when the JobManager can read the
+   * model file), sent into the job's stream, and the result awaited. An error result rejects with its
+   * code. `deadlineMs` (the transport's own deadline, e.g. gRPC's) caps the request's timeout.
+   */
+  async infer(name: string, modelVersion: string | undefined, request: GatewayInferRequest, deadlineMs?: number): Promise<GatewayInferResult> {
+    const served = await this.resolve(name, modelVersion);
+    const info = await this.modelInfoIfReadable(served);
+    if (info) checkInferInputs(request.inputs, info.inputs, { sent: request.bytesInputs, taken: info.imageInputs });
+    let timeoutMs = this.timeoutMs(request.timeoutMs);
+    if (deadlineMs !== undefined) timeoutMs = Math.max(1, Math.min(timeoutMs, deadlineMs));
+    const result = await served.predict(request.inputs, timeoutMs);
+    if (result.error) {
+      const { code, message } = result.error;
+      throw new ClusterServingError(isErrorCode(code) ? code : 'CS_ERR_INTERNAL', message, { context: { jobId: served.job.id } });
+    }
+    return { modelName: served.job.name, modelVersion: MODEL_VERSION, jobId: served.job.id, outputs: result.outputs };
+  }
+
+  /**
+   * The model's metadata when the JobManager can read its model file; undefined otherwise (inference
+   * then goes ahead and the TaskManager checks the inputs against the loaded model).
+   */
+  private async modelInfoIfReadable(served: ServedJob): Promise<ServedModelInfo | undefined> {
+    try {
+      return await served.modelInfo();
+    } catch (err) {
+      if (!(err instanceof ClusterServingError) || err.code !== 'CS_ERR_MODEL_LOAD') throw err;
+      this.options.logger.debug({ jobId: served.job.id, reason: err.message }, 'jobmanager.kserve.metadata_unavailable');
+      return undefined;
+    }
+  }
+
   /** A request's deadline: its own timeout (capped), else the default. */
   timeoutMs(requested: number | undefined): number {
     return requested === undefined ? this.inferTimeoutMs : Math.min(requested, this.maxInferTimeoutMs);
   }
 
-  /** Drops (and closes the queue of) jobs that ended. */
+  /** Drops (and closes the stream client of) jobs that ended. */
   private forgetEnded(jobs: readonly JobSummary[]): void {
-    const active = new Set(jobs.filter(isActive).map((j) => j.id));
+    if (this.served.size === 0) return;
     for (const [id, served] of this.served) {
-      if (active.has(id)) continue;
+      if (jobs.some((j) => j.id === id && isActive(j))) continue;
       this.served.delete(id);
       void served.close().catch((err: unknown) => this.options.logger.warn({ jobId: id, err }, 'jobmanager.kserve.queue_close_failed'));
     }
   }
 
-  /** Closes every job's queue (pending inferences fail with CS_ERR_CLOSED). Idempotent. */
+  /** Closes every job's stream client (pending inferences fail with CS_ERR_CLOSED). Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
     const all = [...this.served.values()];
@@ -226,5 +176,3 @@ export class InferenceGateway {
     await Promise.all(all.map((s) => s.close().catch(() => undefined)));
   }
 }
-
-export type { ServedJob };

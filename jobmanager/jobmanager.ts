@@ -7,6 +7,8 @@ import { ClusterServingError, ConnectorError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { loadTopologySource } from '../src/topology/load-topology';
 import { ControlPlane } from './control-plane';
+import { KServeGrpcServer } from './grpc/grpc-server';
+import { InferenceGateway } from './inference-gateway';
 import { buildRestServer } from './rest/build-rest-server';
 import { JobStore } from './state/job-store';
 import { ModelStore } from './state/model-store';
@@ -20,6 +22,8 @@ export interface JobManagerOptions {
   readonly host: string;
   /** Port of the REST API; 0 picks a free one (see {@link JobManager.url}). */
   readonly port: number;
+  /** Port of the KServe v2 gRPC API; 0 picks a free one (see {@link JobManager.grpcAddress}); none when undefined. */
+  readonly grpcPort?: number | undefined;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
   /** Submitted topologies are written here to be validated, and submitted models kept (`models/<sha256>.onnx`). */
@@ -50,6 +54,8 @@ export class JobManager {
   private redis: Redis | undefined;
   private app: FastifyInstance | undefined;
   private control: ControlPlane | undefined;
+  private gateway: InferenceGateway | undefined;
+  private grpc: KServeGrpcServer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -65,7 +71,12 @@ export class JobManager {
     return this.address;
   }
 
-  /** Connects to Redis, starts the REST API and the assignment timer. */
+  /** host:port of the KServe v2 gRPC API, e.g. `127.0.0.1:8001`; undefined when it is off (no `grpcPort`). */
+  get grpcAddress(): string | undefined {
+    return this.grpc?.address;
+  }
+
+  /** Connects to Redis, starts the REST API (and the gRPC API when asked for) and the assignment timer. */
   start(): Promise<void> {
     if (this.closing) return Promise.reject(new ClusterServingError('CS_ERR_CLOSED', 'the JobManager is closed'));
     this.starting ??= this.doStart().catch(async (err: unknown) => {
@@ -90,7 +101,8 @@ export class JobManager {
       models: new ModelStore(options.cacheDir),
       logger: this.logger,
     });
-    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), { redisUrl: options.redisUrl, cacheDir: validationDir });
+    this.gateway = new InferenceGateway(this.control, { redisUrl: options.redisUrl, cacheDir: validationDir, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
+    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway);
     try {
       await this.app.listen({ host: options.host, port: options.port });
     } catch (err) {
@@ -101,9 +113,10 @@ export class JobManager {
     const addr = this.app.server.address() as AddressInfo;
     const shownHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
     this.address = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
+    if (options.grpcPort !== undefined) this.grpc = await KServeGrpcServer.start(this.gateway, { host: options.host, port: options.grpcPort, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
     await this.control.reassign();
     this.scheduleTick();
-    this.logger.info({ component: 'jobmanager', url: this.address, redis: redactUrl(options.redisUrl) }, 'jobmanager.started');
+    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl) }, 'jobmanager.started');
   }
 
   private scheduleTick(): void {
@@ -118,7 +131,7 @@ export class JobManager {
   }
 
   /**
-   * Stops the timer and the REST API (in-flight requests finish), then disconnects from Redis. Jobs
+   * Stops the timer, the gRPC and REST APIs (in-flight requests finish), then disconnects from Redis. Jobs
    * keep running on the TaskManagers: they retry until a JobManager answers again. Every step runs
    * even if one fails. `force` skips waiting for in-flight state writes.
    */
@@ -137,7 +150,9 @@ export class JobManager {
         failures.push(err);
       }
     };
+    if (this.grpc) await step(() => this.grpc!.close());
     if (this.app) await step(() => this.app!.close());
+    if (this.gateway) await step(() => this.gateway!.close());
     if (this.control && !force) await step(() => this.control!.idle());
     if (this.redis) {
       const redis = this.redis;

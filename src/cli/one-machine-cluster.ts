@@ -7,6 +7,8 @@ import type { TopologySpec } from '../topology/schema';
 export interface OneMachineCluster {
   readonly jobId: string;
   readonly jobManagerUrl: string;
+  /** host:port of the JobManager's KServe v2 gRPC API; undefined when it is off. */
+  readonly grpcAddress: string | undefined;
   readonly client: JobManagerClient;
   /** Cancels the job, then closes the TaskManager (finishing in-flight batches) and the JobManager. */
   close(): Promise<void>;
@@ -18,7 +20,7 @@ export interface OneMachineCluster {
  * max(1, parallelism) slots. `onNote` hears about such clean-ups.
  */
 export async function startOneMachineCluster(
-  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir'>,
+  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir'>,
   source: TopologySource,
   spec: TopologySpec,
   onNote: (line: string) => void = () => undefined,
@@ -45,7 +47,7 @@ export async function startOneMachineCluster(
       await client.cancelJob(jobId);
     });
     await taskManager.heartbeatNow();
-    return { jobId, jobManagerUrl: jobManager.url, client, close };
+    return { jobId, jobManagerUrl: jobManager.url, grpcAddress: jobManager.grpcAddress, client, close };
   } catch (err) {
     await close();
     throw err;

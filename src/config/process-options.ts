@@ -45,6 +45,13 @@ export interface ProcessOptions {
    */
   readonly port: number;
   /**
+   * Port of the JobManager's KServe v2 gRPC API (0 picks a free one); off when not set. Off by default so
+   * a JobManager opens only the ports it is asked for: a fixed default would make two JobManagers (or
+   * `cs start` beside `cs jobmanager start`) on one machine collide. Triton's gRPC port is 8001.
+   * @default undefined
+   */
+  readonly grpcPort: number | undefined;
+  /**
    * Where a TaskManager or the CLI finds the JobManager.
    * @default 'http://127.0.0.1:8081'
    */
@@ -104,6 +111,14 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     default: '8081',
     description: 'port of the JobManager REST API (0 = any free port)',
   },
+  grpcPort: {
+    flag: '--grpc-port',
+    valueName: 'PORT',
+    env: 'CS_JOBMANAGER_GRPC_PORT',
+    kind: 'port',
+    default: undefined,
+    description: 'port of the KServe v2 gRPC API (off unless set; 0 = any free port; Triton uses 8001)',
+  },
   jobmanagerUrl: {
     flag: '--jobmanager',
     valueName: 'URL',
@@ -160,7 +175,7 @@ export function defaultText(spec: ProcessOptionSpec): string | undefined {
 }
 
 /** The options a JobManager process reads. */
-export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir'] as const satisfies readonly ProcessOptionName[];
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir'] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
 export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir'] as const satisfies readonly ProcessOptionName[];

@@ -101,6 +101,9 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
   if (typeof interval === 'number' && typeof timeout === 'number' && timeout <= interval) {
     problems.push(`${PROCESS_OPTIONS.heartbeatTimeoutMs.flag} (${timeout}) must be larger than ${PROCESS_OPTIONS.heartbeatIntervalMs.flag} (${interval})`);
   }
+  if (typeof out.port === 'number' && out.port !== 0 && out.grpcPort === out.port) {
+    problems.push(`${PROCESS_OPTIONS.grpcPort.flag} (${out.grpcPort}) must differ from ${PROCESS_OPTIONS.port.flag}: the REST and gRPC APIs listen on ports of their own`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as unknown as Readonly<Pick<ProcessOptions, K>>;
 }

@@ -23,6 +23,8 @@ import { bareLatencies, bareThroughput, csStart, percentile, serve, servedLatenc
 import { cnnTensorRows, type CnnLayout, type CnnRow } from './cnn-tensor-bench';
 import { benchJpegs, hiddenShare, IMAGE_DECODE, imageBareThroughput, type ImageOverlap } from './image-bench';
 import { bigdlClientBench, type BigdlClientBenchResult } from './bigdl-client-bench';
+import { kserveBinaryLoad, kserveGrpcLoad, kserveJsonLoad } from './kserve-load';
+import { freePort } from '../../src/embedded/free-port';
 import { compactDtypesBench, formatCompactDtypes, type CompactDtypesResult } from './compact-dtypes';
 
 /**
@@ -60,27 +62,12 @@ async function pythonClientThroughput(redisUrl: string, stream: string, inFlight
   return Number(out.trim());
 }
 
-/** Requests/s of KServe v2 JSON infer calls, `window` in flight, for SECONDS. */
-async function httpThroughput(url: string, row: Float32Array, window: number): Promise<number> {
-  const body = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16], data: [...row] }] });
-  const call = async (): Promise<void> => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-    await res.arrayBuffer();
-  };
-  for (let i = 0; i < 20; i++) await call();
-  let done = 0;
-  const start = performance.now();
-  const end = start + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: window }, async () => {
-      while (performance.now() < end) {
-        await call();
-        done++;
-      }
-    }),
-  );
-  return done / ((performance.now() - start) / 1000);
+/** One row of the client table. */
+interface ClientFigure {
+  readonly client: string;
+  readonly rps: number | undefined;
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
 }
 
 const layoutName = (l: CnnLayout): string => `${l.instances} × ${l.threads}`;
@@ -105,7 +92,7 @@ async function main(): Promise<void> {
   const models = await ensureModels();
   const figures: Figure[] = [];
   const cnnRows: CnnRow[] = [];
-  const clientFigures: { client: string; rps: number | undefined }[] = [];
+  const clientFigures: ClientFigure[] = [];
   let imageOverlap: ImageOverlap | undefined;
   let bigdl: BigdlClientBenchResult | undefined | 'skipped';
   let compact: CompactDtypesResult | undefined;
@@ -193,13 +180,20 @@ async function main(): Promise<void> {
     // 4. The same tiny job behind `cs start`, driven by each client in turn.
     if (section('clients')) {
       const name = `bench-clients-${randomUUID().slice(0, 8)}`;
-      const server = await csStart({ name, source: { type: 'redis', readCount: 1024 }, model: { path: models.tiny, threads: 1 }, batch: { maxSize: 512, maxDelayMs: 1 } }, redisUrl);
+      const grpcPort = await freePort();
+      const server = await csStart({ name, source: { type: 'redis', readCount: 1024 }, model: { path: models.tiny, threads: 1 }, batch: { maxSize: 512, maxDelayMs: 1 } }, redisUrl, ['--grpc-port', String(grpcPort)]);
       try {
         const q = new InputQueue({ redis: redisUrl, stream: name });
         const ts = await servedThroughput(q, () => ({ input: { data: tinyRow, shape: [1, 16] } }), 512).finally(() => q.close());
         clientFigures.push({ client: 'TypeScript InputQueue.predict (512 in flight)', rps: ts });
         clientFigures.push({ client: 'Python InputQueue.predict_many (256 in flight)', rps: await pythonClientThroughput(redisUrl, name, 256) });
-        clientFigures.push({ client: 'HTTP KServe v2 infer, JSON (64 in flight)', rps: await httpThroughput(`${server.url}/v2/models/${name}/infer`, tinyRow, 64) });
+        const kserve = { model: name, input: 'input', row: tinyRow, inFlight: 64, seconds: SECONDS };
+        const json = await kserveJsonLoad({ ...kserve, url: server.url });
+        const binary = await kserveBinaryLoad({ ...kserve, url: server.url });
+        const grpc = await kserveGrpcLoad({ ...kserve, address: `127.0.0.1:${grpcPort}` });
+        clientFigures.push({ client: 'HTTP KServe v2 infer, JSON (64 in flight)', rps: json.rps, p50Ms: json.p50Ms, p99Ms: json.p99Ms });
+        clientFigures.push({ client: 'HTTP KServe v2 infer, binary tensors (64 in flight)', rps: binary.rps, p50Ms: binary.p50Ms, p99Ms: binary.p99Ms });
+        clientFigures.push({ client: 'gRPC KServe v2 ModelInfer, grpc-js (64 in flight)', rps: grpc.rps, p50Ms: grpc.p50Ms, p99Ms: grpc.p99Ms });
       } finally {
         await stop(server.child);
       }
@@ -254,7 +248,7 @@ function printBigdl(b: BigdlClientBenchResult): void {
   if (b.taskManagerCpuMsPerImage !== undefined) console.log(`  TaskManager CPU ${b.taskManagerCpuMsPerImage.toFixed(2)} ms/image, its event loop ${b.eventLoopCpuMsPerImage?.toFixed(2) ?? 'n/a'} ms/image`);
 }
 
-function printTables(figures: readonly Figure[], cnnRows: readonly CnnRow[], clientFigures: readonly { client: string; rps: number | undefined }[], imageOverlap: ImageOverlap | undefined): void {
+function printTables(figures: readonly Figure[], cnnRows: readonly CnnRow[], clientFigures: readonly ClientFigure[], imageOverlap: ImageOverlap | undefined): void {
   const table = (header: readonly string[], rows: readonly (readonly string[])[]): void => {
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (r: readonly string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
@@ -290,7 +284,10 @@ function printTables(figures: readonly Figure[], cnnRows: readonly CnnRow[], cli
     console.log('');
     console.log('clients on the tiny model, one `cs start` (JobManager + TaskManager in one process):');
   }
-  for (const c of clientFigures) console.log(`  ${c.client.padEnd(52)} ${c.rps === undefined ? 'skipped (run `npm run test:python` once to create .venv-test)' : `${c.rps.toFixed(0)} req/s`}`);
+  for (const c of clientFigures) {
+    const latency = c.p50Ms === undefined ? '' : `  p50 ${c.p50Ms.toFixed(1)} ms, p99 ${c.p99Ms!.toFixed(1)} ms`;
+    console.log(`  ${c.client.padEnd(52)} ${c.rps === undefined ? 'skipped (run `npm run test:python` once to create .venv-test)' : `${c.rps.toFixed(0)} req/s${latency}`}`);
+  }
   if (imageOverlap) {
     const o = imageOverlap;
     console.log('');

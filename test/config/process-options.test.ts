@@ -46,6 +46,17 @@ describe('resolveProcessOptions', () => {
     );
   });
 
+  it('leaves the gRPC API off unless --grpc-port or CS_JOBMANAGER_GRPC_PORT sets it, on a port other than the REST one', () => {
+    assert.equal(resolveProcessOptions(['port', 'grpcPort'], { env: {} }).grpcPort, undefined);
+    assert.equal(resolveProcessOptions(['grpcPort'], { env: { CS_JOBMANAGER_GRPC_PORT: '8001' } }).grpcPort, 8001);
+    assert.equal(resolveProcessOptions(['grpcPort'], { values: { grpcPort: '0' }, env: { CS_JOBMANAGER_GRPC_PORT: '8001' } }).grpcPort, 0);
+    assert.deepEqual(resolveProcessOptions(['port', 'grpcPort'], { values: { port: '0', grpcPort: '0' }, env: {} }), { port: 0, grpcPort: 0 });
+    assert.throws(
+      () => resolveProcessOptions(['port', 'grpcPort'], { values: { port: '9000', grpcPort: '9000' }, env: {} }),
+      (err: unknown) => err instanceof ConfigError && /--grpc-port \(9000\) must differ from --port/.test(err.message),
+    );
+  });
+
   it('has one distinct flag and one CS_* variable per option', () => {
     const specs = Object.values(PROCESS_OPTIONS);
     assert.equal(new Set(specs.map((s) => s.flag)).size, specs.length);

@@ -9,6 +9,8 @@ export interface TestJobManagerOptions {
   readonly cacheDir: string;
   /** @default 0 (a free port) */
   readonly port?: number;
+  /** The KServe v2 gRPC API's port (0: a free one). @default off */
+  readonly grpcPort?: number;
   /** @default 100 */
   readonly heartbeatIntervalMs?: number;
   /** @default 2000 */
@@ -21,6 +23,7 @@ export function startTestJobManager(options: TestJobManagerOptions): Promise<Job
     redisUrl: options.redisUrl,
     host: '127.0.0.1',
     port: options.port ?? 0,
+    grpcPort: options.grpcPort,
     cacheDir: options.cacheDir,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 100,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 2000,

@@ -11,7 +11,10 @@ export function jobManagerCommand(output: CliOutput): Command {
     const { runJobManager } = await import('../../../jobmanager/main');
     await runJobManager({
       ...processOptionValues(start, JOBMANAGER_OPTION_NAMES),
-      onStarted: (jm) => output.out(`JobManager at ${jm.url} (redis ${jm.options.redisUrl.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@')})`),
+      onStarted: (jm) => {
+        output.out(`JobManager at ${jm.url} (redis ${jm.options.redisUrl.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@')})`);
+        if (jm.grpcAddress) output.out(`KServe v2 gRPC at ${jm.grpcAddress}`);
+      },
     });
   });
   return jobmanager;

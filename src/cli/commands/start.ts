@@ -47,6 +47,7 @@ export function startCommand(output: CliOutput): Command {
       output.out(`job      ${cluster.jobId} (${spec.name}, parallelism ${spec.parallelism})`);
       output.out(`requests ${describeRequestTarget(spec, options.redisUrl)}`);
       output.out(`REST     ${cluster.jobManagerUrl}`);
+      if (cluster.grpcAddress) output.out(`gRPC     ${cluster.grpcAddress} (KServe v2 inference.GRPCInferenceService)`);
       output.out('running; Ctrl-C to stop');
       failure = await Promise.race([shutdown.received.then(() => undefined), watchForFailure(cluster.client, cluster.jobId, options.heartbeatIntervalMs, shutdown.requested, output)]);
     } catch (err) {

@@ -36,6 +36,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+function isNumber(value: unknown): value is number {
+  return typeof value === 'number';
+}
+
 function describeValue(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
@@ -123,6 +127,11 @@ function writerFor(dtype: DType, count: number): { data: Uint8Array; write: Elem
  * Throws a RequestError naming the input when an element has the wrong type or the count differs.
  */
 function tensorDataFromJson(name: string, datatype: string, dtype: DType, shape: readonly number[], count: number, data: unknown): Uint8Array {
+  // The common case, as clients send it: a flat array of numbers for a float tensor, copied in one call.
+  if ((dtype === 'float32' || dtype === 'float64') && Array.isArray(data) && data.length === count && data.every(isNumber)) {
+    const arr = dtype === 'float32' ? new Float32Array(data as number[]) : new Float64Array(data as number[]);
+    return new Uint8Array(arr.buffer);
+  }
   const { data: bytes, write } = writerFor(dtype, count);
   let n = 0;
   const visit = (value: unknown, depth: number): void => {
@@ -149,7 +158,7 @@ export const BYTES_DATATYPE = 'BYTES';
  * string cannot hold arbitrary bytes); binary data carries it as the protocol's 4-byte little-endian
  * length followed by the bytes.
  */
-function bytesElement(name: string, shape: readonly number[], json: unknown, binary: Uint8Array | undefined): Tensor {
+export function bytesElement(name: string, shape: readonly number[], json: unknown, binary: Uint8Array | undefined): Tensor {
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== 1) throw bad(`input "${name}": a BYTES input holds one encoded image; shape [${shape.join(', ')}] has ${count} elements (send one request per image)`);
   let bytes: Uint8Array;

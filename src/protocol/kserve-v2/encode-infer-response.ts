@@ -2,7 +2,6 @@ import { RequestError } from '../../errors';
 import { toValues, type NamedTensors, type Tensor } from '../../tensor/tensor';
 import { toKServeDatatype } from './datatypes';
 import type { RequestedOutput } from './decode-infer-request';
-import type { InferResponse, InferResponseOutput } from './messages';
 
 /** What goes into an inference response. */
 export interface InferResponseParts {
@@ -25,18 +24,28 @@ export interface EncodedInferResponse {
   readonly headerLength: number | undefined;
 }
 
-/** A tensor's elements as JSON values: numbers (INT64 as numbers, exact up to 2^53), booleans for BOOL. */
-function jsonData(t: Tensor): (number | boolean)[] {
-  if (t.dtype === 'bool') return Array.from(t.data, (b) => b !== 0);
-  const arr = toValues(t);
-  if (arr instanceof BigInt64Array) return Array.from(arr, (v) => Number(v));
-  return Array.from(arr);
+/**
+ * A tensor's elements as a JSON array text: numbers (INT64 as numbers, exact up to 2^53), booleans for
+ * BOOL. Written by joining the typed array, which prints each number as JSON.stringify does (the
+ * shortest text that reads back the same double), except NaN and ±Infinity: JSON has no text for
+ * them and JSON.stringify writes null, so a float tensor holding one goes through JSON.stringify.
+ */
+function jsonDataText(t: Tensor): string {
+  if (t.dtype === 'bool') return `[${Array.from(t.data, (b) => (b !== 0 ? 'true' : 'false')).join(',')}]`;
+  const arr = toValues(t); // float16 bits decoded to numbers
+  if (arr instanceof BigInt64Array) return `[${Array.from(arr, (v) => String(Number(v))).join(',')}]`;
+  if (arr instanceof Float32Array || arr instanceof Float64Array) {
+    for (let i = 0; i < arr.length; i++) if (!Number.isFinite(arr[i]!)) return JSON.stringify(Array.from(arr));
+  }
+  return `[${arr.join(',')}]`;
 }
 
 /**
  * Encodes an inference response: each output as `{name, datatype, shape, data}` (row-major), or, when
  * it is asked for as binary data (its `parameters.binary_data`, else the request's
- * `binary_data_output`), as `parameters.binary_data_size` bytes after the JSON.
+ * `binary_data_output`), as `parameters.binary_data_size` bytes after the JSON. The JSON is the
+ * InferResponse of messages.ts, written as text directly (the hot path of every JSON inference: no
+ * intermediate objects or arrays of boxed numbers).
  *
  * @throws RequestError (CS_ERR_BAD_REQUEST) when a requested output is not among the outputs.
  * @example
@@ -56,19 +65,17 @@ export function encodeInferResponse(parts: InferResponseParts): EncodedInferResp
     for (const [name, tensor] of parts.outputs) selected.push({ name, tensor, binary: binaryDefault });
   }
   const binaries: Buffer[] = [];
-  const outputs: InferResponseOutput[] = selected.map(({ name, tensor, binary }) => {
-    const head = { name, datatype: toKServeDatatype(tensor.dtype), shape: [...tensor.shape] };
-    if (!binary) return { ...head, data: jsonData(tensor) };
+  const outputs = selected.map(({ name, tensor, binary }) => {
+    const head = `{"name":${JSON.stringify(name)},"datatype":"${toKServeDatatype(tensor.dtype)}","shape":[${tensor.shape.join(',')}]`;
+    if (!binary) return `${head},"data":${jsonDataText(tensor)}}`;
     binaries.push(Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
-    return { ...head, parameters: { binary_data_size: tensor.data.byteLength } };
+    return `${head},"parameters":{"binary_data_size":${tensor.data.byteLength}}}`;
   });
-  const response: InferResponse = {
-    model_name: parts.modelName,
-    ...(parts.modelVersion !== undefined ? { model_version: parts.modelVersion } : {}),
-    ...(parts.id !== undefined ? { id: parts.id } : {}),
-    outputs,
-  };
-  const json = Buffer.from(JSON.stringify(response), 'utf8');
+  let text = `{"model_name":${JSON.stringify(parts.modelName)}`;
+  if (parts.modelVersion !== undefined) text += `,"model_version":${JSON.stringify(parts.modelVersion)}`;
+  if (parts.id !== undefined) text += `,"id":${JSON.stringify(parts.id)}`;
+  text += `,"outputs":[${outputs.join(',')}]}`;
+  const json = Buffer.from(text, 'utf8');
   if (binaries.length === 0) return { body: json, headerLength: undefined };
   return { body: Buffer.concat([json, ...binaries]), headerLength: json.byteLength };
 }
