@@ -7,6 +7,7 @@ import { ClusterServingError } from '../src/errors';
 import type { Logger } from '../src/logging/logger';
 import { decodeResult, encodeRequest, type NativeResult } from '../src/protocol/native/native-codec';
 import { RespConnection } from '../src/redis/resp-connection';
+import { LazyRespConnection } from '../src/redis/lazy-resp-connection';
 import { RespError, type RespValue } from '../src/redis/resp-parser';
 import { nextStreamId } from '../src/redis/stream-ids';
 import type { Tensor } from '../src/tensor/tensor';
@@ -59,8 +60,7 @@ export class JobStreamClient {
   private readonly waiters = new Map<string, Waiter>();
   private readonly queued: Queued[] = [];
   private flushScheduled = false;
-  private writer: RespConnection | undefined;
-  private opening: Promise<RespConnection> | undefined;
+  private readonly writer: LazyRespConnection;
   private reader: RespConnection | undefined;
   private reading = false;
   private lastReplyId = '0';
@@ -71,6 +71,7 @@ export class JobStreamClient {
 
   constructor(private readonly options: JobStreamClientOptions) {
     this.replyKey = `${options.stream}:reply:${randomUUID()}`;
+    this.writer = new LazyRespConnection(options.redis, `cs-gateway-${options.stream}`);
     if (!RespConnection.supportsUrl(options.redis)) this.fallback = new InputQueue({ redis: options.redis, stream: options.stream, partitions: options.partitions });
   }
 
@@ -102,12 +103,12 @@ export class JobStreamClient {
     this.flushScheduled = false;
     const batch = this.queued.splice(0);
     if (batch.length === 0) return;
-    const conn = this.writer;
-    if (conn?.usable) {
+    const conn = this.writer.current;
+    if (conn) {
       for (const q of batch) this.xadd(conn, q);
       return;
     }
-    this.writeConnection().then(
+    this.writer.get().then(
       (opened) => {
         for (const q of batch) this.xadd(opened, q);
       },
@@ -137,22 +138,6 @@ export class JobStreamClient {
   private fail(q: Queued, err: unknown): void {
     this.payloads.give(q.payload);
     this.settle(q.uri, undefined, err instanceof Error ? err : new Error(String(err)));
-  }
-
-  private writeConnection(): Promise<RespConnection> {
-    this.opening ??= RespConnection.open(this.options.redis, { name: `cs-gateway-${this.options.stream}` }).then(
-      (conn) => {
-        this.writer = conn;
-        this.opening = undefined;
-        if (this.closed) conn.close();
-        return conn;
-      },
-      (err: unknown) => {
-        this.opening = undefined;
-        throw err;
-      },
-    );
-    return this.opening;
   }
 
   private settle(uri: string, result: NativeResult | undefined, err?: Error): void {
@@ -187,10 +172,11 @@ export class JobStreamClient {
       const reply = await this.reader.call(['XREAD', 'COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.replyKey, this.lastReplyId]);
       const uris = this.settleReplies(reply);
       // Each reply carried its result: drop the stored copies and the read replies.
-      if (uris.length > 0 && this.writer?.usable) {
+      const writer = this.writer.current;
+      if (uris.length > 0 && writer) {
         const keys = uris.map((u) => resultKey(this.options.stream, u));
-        this.writer.call(['UNLINK', ...keys]).catch(() => undefined);
-        this.writer.call(['XTRIM', this.replyKey, 'MINID', nextStreamId(this.lastReplyId) ?? this.lastReplyId]).catch(() => undefined);
+        writer.call(['UNLINK', ...keys]).catch(() => undefined);
+        writer.call(['XTRIM', this.replyKey, 'MINID', nextStreamId(this.lastReplyId) ?? this.lastReplyId]).catch(() => undefined);
       }
     }
   }
@@ -234,8 +220,8 @@ export class JobStreamClient {
     for (const uri of [...this.waiters.keys()]) this.settle(uri, undefined, new ClusterServingError('CS_ERR_CLOSED', 'the JobManager closed while the request waited'));
     for (const q of this.queued.splice(0)) this.payloads.give(q.payload);
     this.reader?.close();
-    const writer = this.writer ?? (await this.opening?.catch(() => undefined));
-    if (writer?.usable) await writer.call(['UNLINK', this.replyKey]).catch(() => undefined);
-    writer?.close();
+    const writer = await this.writer.settled();
+    if (writer) await writer.call(['UNLINK', this.replyKey]).catch(() => undefined);
+    this.writer.close();
   }
 }

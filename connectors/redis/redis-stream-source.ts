@@ -76,7 +76,7 @@ export class RedisStreamSource implements Source {
   private readonly fastReads: boolean;
   private reader: RespConnection | undefined;
   /** Payload buffers, each held by its entry until {@link recycle}. */
-  private readonly recycler = new BufferRecycler();
+  private readonly recycler = BufferRecycler.shared();
   private readonly group: string;
   private readonly claimIntervalMs: number;
   private readonly claimMinIdleMs: number;

@@ -8,6 +8,7 @@ import type { Tensor } from '../tensor/tensor';
 import { toNamedTensors, type Inputs } from './tensor-input';
 import { partitionOf } from './partition';
 import { BufferRecycler } from '../connector/buffer-recycler';
+import { LazyRespConnection } from '../redis/lazy-resp-connection';
 import { RespConnection } from '../redis/resp-connection';
 import { RespError } from '../redis/resp-parser';
 import { nextStreamId } from '../redis/stream-ids';
@@ -59,8 +60,7 @@ export class InputQueue {
    * every command into one new Buffer), encoded into recycled buffers; other URLs use ioredis.
    */
   private readonly fastWrites: boolean;
-  private writer: RespConnection | undefined;
-  private opening: Promise<RespConnection> | undefined;
+  private readonly writer: LazyRespConnection;
   private readonly payloads = new BufferRecycler();
 
   constructor(private readonly options: InputQueueOptions) {
@@ -68,6 +68,7 @@ export class InputQueue {
     this.redis = new Redis(this.url, { enableAutoPipelining: true, maxRetriesPerRequest: 3 });
     this.replyKey = `${options.stream}:reply:${randomUUID()}`;
     this.fastWrites = RespConnection.supportsUrl(this.url);
+    this.writer = new LazyRespConnection(this.url, `cs-client-${options.stream}`);
   }
 
   /** The stream key a uri's request goes to. */
@@ -120,30 +121,13 @@ export class InputQueue {
 
   /** XADD on the write connection; a dropped connection (not an error reply) is retried twice on a new one, as ioredis would. */
   private async xadd(stream: string, uri: string, payload: Buffer, attempt = 0): Promise<string> {
-    const conn = await this.writeConnection();
+    const conn = await this.writer.get();
     try {
       return String(await conn.call(['XADD', stream, '*', 'uri', uri, 'data', payload]));
     } catch (err) {
       if (err instanceof RespError || attempt >= 2 || this.closed) throw err;
       return this.xadd(stream, uri, payload, attempt + 1);
     }
-  }
-
-  private writeConnection(): Promise<RespConnection> {
-    if (this.writer?.usable) return Promise.resolve(this.writer);
-    this.opening ??= RespConnection.open(this.url, { name: `cs-client-${this.options.stream}` }).then(
-      (conn) => {
-        this.writer = conn;
-        this.opening = undefined;
-        if (this.closed) conn.close();
-        return conn;
-      },
-      (err: unknown) => {
-        this.opening = undefined;
-        throw err;
-      },
-    );
-    return this.opening;
   }
 
   private settle(uri: string, result: NativeResult | undefined, err?: Error): void {
@@ -197,7 +181,7 @@ export class InputQueue {
     this.closed = true;
     for (const uri of [...this.waiters.keys()]) this.settle(uri, undefined, new ClusterServingError('CS_ERR_CLOSED', 'InputQueue closed while waiting'));
     this.reader?.disconnect();
-    this.writer?.close();
+    this.writer.close();
     await this.redis.unlink(this.replyKey).catch(() => undefined);
     await this.redis.quit().catch(() => this.redis.disconnect());
   }

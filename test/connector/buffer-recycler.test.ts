@@ -61,7 +61,7 @@ describe('BufferRecycler', () => {
   });
 
   test('a payload is placed so that its byte alignAt is 8-byte aligned, in shared memory', () => {
-    const r = new BufferRecycler(1024, 1 << 20, 1024);
+    const r = new BufferRecycler(1024, 1 << 20, 1024, 'shared');
     for (const alignAt of [0, 1, 5, 7, 8, 13]) {
       const b = r.take(4000, alignAt);
       assert.ok(b.buffer instanceof SharedArrayBuffer);
