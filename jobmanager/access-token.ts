@@ -57,7 +57,7 @@ export class AccessToken {
     if (this.accepts(header)) return;
     const message =
       bearerToken(header) === undefined
-        ? 'this JobManager requires a bearer token (Authorization: Bearer <token>): give clients the token with --token-file / CS_TOKEN_FILE or CS_TOKEN'
+        ? 'this JobManager requires a bearer token (Authorization: Bearer <token>): pass it with --token-file FILE (CS_TOKEN_FILE) or CS_TOKEN'
         : 'the bearer token is not the one this JobManager requires';
     throw new ClusterServingError('CS_ERR_UNAUTHENTICATED', message);
   }
