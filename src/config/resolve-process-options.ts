@@ -103,6 +103,7 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
   const env = input.env ?? process.env;
   const problems: string[] = [];
   const out: Record<string, string | number | boolean | undefined> = {};
+  const sources: Partial<Record<ProcessOptionName, 'flag' | 'env' | 'default'>> = {};
   for (const name of names) {
     const spec = PROCESS_OPTIONS[name];
     const given = values[name];
@@ -123,6 +124,7 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
       out[name] = spec.kind === 'switch' ? false : undefined;
       continue;
     }
+    sources[name] = from;
     const parsed = parseValue(spec.kind, text);
     if (parsed.ok) out[name] = parsed.value;
     else problems.push(`${describeSource(spec, from, text)}: ${parsed.problem}`);
@@ -134,6 +136,11 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
   }
   if (typeof out.port === 'number' && out.port !== 0 && out.grpcPort === out.port) {
     problems.push(`${PROCESS_OPTIONS.grpcPort.flag} (${out.grpcPort}) must differ from ${PROCESS_OPTIONS.port.flag}: the REST and gRPC APIs listen on ports of their own`);
+  }
+  // The token from a flag beats a token file from the environment, and the other way round.
+  if (out.token !== undefined && out.tokenFile !== undefined && sources.token !== sources.tokenFile) {
+    if (sources.token === 'flag') out.tokenFile = undefined;
+    else out.token = undefined;
   }
   if (out.token !== undefined && out.tokenFile !== undefined) {
     problems.push(`give the token once: ${PROCESS_OPTIONS.token.flag} (${PROCESS_OPTIONS.token.env}) or ${PROCESS_OPTIONS.tokenFile.flag} (${PROCESS_OPTIONS.tokenFile.env}), not both`);

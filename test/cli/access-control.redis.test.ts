@@ -144,4 +144,27 @@ describe('cs with a token and TLS (real processes: cs jobmanager start on 0.0.0.
     assert.equal(canceled.stdout, `job ${jobId} CANCELED\n`);
     assert.equal(jm.output().includes(token), false, 'the token is never logged');
   });
+
+  it('cs start with a token file and TLS: its TaskManager and job run over https with the token; the REST API refuses a caller without it', async () => {
+    const models = await ensureModels(join(dir, 'models'), ['tiny']);
+    const name = uniqueName('start-auth');
+    const file = join(dir, `${name}.yaml`);
+    await writeFile(file, `name: ${name}\nsource:\n  type: redis\nmodel:\n  path: ${models.tiny}\n`);
+    const cs = start(
+      ['start', file, '--port', '0', '--redis', redisUrl, '--cache-dir', join(dir, 'start-cache'), '--tls-cert', cert.certFile, '--tls-key', cert.keyFile],
+      { CS_TOKEN_FILE: tokenFile, CS_HEARTBEAT_INTERVAL_MS: '200', CS_HEARTBEAT_TIMEOUT_MS: '5000' },
+    );
+    await waitFor(() => cs.output().includes('running;') || cs.child.exitCode !== null, { maxWaitMs: 60_000, what: 'cs start to be running' });
+    assert.equal(cs.child.exitCode, null, cs.output());
+    const restUrl = /^REST\s+(https:\/\/\S+)$/m.exec(cs.output())?.[1];
+    assert.ok(restUrl, cs.output());
+    const jobId = /^job\s+([0-9a-f]{32})\b/m.exec(cs.output())?.[1];
+    assert.ok(jobId, cs.output());
+    const status = await new JobManagerClient(restUrl, { token, ca: cert.cert }).jobStatus(jobId);
+    assert.equal(status.state, 'RUNNING');
+    assert.ok(status.subtasks[0]?.taskManagerId, 'the in-process TaskManager registered over https with the token');
+    await assert.rejects(new JobManagerClient(restUrl, { ca: cert.cert }).jobStatus(jobId), /requires a bearer token/);
+    cs.child.kill('SIGINT');
+    assert.equal(await cs.exited, 0, cs.output());
+  });
 });

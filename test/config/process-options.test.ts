@@ -85,12 +85,12 @@ describe('access options: token, token file, --insecure, TLS and CA files', () =
     }
   });
 
-  it('takes the token from --token, CS_TOKEN or the token file, and refuses both', () => {
+  it('takes the token from --token, CS_TOKEN or the token file, and refuses both from one level (two flags or two variables)', () => {
     assert.equal(readToken(resolveProcessOptions(['token', 'tokenFile'], { env: { CS_TOKEN: 'abc' } })), 'abc');
     assert.equal(readToken(resolveProcessOptions(['token', 'tokenFile'], { env: { CS_TOKEN_FILE: tokenFile } })), 's3cret-token');
     assert.equal(readToken(resolveProcessOptions(['token', 'tokenFile'], { env: {} })), undefined);
     assert.throws(
-      () => resolveProcessOptions(['token', 'tokenFile'], { values: { token: 'abc' }, env: { CS_TOKEN_FILE: tokenFile } }),
+      () => resolveProcessOptions(['token', 'tokenFile'], { env: { CS_TOKEN: 'abc', CS_TOKEN_FILE: tokenFile } }),
       (err: unknown) => err instanceof ConfigError && /give the token once: --token \(CS_TOKEN\) or --token-file \(CS_TOKEN_FILE\), not both/.test(err.message),
     );
   });
@@ -116,5 +116,15 @@ describe('access options: token, token file, --insecure, TLS and CA files', () =
   it('wants --tls-cert and --tls-key together, and a CA file that holds a certificate', () => {
     assert.throws(() => resolveProcessOptions(['tlsCert', 'tlsKey'], { values: { tlsCert: tokenFile }, env: {} }), (err: unknown) => err instanceof ConfigError && /--tls-cert and --tls-key go together/.test(err.message));
     assert.throws(() => readJobManagerAccess({ caFile: tokenFile }), (err: unknown) => err instanceof ConfigError && /--ca ".*token": holds no PEM certificate/.test(err.message));
+  });
+});
+
+describe('token precedence', () => {
+  it('a token or token file given as a flag beats the other from the environment', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cs-token-precedence-'));
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'from-file\n');
+    assert.equal(readToken(resolveProcessOptions(['token', 'tokenFile'], { values: { token: 'from-flag' }, env: { CS_TOKEN_FILE: tokenFile } })), 'from-flag');
+    assert.equal(readToken(resolveProcessOptions(['token', 'tokenFile'], { values: { tokenFile }, env: { CS_TOKEN: 'from-env' } })), 'from-file');
   });
 });
