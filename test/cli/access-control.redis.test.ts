@@ -103,7 +103,7 @@ describe('cs with a token and TLS (real processes: cs jobmanager start on 0.0.0.
     assert.match(refused.stderr, /^error: this JobManager requires a bearer token .*\(CS_ERR_UNAUTHENTICATED\)$/m);
     assert.equal(hasStackTrace(refused.stderr), false);
     const tmId = uniqueName('tm-auth');
-    start(['taskmanager', 'start', '--jobmanager', url, '--redis', redisUrl, '--cache-dir', join(dir, 'tm'), '--id', tmId, '--ca', cert.certFile], { CS_TOKEN: token });
+    const tm = start(['taskmanager', 'start', '--jobmanager', url, '--redis', redisUrl, '--cache-dir', join(dir, 'tm'), '--id', tmId, '--ca', cert.certFile], { CS_TOKEN: token, CS_LOG_LEVEL: 'debug' });
     await waitFor(async () => (await client.listTaskManagers()).taskmanagers.some((t) => t.id === tmId), { maxWaitMs: 30_000, what: `TaskManager ${tmId} registered` });
 
     // The CLI: without --ca a certificate error; without the token CS_ERR_UNAUTHENTICATED; with both it works.
@@ -142,7 +142,9 @@ describe('cs with a token and TLS (real processes: cs jobmanager start on 0.0.0.
     const canceled = await runCs(['job', 'cancel', jobId], { env });
     assert.equal(canceled.code, 0, canceled.stderr);
     assert.equal(canceled.stdout, `job ${jobId} CANCELED\n`);
-    assert.equal(jm.output().includes(token), false, 'the token is never logged');
+    assert.equal(jm.output().includes(token), false, 'the JobManager never logs the token');
+    assert.ok(tm.output().includes('taskmanager.registered'), 'the TaskManager logs at debug');
+    assert.equal(tm.output().includes(token), false, 'the TaskManager never logs the token');
   });
 
   it('cs start with a token file and TLS: its TaskManager and job run over https with the token; the REST API refuses a caller without it', async () => {
