@@ -9,7 +9,11 @@ import { join } from 'node:path';
  * Precedence: flag, then environment variable, then default.
  */
 
-/** How an option's text becomes a value; each kind validates its own text. */
+/**
+ * How an option's text becomes a value; each kind validates its own text. `secret` is text never shown
+ * back (not even in a ConfigError); `file` a path to an existing file; `switch` a flag without a value
+ * (its env var: 1/true/yes/on or 0/false/no/off).
+ */
 export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path' | 'secret' | 'file' | 'switch';
 
 /** One row of the table. */
@@ -27,8 +31,6 @@ export interface ProcessOptionSpec {
   readonly description: string;
 }
 
-/* Kinds: 'secret' is text never shown back (not even in a ConfigError); 'file' a path to an existing file;
-   'switch' a flag without a value (env: 1/true/yes/on or 0/false/no/off). */
 
 /** The typed, validated process options (each field's unit in its name). */
 export interface ProcessOptions {
