@@ -149,7 +149,12 @@ export class JobManagerClient {
         const fix = certificate.code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? 'use the host name the certificate names in the URL' : 'give the CA that signed it with --ca FILE (CS_CA_FILE)';
         throw new ClusterServingError('CS_ERR_CONNECTOR', `cannot verify the TLS certificate of the JobManager at ${this.baseUrl} (${certificate.message}): ${fix}`, { cause: err, retriable: false });
       }
-      throw new ConnectorError(`cannot reach the JobManager at ${this.baseUrl}: ${describeFetchError(err)}`, { cause: err });
+      const code = causeCode(err);
+      if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
+        throw new ClusterServingError('CS_ERR_CONNECTOR', `the JobManager at ${this.baseUrl} does not answer TLS: use an http:// URL, or start it with --tls-cert and --tls-key`, { cause: err, retriable: false });
+      }
+      const hint = code === 'UND_ERR_SOCKET' && this.baseUrl.startsWith('http:') ? ' (if it serves https, use an https:// URL)' : '';
+      throw new ConnectorError(`cannot reach the JobManager at ${this.baseUrl}: ${describeFetchError(err)}${hint}`, { cause: err });
     }
   }
 
@@ -184,11 +189,18 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** The certificate failure behind a failed fetch, if that is what it was. */
-function certificateProblem(err: unknown): { code: string; message: string } | undefined {
+/** The `code` of the error undici wraps in a failed fetch's `cause`. */
+function causeCode(err: unknown): string | undefined {
   const cause = err instanceof Error ? (err as Error & { cause?: unknown }).cause : undefined;
   const code = cause instanceof Error ? (cause as Error & { code?: unknown }).code : undefined;
-  return typeof code === 'string' && CERTIFICATE_ERRORS.has(code) ? { code, message: (cause as Error).message } : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The certificate failure behind a failed fetch, if that is what it was. */
+function certificateProblem(err: unknown): { code: string; message: string } | undefined {
+  const code = causeCode(err);
+  if (code === undefined || !CERTIFICATE_ERRORS.has(code)) return undefined;
+  return { code, message: ((err as Error & { cause: Error }).cause).message };
 }
 
 /** undici hides the reason in `cause` ("fetch failed" → "connect ECONNREFUSED 127.0.0.1:8081"). */

@@ -254,6 +254,11 @@ describe('JobManager listen rules and TLS (real Redis)', () => {
     try {
       assert.equal(loopback.access, 'open');
       assert.equal((await call<{ access: string }>(loopback.url, 'GET', '/overview')).body.access, 'open');
+      await assert.rejects(new JobManagerClient(loopback.url.replace(/^http:/, 'https:')).listJobs(), (err: unknown) => {
+        assert.ok(err instanceof ClusterServingError && err.code === 'CS_ERR_CONNECTOR' && !err.retriable, String(err));
+        assert.match(err.message, /does not answer TLS: use an http:\/\/ URL/);
+        return true;
+      });
     } finally {
       await loopback.close();
     }
@@ -274,6 +279,7 @@ describe('JobManager listen rules and TLS (real Redis)', () => {
         return true;
       });
       await assert.rejects(new JobManagerClient(jm.url, { ca: cert.cert }).listJobs(), (err: unknown) => err instanceof ClusterServingError && err.code === 'CS_ERR_UNAUTHENTICATED');
+      await assert.rejects(new JobManagerClient(jm.url.replace(/^https:/, 'http:'), { token, timeoutMs: 30_000 }).listJobs(), /if it serves https, use an https:\/\/ URL/);
       // The KServe fast path is served by the https server too: past the token check, an unknown model is 404.
       const dispatcher = new Agent({ connect: { ca: cert.cert } });
       try {
