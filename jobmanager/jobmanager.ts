@@ -3,13 +3,18 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { ClusterServingError, ConnectorError } from '../src/errors';
+import { PROCESS_OPTIONS } from '../src/config/process-options';
+import { ClusterServingError, ConfigError, ConnectorError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { loadTopologySource } from '../src/topology/load-topology';
+import { AccessToken } from './access-token';
 import { ControlPlane } from './control-plane';
 import { KServeGrpcServer } from './grpc/grpc-server';
 import { InferenceGateway } from './inference-gateway';
+import { isLoopbackHost } from './is-loopback-host';
+import { readTlsIdentity, type TlsIdentity } from './read-tls-identity';
 import { buildRestServer } from './rest/build-rest-server';
+import type { AccessMode } from './rest/overview';
 import { JobStore } from './state/job-store';
 import { ModelStore } from './state/model-store';
 import { TaskManagerRegistry } from './state/taskmanager-registry';
@@ -28,6 +33,17 @@ export interface JobManagerOptions {
   readonly heartbeatTimeoutMs: number;
   /** Submitted topologies are written here to be validated, and submitted models kept (`models/<sha256>.onnx`). */
   readonly cacheDir: string;
+  /**
+   * Bearer token every API call but the health probes must carry (REST, KServe HTTP and gRPC); required
+   * when `host` is not loopback unless `insecure`. The token itself, not a file (see src/config/read-jobmanager-access.ts).
+   */
+  readonly token?: string | undefined;
+  /** Listen beyond loopback without a token (warned about at start and shown in `GET /overview`). @default false */
+  readonly insecure?: boolean | undefined;
+  /** PEM certificate file: the REST/KServe HTTP API serves https, the gRPC API TLS (with `tlsKey`). */
+  readonly tlsCert?: string | undefined;
+  /** PEM private key file of `tlsCert`. */
+  readonly tlsKey?: string | undefined;
   /** @default createLogger('jobmanager') */
   readonly logger?: Logger;
 }
@@ -60,6 +76,7 @@ export class JobManager {
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private address: string | undefined;
+  private accessMode: AccessMode | undefined;
 
   constructor(readonly options: JobManagerOptions) {
     this.logger = options.logger ?? createLogger('jobmanager');
@@ -69,6 +86,12 @@ export class JobManager {
   get url(): string {
     if (this.address === undefined) throw new ClusterServingError('CS_ERR_CLOSED', 'the JobManager is not started');
     return this.address;
+  }
+
+  /** Who may call the APIs, once started: `token`, `open` (loopback, no token) or `insecure` (see {@link AccessMode}). */
+  get access(): AccessMode {
+    if (this.accessMode === undefined) throw new ClusterServingError('CS_ERR_CLOSED', 'the JobManager is not started');
+    return this.accessMode;
   }
 
   /** host:port of the KServe v2 gRPC API, e.g. `127.0.0.1:8001`; undefined when it is off (no `grpcPort`). */
@@ -86,8 +109,29 @@ export class JobManager {
     return this.starting;
   }
 
+  /**
+   * The access rule (SPEC: safe on a network): beyond loopback a token is required unless `insecure`;
+   * checked before anything connects or listens. Answers the mode the APIs run in.
+   */
+  private accessModeOf(): AccessMode {
+    const { options } = this;
+    if (options.token !== undefined && options.token !== '') return 'token';
+    if (isLoopbackHost(options.host)) return 'open';
+    if (options.insecure === true) return 'insecure';
+    throw new ConfigError([
+      `the JobManager would listen on ${options.host}, beyond this machine, with no token: give one with ${PROCESS_OPTIONS.tokenFile.flag} FILE (${PROCESS_OPTIONS.tokenFile.env}) or ${PROCESS_OPTIONS.token.env}, or pass ${PROCESS_OPTIONS.insecure.flag} (${PROCESS_OPTIONS.insecure.env}=1) on a network you trust`,
+    ]);
+  }
+
   private async doStart(): Promise<void> {
     const { options } = this;
+    const mode = this.accessModeOf();
+    const token = mode === 'token' ? new AccessToken(options.token!) : undefined;
+    let tls: TlsIdentity | undefined;
+    if (options.tlsCert !== undefined || options.tlsKey !== undefined) {
+      if (options.tlsCert === undefined || options.tlsKey === undefined) throw new ConfigError([`${PROCESS_OPTIONS.tlsCert.flag} and ${PROCESS_OPTIONS.tlsKey.flag} go together: give both (certificate and private key) or neither`]);
+      tls = await readTlsIdentity(options.tlsCert, options.tlsKey);
+    }
     await mkdir(options.cacheDir, { recursive: true });
     this.redis = await connectRedis(options.redisUrl, this.logger);
     const validationDir = join(options.cacheDir, 'jobmanager');
@@ -102,7 +146,7 @@ export class JobManager {
       logger: this.logger,
     });
     this.gateway = new InferenceGateway(this.control, { redisUrl: options.redisUrl, cacheDir: validationDir, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
-    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway);
+    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway, { token, tls, mode });
     try {
       await this.app.listen({ host: options.host, port: options.port });
     } catch (err) {
@@ -112,11 +156,16 @@ export class JobManager {
     }
     const addr = this.app.server.address() as AddressInfo;
     const shownHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
-    this.address = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
-    if (options.grpcPort !== undefined) this.grpc = await KServeGrpcServer.start(this.gateway, { host: options.host, port: options.grpcPort, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
+    this.address = `${tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
+    if (options.grpcPort !== undefined) this.grpc = await KServeGrpcServer.start(this.gateway, { host: options.host, port: options.grpcPort, logger: this.logger.child({ component: 'jobmanager.kserve' }), token, tls });
     await this.control.reassign();
     this.scheduleTick();
-    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl) }, 'jobmanager.started');
+    this.accessMode = mode;
+    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl), access: mode, tls: tls !== undefined }, 'jobmanager.started');
+    if (mode === 'insecure') {
+      const warning = `listening on ${options.host} with NO TOKEN (--insecure): anyone who reaches this port can submit jobs, cancel them and register TaskManagers`;
+      this.logger.warn({ component: 'jobmanager', host: options.host, access: mode, warning }, 'jobmanager.insecure');
+    }
   }
 
   private scheduleTick(): void {

@@ -20,6 +20,10 @@ export interface TaskManagerOptions {
   readonly taskManagerId?: string | undefined;
   /** Shipped topologies and models (`models/<sha256>.onnx`) are cached here. */
   readonly cacheDir: string;
+  /** Bearer token of the JobManager (registration, heartbeats, topology and model downloads); none: no header. */
+  readonly token?: string | undefined;
+  /** PEM CA certificate(s) trusted for an https JobManager URL instead of the system's. */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[] | undefined;
   /** Reported to the JobManager. @default os.hostname() */
   readonly host?: string;
   /** @default createLogger('taskmanager') */
@@ -67,7 +71,7 @@ export class TaskManager {
   constructor(readonly options: TaskManagerOptions) {
     this.id = options.taskManagerId ?? generateTaskManagerId();
     this.logger = (options.logger ?? createLogger('taskmanager')).child({ taskManagerId: this.id });
-    this.client = new JobManagerClient(options.jobmanagerUrl);
+    this.client = new JobManagerClient(options.jobmanagerUrl, { token: options.token, ca: options.ca });
     const models = new ModelCache({ cacheDir: options.cacheDir, download: (jobId) => this.client.jobModel(jobId), logger: this.logger });
     this.slots = new SlotTable({
       taskManagerId: this.id,
@@ -141,7 +145,7 @@ export class TaskManager {
     await this.slots.close({ force }).catch((err: unknown) => log.warn({ err }, 'taskmanager.close.slots.failed'));
     if (this.heartbeat) {
       try {
-        await new JobManagerClient(this.options.jobmanagerUrl, { timeoutMs: DEREGISTER_TIMEOUT_MS }).deregisterTaskManager(this.id);
+        await this.client.withTimeout(DEREGISTER_TIMEOUT_MS).deregisterTaskManager(this.id);
       } catch (err) {
         log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'taskmanager.deregistration.failed');
       }

@@ -15,8 +15,9 @@
  *   POST   /taskmanagers/:tmId/heartbeat  HeartbeatRequest → HeartbeatResponse
  *   DELETE /taskmanagers/:tmId            → 204 (graceful deregistration)
  *   GET    /taskmanagers                  → TaskManagerList
- *   GET    /overview                      → { jobs, taskmanagers, slotsTotal, slotsAvailable }
- * Errors: HTTP 4xx/5xx with ErrorBody.
+ *   GET    /overview                      → { jobs, taskmanagers, slotsTotal, slotsAvailable, access }
+ * Errors: HTTP 4xx/5xx with ErrorBody. With a token configured, every path but /v2/health/live and
+ * /v2/health/ready needs `Authorization: Bearer <token>` (401 CS_ERR_UNAUTHENTICATED otherwise).
  */
 
 /** The topology file as submitted: the JobManager keeps it and ships it to the TaskManagers. */

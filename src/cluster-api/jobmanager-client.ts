@@ -11,7 +11,32 @@ import type {
   TaskManagerList,
   TopologySource,
 } from './dto';
+import { Agent } from 'undici';
 import { ClusterServingError, ConnectorError, TopologyError, isErrorCode } from '../errors';
+
+/** How a {@link JobManagerClient} reaches the JobManager. */
+export interface JobManagerClientOptions {
+  /** How long a REST call waits for an answer, in ms. @default DEFAULT_REQUEST_TIMEOUT_MS */
+  readonly timeoutMs?: number | undefined;
+  /** Sent as `Authorization: Bearer <token>` on every call; none: no header. */
+  readonly token?: string | undefined;
+  /** PEM CA certificate(s) trusted for an https URL instead of the system's (`--ca FILE` / `CS_CA_FILE`). */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[] | undefined;
+}
+
+/** Node's codes of a TLS certificate that cannot be verified (the connection is refused before any request). */
+const CERTIFICATE_ERRORS: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 /** How long a REST call waits for the JobManager to answer, in ms. @default 10000 */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -25,19 +50,30 @@ function isErrorBody(value: unknown): value is ErrorBody {
 
 /**
  * A typed HTTP client of the JobManager's REST API (paths and bodies in ./dto.ts), used by the
- * TaskManagers and the CLI. Errors: an unreachable JobManager is a retriable {@link ConnectorError}; an
- * error answer becomes the {@link ClusterServingError} of its `code` (a {@link TopologyError} with every
- * problem for an invalid topology).
+ * TaskManagers and the CLI, over http or https (`ca` replaces the system's CAs). Errors: an unreachable
+ * JobManager is a retriable {@link ConnectorError}; a certificate that cannot be verified a ConnectorError
+ * that is not retriable and says which flag fixes it; an error answer becomes the
+ * {@link ClusterServingError} of its `code` (a {@link TopologyError} with every problem for an invalid
+ * topology; CS_ERR_UNAUTHENTICATED for a missing or wrong token).
  *
  * @example
- * const jm = new JobManagerClient('http://127.0.0.1:8081');
+ * const jm = new JobManagerClient('https://jm.example:8081', { token: process.env.CS_TOKEN, ca: readFileSync('ca.pem') });
  * const { jobId } = await jm.submitJob({ filename: 'tiny.yaml', source, baseDir: '/srv' });
  */
 export class JobManagerClient {
   readonly baseUrl: string;
+  private readonly headers: Readonly<Record<string, string>>;
+  private readonly dispatcher: Agent | undefined;
 
-  constructor(baseUrl: string, private readonly options: { timeoutMs?: number } = {}) {
+  constructor(baseUrl: string, private readonly options: JobManagerClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.headers = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
+    this.dispatcher = options.ca === undefined ? undefined : new Agent({ connect: { ca: options.ca as string | Buffer | (string | Buffer)[] } });
+  }
+
+  /** The same JobManager, token and CA with another request timeout. */
+  withTimeout(timeoutMs: number): JobManagerClient {
+    return new JobManagerClient(this.baseUrl, { ...this.options, timeoutMs });
   }
 
   submitJob(topology: TopologySource): Promise<SubmitJobResponse> {
@@ -99,14 +135,26 @@ export class JobManagerClient {
 
   private async send(method: string, path: string, body: unknown, timeoutMs: number): Promise<Response> {
     try {
-      return await fetch(`${this.baseUrl}${path}`, {
+      const init: RequestInit & { dispatcher?: Agent } = {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: body === undefined ? this.headers : { ...this.headers, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
-      });
+      };
+      if (this.dispatcher) init.dispatcher = this.dispatcher;
+      return await fetch(`${this.baseUrl}${path}`, init);
     } catch (err) {
-      throw new ConnectorError(`cannot reach the JobManager at ${this.baseUrl}: ${describeFetchError(err)}`, { cause: err });
+      const certificate = certificateProblem(err);
+      if (certificate !== undefined) {
+        const fix = certificate.code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? 'use the host name the certificate names in the URL' : 'give the CA that signed it with --ca FILE (CS_CA_FILE)';
+        throw new ClusterServingError('CS_ERR_CONNECTOR', `cannot verify the TLS certificate of the JobManager at ${this.baseUrl} (${certificate.message}): ${fix}`, { cause: err, retriable: false });
+      }
+      const code = causeCode(err);
+      if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
+        throw new ClusterServingError('CS_ERR_CONNECTOR', `the JobManager at ${this.baseUrl} does not answer TLS: use an http:// URL, or start it with --tls-cert and --tls-key`, { cause: err, retriable: false });
+      }
+      const hint = code === 'UND_ERR_SOCKET' && this.baseUrl.startsWith('http:') ? ' (if it serves https, use an https:// URL)' : '';
+      throw new ConnectorError(`cannot reach the JobManager at ${this.baseUrl}: ${describeFetchError(err)}${hint}`, { cause: err });
     }
   }
 
@@ -139,6 +187,20 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** The `code` of the error undici wraps in a failed fetch's `cause`. */
+function causeCode(err: unknown): string | undefined {
+  const cause = err instanceof Error ? (err as Error & { cause?: unknown }).cause : undefined;
+  const code = cause instanceof Error ? (cause as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The certificate failure behind a failed fetch, if that is what it was. */
+function certificateProblem(err: unknown): { code: string; message: string } | undefined {
+  const code = causeCode(err);
+  if (code === undefined || !CERTIFICATE_ERRORS.has(code)) return undefined;
+  return { code, message: ((err as Error & { cause: Error }).cause).message };
 }
 
 /** undici hides the reason in `cause` ("fetch failed" → "connect ECONNREFUSED 127.0.0.1:8081"). */

@@ -9,8 +9,12 @@ import { join } from 'node:path';
  * Precedence: flag, then environment variable, then default.
  */
 
-/** How an option's text becomes a value; each kind validates its own text. */
-export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path';
+/**
+ * How an option's text becomes a value; each kind validates its own text. `secret` is text never shown
+ * back (not even in a ConfigError); `file` a path to an existing file; `switch` a flag without a value
+ * (its env var: 1/true/yes/on or 0/false/no/off).
+ */
+export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path' | 'secret' | 'file' | 'switch';
 
 /** One row of the table. */
 export interface ProcessOptionSpec {
@@ -26,6 +30,7 @@ export interface ProcessOptionSpec {
   /** One line for `--help`. */
   readonly description: string;
 }
+
 
 /** The typed, validated process options (each field's unit in its name). */
 export interface ProcessOptions {
@@ -81,6 +86,37 @@ export interface ProcessOptions {
    * @default `<os tmpdir>/cluster-serving`
    */
   readonly cacheDir: string;
+  /**
+   * Bearer token of the JobManager's APIs (REST, KServe HTTP and gRPC): the JobManager requires it, its
+   * clients send it. Prefer {@link tokenFile} or the env var: a flag shows in `ps`.
+   * @default undefined
+   */
+  readonly token: string | undefined;
+  /**
+   * File holding the bearer token (one line); the alternative to {@link token}.
+   * @default undefined
+   */
+  readonly tokenFile: string | undefined;
+  /**
+   * Lets a JobManager listen beyond loopback without a token (logged as a warning).
+   * @default false
+   */
+  readonly insecure: boolean;
+  /**
+   * PEM certificate (chain) of the JobManager's HTTP (and gRPC) listener: https when set, with {@link tlsKey}.
+   * @default undefined
+   */
+  readonly tlsCert: string | undefined;
+  /**
+   * PEM private key of {@link tlsCert}.
+   * @default undefined
+   */
+  readonly tlsKey: string | undefined;
+  /**
+   * PEM CA certificate(s) a client of the JobManager trusts for an https URL, instead of the system's.
+   * @default undefined
+   */
+  readonly caFile: string | undefined;
 }
 
 export type ProcessOptionName = keyof ProcessOptions;
@@ -167,6 +203,54 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     default: () => join(tmpdir(), 'cluster-serving'),
     description: 'cache of submitted topologies and models',
   },
+  token: {
+    flag: '--token',
+    valueName: 'TOKEN',
+    env: 'CS_TOKEN',
+    kind: 'secret',
+    default: undefined,
+    description: 'bearer token of the JobManager API (prefer --token-file or the env var: a flag shows in ps)',
+  },
+  tokenFile: {
+    flag: '--token-file',
+    valueName: 'FILE',
+    env: 'CS_TOKEN_FILE',
+    kind: 'file',
+    default: undefined,
+    description: 'file holding the bearer token of the JobManager API',
+  },
+  insecure: {
+    flag: '--insecure',
+    valueName: '',
+    env: 'CS_INSECURE',
+    kind: 'switch',
+    default: undefined,
+    description: 'let the JobManager listen beyond loopback without a token (anyone who reaches it can run jobs)',
+  },
+  tlsCert: {
+    flag: '--tls-cert',
+    valueName: 'FILE',
+    env: 'CS_TLS_CERT',
+    kind: 'file',
+    default: undefined,
+    description: 'PEM certificate of the JobManager: its HTTP and gRPC APIs use TLS (with --tls-key)',
+  },
+  tlsKey: {
+    flag: '--tls-key',
+    valueName: 'FILE',
+    env: 'CS_TLS_KEY',
+    kind: 'file',
+    default: undefined,
+    description: 'PEM private key of --tls-cert',
+  },
+  caFile: {
+    flag: '--ca',
+    valueName: 'FILE',
+    env: 'CS_CA_FILE',
+    kind: 'file',
+    default: undefined,
+    description: 'PEM CA certificate to trust for an https JobManager URL (instead of the system CAs)',
+  },
 });
 
 /** The default of one option as text, or undefined when it has none. */
@@ -175,7 +259,10 @@ export function defaultText(spec: ProcessOptionSpec): string | undefined {
 }
 
 /** The options a JobManager process reads. */
-export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir'] as const satisfies readonly ProcessOptionName[];
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey'] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
-export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir'] as const satisfies readonly ProcessOptionName[];
+export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir', 'token', 'tokenFile', 'caFile'] as const satisfies readonly ProcessOptionName[];
+
+/** What every client of the JobManager reads to reach it (the CLI's job and taskmanager commands, cs predict, cs bench). */
+export const JOBMANAGER_CLIENT_OPTION_NAMES = ['jobmanagerUrl', 'token', 'tokenFile', 'caFile'] as const satisfies readonly ProcessOptionName[];

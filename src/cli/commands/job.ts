@@ -1,19 +1,17 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { JobStatus } from '../../cluster-api/dto';
-import { JobManagerClient } from '../../cluster-api/jobmanager-client';
-import { resolveProcessOptions } from '../../config/resolve-process-options';
+import type { JobManagerClient } from '../../cluster-api/jobmanager-client';
 import type { CliOutput } from '../cli-output';
 import { formatTable } from '../format-table';
-import { addProcessOptions, processOptionValues } from '../process-option-flags';
+import { addJobManagerClientFlags, jobManagerClientFromFlags } from '../jobmanager-client-flags';
 import { readTopologyFile } from '../read-topology-file';
 
 function client(command: Command): JobManagerClient {
-  const { jobmanagerUrl } = resolveProcessOptions(['jobmanagerUrl'], { values: processOptionValues(command, ['jobmanagerUrl']) });
-  return new JobManagerClient(jobmanagerUrl);
+  return jobManagerClientFromFlags(command);
 }
 
 function withJobManagerFlag(command: Command): Command {
-  return addProcessOptions(command, ['jobmanagerUrl']);
+  return addJobManagerClientFlags(command);
 }
 
 /**
