@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { ClusterServingError, ConnectorError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
-import { loadTopologySource } from '../src/topology/load-topology';
+import { ModelDirectories } from '../src/cluster-api/model-directories';
 import { ControlPlane } from './control-plane';
 import { KServeGrpcServer } from './grpc/grpc-server';
 import { InferenceGateway } from './inference-gateway';
@@ -14,6 +14,7 @@ import { JobStore } from './state/job-store';
 import { ModelStore } from './state/model-store';
 import { TaskManagerRegistry } from './state/taskmanager-registry';
 import { SplitProgressReader } from './state/split-progress';
+import { TopologyValidator } from './topology-validator';
 
 /** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
 export interface JobManagerOptions {
@@ -28,6 +29,14 @@ export interface JobManagerOptions {
   readonly heartbeatTimeoutMs: number;
   /** Submitted topologies are written here to be validated, and submitted models kept (`models/<sha256>.onnx`). */
   readonly cacheDir: string;
+  /** Accept TypeScript topologies (code): off unless asked for (`--allow-code-topologies`). @default false */
+  readonly allowCodeTopologies?: boolean;
+  /** Folders a topology's model path may point into (`--model-dir`). @default none: models are uploaded with the job */
+  readonly modelDirs?: readonly string[];
+  /** Time limit of a TypeScript topology's type-check and load (in a child process), in ms. @default 60000 */
+  readonly topologyCheckTimeoutMs?: number;
+  /** Heap limit of that child process, in MB. @default 1024 */
+  readonly topologyCheckMemoryMb?: number;
   /** @default createLogger('jobmanager') */
   readonly logger?: Logger;
 }
@@ -91,10 +100,18 @@ export class JobManager {
     await mkdir(options.cacheDir, { recursive: true });
     this.redis = await connectRedis(options.redisUrl, this.logger);
     const validationDir = join(options.cacheDir, 'jobmanager');
+    const validator = new TopologyValidator({
+      allowCodeTopologies: options.allowCodeTopologies === true,
+      cacheDir: validationDir,
+      ...(options.topologyCheckTimeoutMs !== undefined ? { timeoutMs: options.topologyCheckTimeoutMs } : {}),
+      ...(options.topologyCheckMemoryMb !== undefined ? { maxMemoryMb: options.topologyCheckMemoryMb } : {}),
+    });
+    const modelDirs = new ModelDirectories(options.modelDirs ?? []);
     this.control = new ControlPlane({
       jobs: new JobStore(this.redis),
       taskManagers: new TaskManagerRegistry(this.redis),
-      validate: async (source) => (await loadTopologySource(source, validationDir, { typecheck: true })).topology,
+      validate: (source, opts) => validator.validate(source, opts),
+      modelDirs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
       progress: new SplitProgressReader(this.redis),
@@ -116,7 +133,10 @@ export class JobManager {
     if (options.grpcPort !== undefined) this.grpc = await KServeGrpcServer.start(this.gateway, { host: options.host, port: options.grpcPort, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
     await this.control.reassign();
     this.scheduleTick();
-    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl) }, 'jobmanager.started');
+    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl), modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
+    if (options.allowCodeTopologies === true) {
+      this.logger.warn({ component: 'jobmanager', note: 'whoever can submit jobs can run TypeScript code on the cluster (type-checked and loaded in a child process here, run on the TaskManagers)' }, 'jobmanager.code_topologies.allowed');
+    }
   }
 
   private scheduleTick(): void {

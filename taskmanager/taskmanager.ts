@@ -20,6 +20,13 @@ export interface TaskManagerOptions {
   readonly taskManagerId?: string | undefined;
   /** Shipped topologies and models (`models/<sha256>.onnx`) are cached here. */
   readonly cacheDir: string;
+  /** Load TypeScript topologies (code from whoever submits jobs): off unless asked for (`--allow-code-topologies`). @default false */
+  readonly allowCodeTopologies?: boolean;
+  /**
+   * Folders this TaskManager may load a job's `model.path` from directly (`--model-dir`); any other model
+   * is downloaded from the JobManager by content hash. @default none
+   */
+  readonly modelDirs?: readonly string[];
   /** Reported to the JobManager. @default os.hostname() */
   readonly host?: string;
   /** @default createLogger('taskmanager') */
@@ -68,12 +75,13 @@ export class TaskManager {
     this.id = options.taskManagerId ?? generateTaskManagerId();
     this.logger = (options.logger ?? createLogger('taskmanager')).child({ taskManagerId: this.id });
     this.client = new JobManagerClient(options.jobmanagerUrl);
-    const models = new ModelCache({ cacheDir: options.cacheDir, download: (jobId) => this.client.jobModel(jobId), logger: this.logger });
+    const models = new ModelCache({ cacheDir: options.cacheDir, modelDirs: options.modelDirs ?? [], download: (sha256) => this.client.modelByHash(sha256), logger: this.logger });
     this.slots = new SlotTable({
       taskManagerId: this.id,
       slots: options.slots,
       redisUrl: options.redisUrl,
       cacheDir: options.cacheDir,
+      allowCodeTopologies: options.allowCodeTopologies === true,
       fetchTopology: (jobId) => this.client.jobTopology(jobId),
       resolveModel: (assignment, path) => models.resolve(assignment.jobId, path, assignment.modelSha256),
       logger: this.logger,

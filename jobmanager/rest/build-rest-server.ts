@@ -7,6 +7,7 @@ import { registerCheckpointRoutes } from './checkpoints';
 import { installErrorHandler } from './error-handler';
 import { registerJobRoutes } from './jobs';
 import { registerKServeV2Routes } from './kserve-v2';
+import { registerModelRoutes } from './models';
 import { kserveInferHandler } from './kserve-v2-infer-handler';
 import { registerOverviewRoutes } from './overview';
 import { registerTaskManagerRoutes } from './taskmanagers';
@@ -41,6 +42,7 @@ export function buildRestServer(control: ControlPlane, logger: Logger, gateway?:
   });
   installErrorHandler(app, logger);
   registerJobRoutes(app, control);
+  registerModelRoutes(app, control);
   registerCheckpointRoutes(app, control);
   registerTaskManagerRoutes(app, control);
   registerOverviewRoutes(app, control);

@@ -8,6 +8,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   CS_ERR_CONFIG: 400,
   CS_ERR_BAD_REQUEST: 400,
   CS_ERR_NOT_FOUND: 404,
+  CS_ERR_FORBIDDEN: 403,
   CS_ERR_CLOSED: 503,
   CS_ERR_CONNECTOR: 503,
 };

@@ -2,6 +2,8 @@ import { JobManagerClient } from '../cluster-api/jobmanager-client';
 import type { TopologySource } from '../cluster-api/dto';
 import type { ProcessOptions } from '../config/process-options';
 import type { TopologySpec } from '../topology/schema';
+import { join } from 'node:path';
+import { submitTopology } from './submit-topology';
 
 /** A JobManager, a TaskManager and one submitted job, all in this process (`cs start`, `cs demo`). */
 export interface OneMachineCluster {
@@ -20,7 +22,7 @@ export interface OneMachineCluster {
  * max(1, parallelism) slots. `onNote` hears about such clean-ups.
  */
 export async function startOneMachineCluster(
-  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir'>,
+  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir' | 'allowCodeTopologies' | 'modelDirs'>,
   source: TopologySource,
   spec: TopologySpec,
   onNote: (line: string) => void = () => undefined,
@@ -40,9 +42,16 @@ export async function startOneMachineCluster(
         onNote(`canceled job ${stale.id} (${stale.name}) left by an earlier run`);
       }
     }
-    const taskManager = await startTaskManager({ jobmanagerUrl: jobManager.url, redisUrl: options.redisUrl, cacheDir: options.cacheDir, slots: Math.max(1, spec.parallelism) });
+    const taskManager = await startTaskManager({
+      jobmanagerUrl: jobManager.url,
+      redisUrl: options.redisUrl,
+      cacheDir: options.cacheDir,
+      slots: Math.max(1, spec.parallelism),
+      allowCodeTopologies: options.allowCodeTopologies,
+      modelDirs: options.modelDirs,
+    });
     closers.unshift(() => taskManager.close());
-    const { jobId } = await client.submitJob(source);
+    const { jobId } = await submitTopology(client, source, { spec, cacheDir: join(options.cacheDir, 'cli') });
     closers.unshift(async () => {
       await client.cancelJob(jobId);
     });

@@ -1,5 +1,5 @@
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 /**
  * The process options of every `cs` process in ONE table: command-line flag ↔ `CS_*` environment
@@ -10,13 +10,13 @@ import { join } from 'node:path';
  */
 
 /** How an option's text becomes a value; each kind validates its own text. */
-export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path';
+export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path' | 'switch' | 'path-list';
 
 /** One row of the table. */
 export interface ProcessOptionSpec {
   /** Long flag without its value, e.g. `--redis`. */
   readonly flag: string;
-  /** Placeholder shown in help, e.g. `URL`. */
+  /** Placeholder shown in help, e.g. `URL` (a `switch` takes no value on the command line). */
   readonly valueName: string;
   /** Environment variable read when the flag is absent. */
   readonly env: string;
@@ -81,6 +81,20 @@ export interface ProcessOptions {
    * @default `<os tmpdir>/cluster-serving`
    */
   readonly cacheDir: string;
+  /**
+   * Whether TypeScript topologies (code, run on the JobManager at submit and on the TaskManagers) are
+   * accepted. Off: `POST /jobs` refuses them with 403 and a TaskManager refuses to load one. `cs start
+   * FILE.ts` turns it on for its own loopback-only JobManager and TaskManager.
+   * @default false
+   */
+  readonly allowCodeTopologies: boolean;
+  /**
+   * Folders model files may be read from (realpath inside one of them); none by default, so models are
+   * uploaded with the job (`cs job submit` does) and shipped by content hash. The flag is repeatable; the
+   * variable is a path list (`:`-separated, `;` on Windows).
+   * @default []
+   */
+  readonly modelDirs: readonly string[];
 }
 
 export type ProcessOptionName = keyof ProcessOptions;
@@ -167,6 +181,22 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     default: () => join(tmpdir(), 'cluster-serving'),
     description: 'cache of submitted topologies and models',
   },
+  allowCodeTopologies: {
+    flag: '--allow-code-topologies',
+    valueName: '',
+    env: 'CS_ALLOW_CODE_TOPOLOGIES',
+    kind: 'switch',
+    default: '0',
+    description: 'accept and run TypeScript topologies (code from whoever may submit jobs)',
+  },
+  modelDirs: {
+    flag: '--model-dir',
+    valueName: 'DIR',
+    env: 'CS_MODEL_DIRS',
+    kind: 'path-list',
+    default: undefined,
+    description: `a folder model paths may point into (repeatable; env: a ${delimiter === ':' ? 'colon' : 'semicolon'}-separated list; none: models are uploaded with the job)`,
+  },
 });
 
 /** The default of one option as text, or undefined when it has none. */
@@ -175,7 +205,7 @@ export function defaultText(spec: ProcessOptionSpec): string | undefined {
 }
 
 /** The options a JobManager process reads. */
-export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir'] as const satisfies readonly ProcessOptionName[];
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'allowCodeTopologies', 'modelDirs'] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
-export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir'] as const satisfies readonly ProcessOptionName[];
+export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir', 'allowCodeTopologies', 'modelDirs'] as const satisfies readonly ProcessOptionName[];
