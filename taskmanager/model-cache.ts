@@ -39,14 +39,14 @@ export class ModelCache {
 
   /**
    * The path to load for a job whose topology names `path`. Without `sha256` (the JobManager holds no
-   * copy) that is `path` itself, if it is a file inside the model directories (CS_ERR_MODEL_LOAD
-   * otherwise). Rejects with a retriable ConnectorError when the JobManager cannot be reached, and with
+   * copy) that is `path` itself, if it lies inside the model directories (CS_ERR_MODEL_LOAD otherwise). Rejects with a retriable ConnectorError when the JobManager cannot be reached, and with
    * CS_ERR_MODEL_LOAD when the model cannot be had at all.
    */
   async resolve(jobId: string, path: string, sha256: string | undefined): Promise<string> {
     const where = await this.modelDirs.locate(path);
     if (sha256 === undefined) {
       if (where.kind === 'file') return where.path;
+      if (where.kind === 'missing') return path; // nothing there to read; loading it reports the missing file
       throw new ClusterServingError(
         'CS_ERR_MODEL_LOAD',
         `model ${path}: the JobManager holds no copy, and it is no file inside this TaskManager's model directories (${this.modelDirs.describe()}; --model-dir)`,

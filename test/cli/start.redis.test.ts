@@ -94,7 +94,7 @@ describe('cs start FILE (one machine, real Redis, real ONNX Runtime)', () => {
     assert.equal(hasStackTrace(cs.stderr), false);
   });
 
-  it('stops with one error line when the job fails (model file missing)', async () => {
+  it('stops with one error line when the model file is missing (it is uploaded to its own JobManager)', async () => {
     const name = uniqueName('start-fail');
     const file = join(dir, `${name}.yaml`);
     await writeFile(file, `name: ${name}\nsource:\n  type: redis\nmodel:\n  path: no-such-model.onnx\n`);
@@ -104,6 +104,6 @@ describe('cs start FILE (one machine, real Redis, real ONNX Runtime)', () => {
     assert.notEqual(code, 0);
     const errLines = lines(cs.stderr);
     assert.equal(errLines.length, 1, cs.stderr);
-    assert.match(errLines[0]!, /^error: job [0-9a-f]{32} failed: subtask 0 on \S+: .*no-such-model\.onnx/);
+    assert.match(errLines[0]!, /^error: cannot read the model file \S*no-such-model\.onnx \(model\.path of \S+\): no such file \(CS_ERR_MODEL_LOAD\)$/);
   });
 });

@@ -33,8 +33,8 @@ describe('cs job submit of a TypeScript topology, with real JobManager and TaskM
     const port = await freePort();
     jm = `http://127.0.0.1:${port}`;
     const env = { CS_HEARTBEAT_INTERVAL_MS: '200', CS_HEARTBEAT_TIMEOUT_MS: '3000' };
-    children.push(spawnCs(['jobmanager', 'start', '--port', String(port), '--redis', redis, '--cache-dir', join(cacheDir, 'jm')], { env }));
-    children.push(spawnCs(['taskmanager', 'start', '--jobmanager', jm, '--redis', redis, '--cache-dir', join(cacheDir, 'tm')], { env }));
+    children.push(spawnCs(['jobmanager', 'start', '--port', String(port), '--redis', redis, '--cache-dir', join(cacheDir, 'jm'), '--allow-code-topologies'], { env }));
+    children.push(spawnCs(['taskmanager', 'start', '--jobmanager', jm, '--redis', redis, '--cache-dir', join(cacheDir, 'tm'), '--allow-code-topologies'], { env }));
     await waitFor(async () => (await new JobManagerClient(jm).listTaskManagers()).taskmanagers.length === 1, { maxWaitMs: 20_000, what: 'a registered TaskManager' });
   });
 
@@ -57,7 +57,7 @@ describe('cs job submit of a TypeScript topology, with real JobManager and TaskM
     try {
       const x = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i * 0.7));
       // The TaskManager starts the subtask on its next heartbeat: retry the first request briefly.
-      const outputs = await waitFor(() => q.predict({ input: { data: x, shape: [1, 16] } }, { timeoutMs: 2000 }).catch(() => undefined), { maxWaitMs: 30_000, what: 'first result' });
+      const outputs = await waitFor(() => q.predict({ input: { data: x, shape: [1, 16] } }, { timeoutMs: 2000 }).catch(() => undefined), { maxWaitMs: 90_000, what: 'first result' });
       const direct = (await session.run({ input: new ort.Tensor('float32', x, [1, 16]) })).output!.data as Float32Array;
       const output = toTypedArray(outputs.get('output')!) as Float32Array;
       assert.deepEqual([...output], [...direct]);

@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
+import { tmpdir } from 'node:os';
 import { freePort } from '../../src/embedded/free-port';
+import { defaultModelsDir } from '../../src/models/generate';
 import { spawnCs } from '../cli/run-cs';
 import { waitFor } from './wait-for';
 
@@ -48,7 +50,8 @@ export class TestCluster {
   }
 
   async startJobManager(): Promise<CsProcess> {
-    const p = track(spawnCs(['jobmanager', 'start', '--port', String(this.port), '--redis', this.redisUrl, '--cache-dir', `${this.cacheDir}/jm`], { env: { ...FAST_HEARTBEATS } }));
+    const modelDirs = [defaultModelsDir(), tmpdir()].flatMap((dir) => ['--model-dir', dir]);
+    const p = track(spawnCs(['jobmanager', 'start', '--port', String(this.port), '--redis', this.redisUrl, '--cache-dir', `${this.cacheDir}/jm`, ...modelDirs], { env: { ...FAST_HEARTBEATS } }));
     this.processes.push(p);
     this.jobManager = p;
     await waitFor(() => this.client.listJobs().then(() => true), { maxWaitMs: 20_000, what: `JobManager at ${this.url}` });

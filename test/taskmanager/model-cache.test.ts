@@ -66,7 +66,7 @@ describe('ModelCache', () => {
       asked = sha;
       return streamOf(model);
     }, []);
-    for (const path of [local, join(dir, 'nowhere.onnx'), '/etc/passwd']) {
+    for (const path of [local, '/etc/passwd']) {
       await assert.rejects(c.resolve('job', path, undefined), (err: unknown) => err instanceof ClusterServingError && err.code === 'CS_ERR_MODEL_LOAD' && /no file inside this TaskManager's model directories \(none/.test(err.message));
     }
     assert.equal(await c.resolve('job', local, hash), modelCachePath(join(dir, 'cache-outside'), hash));

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { splitStreamKeys } from '../../cluster-api/keys';
@@ -41,6 +42,7 @@ export function startCommand(output: CliOutput): Command {
     const source = await readTopologyFile(file);
     const options = { ...resolved, allowCodeTopologies: allowOwnCode(resolved, source.filename, (line) => process.stderr.write(`${line}\n`)) };
     const { spec } = (await loadTopologySource(source, join(options.cacheDir, 'cli'))).topology;
+    await requireModelFile(spec.model.path, source.filename);
     const shutdown = onShutdownSignal(() => process.stderr.write('forced exit\n'));
     let failure: unknown;
     let cluster: OneMachineCluster | undefined;
@@ -79,6 +81,18 @@ function allowOwnCode(options: Pick<ProcessOptions, 'host' | 'allowCodeTopologie
   }
   note(`code     ${filename} is TypeScript: code topologies are allowed for this cluster, whose JobManager listens on ${options.host} only`);
   return true;
+}
+
+/** `cs start` uploads the model to its own JobManager: the file must be readable here (one clear line otherwise). */
+async function requireModelFile(path: string, topologyFile: string): Promise<void> {
+  try {
+    if ((await stat(path)).isFile()) return;
+    throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'not a file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new ClusterServingError('CS_ERR_MODEL_LOAD', `cannot read the model file ${path} (model.path of ${topologyFile}): ${reason}`, { cause: err });
+  }
 }
 
 function isLoopback(host: string): boolean {
