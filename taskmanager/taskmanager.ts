@@ -4,6 +4,7 @@ import { JobManagerClient } from '../src/cluster-api/jobmanager-client';
 import { ClusterServingError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { Heartbeat } from './heartbeat';
+import { prepareTopologyLoader } from '../src/topology/load-module';
 import { ModelCache } from './model-cache';
 import type { BackoffOptions } from '../src/retry/backoff';
 import { registerWithJobManager } from './registration';
@@ -109,6 +110,11 @@ export class TaskManager {
   }
 
   private async doStart(): Promise<void> {
+    if (this.options.allowCodeTopologies === true) {
+      // Load the TypeScript compiler now, not on the event loop of a running TaskManager whose heartbeats count.
+      await prepareTopologyLoader();
+      this.logger.warn({ component: 'taskmanager', note: 'whoever can submit jobs can run TypeScript code in this process' }, 'taskmanager.code_topologies.allowed');
+    }
     const { heartbeatIntervalMs } = await this.register();
     if (this.closing) return;
     this.heartbeat = new Heartbeat({
