@@ -290,8 +290,9 @@ export class ControlPlane {
     const held = job.modelSha256 !== undefined ? await this.options.models?.file(job.modelSha256) : undefined;
     if (held) return readOnnxModelInfo(held.path);
     try {
-      const where = await this.modelDirs.locate((await this.jobSpec(jobId)).model.path);
-      if (where.kind !== 'file') throw new ClusterServingError('CS_ERR_MODEL_LOAD', 'the JobManager holds no copy and the model path is no file inside its model directories');
+      const path = (await this.jobSpec(jobId)).model.path;
+      const where = await this.modelDirs.locate(path);
+      if (where.kind !== 'file') throw new ClusterServingError('CS_ERR_MODEL_LOAD', `it holds no copy, and ${path} is no file inside its model directories`);
       return await readOnnxModelInfo(where.path);
     } catch (err) {
       const reason = toClusterServingError(err).message;
