@@ -77,7 +77,7 @@ describe('a TypeScript submit does not stall the JobManager: TaskManagers with a
     // The example TypeScript topology under another name, outside the package, on the same model.
     const tsFile = join(root, `${tsName}.ts`);
     const text = (await readFile(join(packageRoot(), 'topologies', 'tiny-custom.ts'), 'utf8'))
-      .replace(/topology\('tiny-custom'\)/, `topology('${tsName}')`)
+      .replaceAll("'tiny-custom'", `'${tsName}'`)
       .replace(/'\.\.\/models\/tiny\.onnx'/, JSON.stringify(join(defaultModelsDir(), 'tiny.onnx')));
     assert.notEqual(text.indexOf(tsName), -1);
     await writeFile(tsFile, text);

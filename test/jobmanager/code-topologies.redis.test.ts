@@ -18,7 +18,7 @@ const LOG_LEVEL = process.env.CS_TEST_LOG_LEVEL ?? 'silent';
 /** topologies/tiny-custom.ts under another job name (its model path is relative to topologies/). */
 async function tinyCustom(name: string): Promise<TopologySource> {
   const text = await readFile(join(packageRoot(), 'topologies', 'tiny-custom.ts'), 'utf8');
-  return { filename: `${name}.ts`, source: text.replace(/topology\('tiny-custom'\)/, `topology('${name}')`), baseDir: join(packageRoot(), 'topologies') };
+  return { filename: `${name}.ts`, source: text.replaceAll("'tiny-custom'", `'${name}'`), baseDir: join(packageRoot(), 'topologies') };
 }
 
 describe('TypeScript topologies run only where allowed, and are checked off the event loop (real JobManager, real Redis)', () => {
