@@ -115,4 +115,27 @@ describe('TypeScript topologies run only where allowed, and are checked off the 
       await jm.close();
     }
   });
+
+  it('stops a check that outgrows its memory limit with a clear 400', async () => {
+    const jm = new JobManager({
+      redisUrl,
+      host: '127.0.0.1',
+      port: 0,
+      heartbeatIntervalMs: 100,
+      heartbeatTimeoutMs: 2000,
+      cacheDir: join(root, 'small'),
+      allowCodeTopologies: true,
+      topologyCheckMemoryMb: 48, // less than the compiler needs for any program
+      logger: createLogger('jobmanager', LOG_LEVEL),
+    });
+    await jm.start();
+    try {
+      const name = uniqueName('big');
+      const res = await restCall<ErrorBody>(jm.url, 'POST', '/jobs', { topology: await tinyCustom(name) });
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.deepEqual(res.body.problems, [`${name}.ts: type-checking and loading ran out of memory (limit 48 MB)`]);
+    } finally {
+      await jm.close();
+    }
+  });
 });
