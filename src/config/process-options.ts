@@ -195,7 +195,7 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     env: 'CS_MODEL_DIRS',
     kind: 'path-list',
     default: undefined,
-    description: `a folder model paths may point into (repeatable; env: a ${delimiter === ':' ? 'colon' : 'semicolon'}-separated list; none: models are uploaded with the job)`,
+    description: `a folder model paths may point into; repeatable, the variable takes a ${delimiter === ':' ? 'colon' : 'semicolon'}-separated list (none by default: models are uploaded with the job)`,
   },
 });
 
