@@ -33,7 +33,7 @@ export interface JobManagerOptions {
   readonly allowCodeTopologies?: boolean;
   /** Folders a topology's model path may point into (`--model-dir`). @default none: models are uploaded with the job */
   readonly modelDirs?: readonly string[];
-  /** Time limit of a TypeScript topology's type-check and load (in a child process), in ms. @default 60000 */
+  /** Time limit of a TypeScript topology's type-check and load (in a child process), in ms. @default 120000 */
   readonly topologyCheckTimeoutMs?: number;
   /** Heap limit of that child process, in MB. @default 1024 */
   readonly topologyCheckMemoryMb?: number;

@@ -10,7 +10,7 @@ export interface TopologyValidatorOptions {
   readonly allowCodeTopologies: boolean;
   /** Where submitted sources are written to be loaded. */
   readonly cacheDir: string;
-  /** Time limit of one TypeScript check, in ms. @default 60000 */
+  /** Time limit of one TypeScript check, in ms. @default 120000 */
   readonly timeoutMs?: number;
   /** Heap limit of the checking child, in MB. @default 1024 */
   readonly maxMemoryMb?: number;

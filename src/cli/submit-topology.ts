@@ -9,9 +9,9 @@ import type { TopologySpec } from '../topology/schema';
 
 /**
  * How long one submit waits for its answer, in ms: a TypeScript topology is type-checked (in a child
- * process, at most 60 s by default, more when several wait their turn) before the JobManager answers.
+ * process, at most 120 s by default, more when several wait their turn) before the JobManager answers.
  */
-export const SUBMIT_TIMEOUT_MS = 180_000;
+export const SUBMIT_TIMEOUT_MS = 300_000;
 
 /** What {@link submitTopology} did. */
 export interface SubmittedTopology extends SubmitJobResponse {
