@@ -6,8 +6,8 @@ import { Redis } from 'ioredis';
 import { PROCESS_OPTIONS } from '../src/config/process-options';
 import { ClusterServingError, ConfigError, ConnectorError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
-import { loadTopologySource } from '../src/topology/load-topology';
 import { AccessToken } from './access-token';
+import { ModelDirectories } from '../src/cluster-api/model-directories';
 import { ControlPlane } from './control-plane';
 import { KServeGrpcServer } from './grpc/grpc-server';
 import { InferenceGateway } from './inference-gateway';
@@ -19,6 +19,7 @@ import { JobStore } from './state/job-store';
 import { ModelStore } from './state/model-store';
 import { TaskManagerRegistry } from './state/taskmanager-registry';
 import { SplitProgressReader } from './state/split-progress';
+import { TopologyValidator } from './topology-validator';
 
 /** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
 export interface JobManagerOptions {
@@ -44,6 +45,14 @@ export interface JobManagerOptions {
   readonly tlsCert?: string | undefined;
   /** PEM private key file of `tlsCert`. */
   readonly tlsKey?: string | undefined;
+  /** Accept TypeScript topologies (code): off unless asked for (`--allow-code-topologies`). @default false */
+  readonly allowCodeTopologies?: boolean;
+  /** Folders a topology's model path may point into (`--model-dir`). @default none: models are uploaded with the job */
+  readonly modelDirs?: readonly string[];
+  /** Time limit of a TypeScript topology's type-check and load (in a child process), in ms. @default 120000 */
+  readonly topologyCheckTimeoutMs?: number;
+  /** Heap limit of that child process, in MB. @default 1024 */
+  readonly topologyCheckMemoryMb?: number;
   /** @default createLogger('jobmanager') */
   readonly logger?: Logger;
 }
@@ -135,10 +144,18 @@ export class JobManager {
     await mkdir(options.cacheDir, { recursive: true });
     this.redis = await connectRedis(options.redisUrl, this.logger);
     const validationDir = join(options.cacheDir, 'jobmanager');
+    const validator = new TopologyValidator({
+      allowCodeTopologies: options.allowCodeTopologies === true,
+      cacheDir: validationDir,
+      ...(options.topologyCheckTimeoutMs !== undefined ? { timeoutMs: options.topologyCheckTimeoutMs } : {}),
+      ...(options.topologyCheckMemoryMb !== undefined ? { maxMemoryMb: options.topologyCheckMemoryMb } : {}),
+    });
+    const modelDirs = new ModelDirectories(options.modelDirs ?? []);
     this.control = new ControlPlane({
       jobs: new JobStore(this.redis),
       taskManagers: new TaskManagerRegistry(this.redis),
-      validate: async (source) => (await loadTopologySource(source, validationDir, { typecheck: true })).topology,
+      validate: (source, opts) => validator.validate(source, opts),
+      modelDirs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
       progress: new SplitProgressReader(this.redis),
@@ -161,10 +178,13 @@ export class JobManager {
     await this.control.reassign();
     this.scheduleTick();
     this.accessMode = mode;
-    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl), access: mode, tls: tls !== undefined }, 'jobmanager.started');
+    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl), access: mode, tls: tls !== undefined, modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
     if (mode === 'insecure') {
       const warning = `listening on ${options.host} with NO TOKEN (--insecure): anyone who reaches this port can submit jobs, cancel them and register TaskManagers`;
       this.logger.warn({ component: 'jobmanager', host: options.host, access: mode, warning }, 'jobmanager.insecure');
+    }
+    if (options.allowCodeTopologies === true) {
+      this.logger.warn({ component: 'jobmanager', note: 'whoever can submit jobs can run TypeScript code on the cluster (type-checked and loaded in a child process here, run on the TaskManagers)' }, 'jobmanager.code_topologies.allowed');
     }
   }
 

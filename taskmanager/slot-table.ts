@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { RunningSubtask, SubtaskAssignment, TopologySource } from '../src/cluster-api/dto';
 import { toClusterServingError } from '../src/errors';
 import type { Logger } from '../src/logging/logger';
+import { codeTopologyRefused, isCodeTopology } from '../src/topology/code-topology-permission';
 import { loadTopologySource } from '../src/topology/load-topology';
 import type { Topology } from '../src/topology/topology';
 import { SubtaskRunner, type SubtaskRunnerOptions } from './subtask-runner';
@@ -20,6 +21,8 @@ export interface SlotTableOptions {
   readonly redisUrl: string;
   /** Shipped topologies are written under `<cacheDir>/topologies`. */
   readonly cacheDir: string;
+  /** Load TypeScript topologies (code); refused with CS_ERR_FORBIDDEN otherwise. @default false */
+  readonly allowCodeTopologies?: boolean;
   /** `GET /jobs/:id/topology` on the JobManager. */
   readonly fetchTopology: (jobId: string) => Promise<TopologySource>;
   /**
@@ -195,7 +198,10 @@ export class SlotTable {
     if (!topology) {
       topology = this.options
         .fetchTopology(jobId)
-        .then(async (source) => (await loadTopologySource(source, join(this.options.cacheDir, 'topologies'))).topology);
+        .then(async (source) => {
+          if (isCodeTopology(source.filename) && this.options.allowCodeTopologies !== true) throw codeTopologyRefused(source.filename, 'TaskManager');
+          return (await loadTopologySource(source, join(this.options.cacheDir, 'topologies'))).topology;
+        });
       topology.catch(() => {
         if (this.topologies.get(jobId) === topology) this.topologies.delete(jobId);
       });

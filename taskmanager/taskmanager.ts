@@ -4,6 +4,7 @@ import { JobManagerClient } from '../src/cluster-api/jobmanager-client';
 import { ClusterServingError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { Heartbeat } from './heartbeat';
+import { prepareTopologyLoader } from '../src/topology/load-module';
 import { ModelCache } from './model-cache';
 import type { BackoffOptions } from '../src/retry/backoff';
 import { registerWithJobManager } from './registration';
@@ -24,6 +25,13 @@ export interface TaskManagerOptions {
   readonly token?: string | undefined;
   /** PEM CA certificate(s) trusted for an https JobManager URL instead of the system's. */
   readonly ca?: string | Buffer | readonly (string | Buffer)[] | undefined;
+  /** Load TypeScript topologies (code from whoever submits jobs): off unless asked for (`--allow-code-topologies`). @default false */
+  readonly allowCodeTopologies?: boolean;
+  /**
+   * Folders this TaskManager may load a job's `model.path` from directly (`--model-dir`); any other model
+   * is downloaded from the JobManager by content hash. @default none
+   */
+  readonly modelDirs?: readonly string[];
   /** Reported to the JobManager. @default os.hostname() */
   readonly host?: string;
   /** @default createLogger('taskmanager') */
@@ -72,12 +80,13 @@ export class TaskManager {
     this.id = options.taskManagerId ?? generateTaskManagerId();
     this.logger = (options.logger ?? createLogger('taskmanager')).child({ taskManagerId: this.id });
     this.client = new JobManagerClient(options.jobmanagerUrl, { token: options.token, ca: options.ca });
-    const models = new ModelCache({ cacheDir: options.cacheDir, download: (jobId) => this.client.jobModel(jobId), logger: this.logger });
+    const models = new ModelCache({ cacheDir: options.cacheDir, modelDirs: options.modelDirs ?? [], download: (sha256) => this.client.modelByHash(sha256), logger: this.logger });
     this.slots = new SlotTable({
       taskManagerId: this.id,
       slots: options.slots,
       redisUrl: options.redisUrl,
       cacheDir: options.cacheDir,
+      allowCodeTopologies: options.allowCodeTopologies === true,
       fetchTopology: (jobId) => this.client.jobTopology(jobId),
       resolveModel: (assignment, path) => models.resolve(assignment.jobId, path, assignment.modelSha256),
       logger: this.logger,
@@ -105,6 +114,11 @@ export class TaskManager {
   }
 
   private async doStart(): Promise<void> {
+    if (this.options.allowCodeTopologies === true) {
+      // Load the TypeScript compiler now, not on the event loop of a running TaskManager whose heartbeats count.
+      await prepareTopologyLoader();
+      this.logger.warn({ component: 'taskmanager', note: 'whoever can submit jobs can run TypeScript code in this process' }, 'taskmanager.code_topologies.allowed');
+    }
     const { heartbeatIntervalMs } = await this.register();
     if (this.closing) return;
     this.heartbeat = new Heartbeat({

@@ -10,6 +10,7 @@ import { registerCheckpointRoutes } from './checkpoints';
 import { installErrorHandler } from './error-handler';
 import { registerJobRoutes } from './jobs';
 import { registerKServeV2Routes } from './kserve-v2';
+import { registerModelRoutes } from './models';
 import { kserveInferHandler } from './kserve-v2-infer-handler';
 import { registerOverviewRoutes, type AccessMode } from './overview';
 import { registerTaskManagerRoutes } from './taskmanagers';
@@ -58,6 +59,7 @@ export function buildRestServer(control: ControlPlane, logger: Logger, gateway?:
   installErrorHandler(app, logger);
   if (access.token) requireToken(app, access.token);
   registerJobRoutes(app, control);
+  registerModelRoutes(app, control);
   registerCheckpointRoutes(app, control);
   registerTaskManagerRoutes(app, control);
   registerOverviewRoutes(app, control, access.mode ?? (access.token ? 'token' : 'open'));

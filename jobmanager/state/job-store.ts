@@ -11,6 +11,8 @@ export interface JobRecord extends JobStatus {
   readonly sharing: SplitSharing;
   /** SHA-256 (hex) of the model file the JobManager keeps for this job; absent when it could not read it at submit. */
   readonly modelSha256?: string;
+  /** The id the submitter chose for this submission: a retried submit with it answers this job. */
+  readonly submitId?: string;
 }
 
 /** What can change after submission. */
@@ -22,11 +24,11 @@ export interface JobUpdate {
   readonly failure?: string;
 }
 
-const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256'] as const;
+const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256', 'submitId'] as const;
 const JOB_STATES: readonly JobState[] = ['CREATED', 'RUNNING', 'CANCELED', 'FAILED'];
 
 function parseRecord(values: readonly (string | null)[]): JobRecord | undefined {
-  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256] = values;
+  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256, submitId] = values;
   if (!id || !name || !state || !JOB_STATES.includes(state as JobState)) return undefined;
   return {
     id,
@@ -41,6 +43,7 @@ function parseRecord(values: readonly (string | null)[]): JobRecord | undefined 
     subtasks: JSON.parse(subtasks ?? '[]') as SubtaskStatus[],
     ...(failure ? { failure } : {}),
     ...(modelSha256 ? { modelSha256 } : {}),
+    ...(submitId ? { submitId } : {}),
   };
 }
 
@@ -69,6 +72,7 @@ export class JobStore {
         sharing: job.sharing,
         subtasks: JSON.stringify(job.subtasks),
         ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}),
+        ...(job.submitId !== undefined ? { submitId: job.submitId } : {}),
       })
       .zadd(JOBS_KEY, String(job.submittedAt), job.id)
       .exec();

@@ -5,6 +5,8 @@ import { readToken } from '../config/read-jobmanager-access';
 import type { TopologySource } from '../cluster-api/dto';
 import type { ProcessOptions } from '../config/process-options';
 import type { TopologySpec } from '../topology/schema';
+import { join } from 'node:path';
+import { submitTopology } from './submit-topology';
 
 /** A JobManager, a TaskManager and one submitted job, all in this process (`cs start`, `cs demo`). */
 export interface OneMachineCluster {
@@ -25,7 +27,7 @@ export interface OneMachineCluster {
  * besides the system's CAs.
  */
 export async function startOneMachineCluster(
-  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir'> &
+  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir' | 'allowCodeTopologies' | 'modelDirs'> &
     Partial<Pick<ProcessOptions, 'token' | 'tokenFile' | 'insecure' | 'tlsCert' | 'tlsKey'>>,
   source: TopologySource,
   spec: TopologySpec,
@@ -48,9 +50,12 @@ export async function startOneMachineCluster(
         onNote(`canceled job ${stale.id} (${stale.name}) left by an earlier run`);
       }
     }
-    const taskManager = await startTaskManager({ jobmanagerUrl: jobManager.url, redisUrl: options.redisUrl, cacheDir: options.cacheDir, slots: Math.max(1, spec.parallelism), token, ca });
+    const taskManager = await startTaskManager({ jobmanagerUrl: jobManager.url, redisUrl: options.redisUrl, cacheDir: options.cacheDir, slots: Math.max(1, spec.parallelism), token, ca,
+      allowCodeTopologies: options.allowCodeTopologies,
+      modelDirs: options.modelDirs,
+    });
     closers.unshift(() => taskManager.close());
-    const { jobId } = await client.submitJob(source);
+    const { jobId } = await submitTopology(client, source, { spec, cacheDir: join(options.cacheDir, 'cli') });
     closers.unshift(async () => {
       await client.cancelJob(jobId);
     });

@@ -11,6 +11,9 @@
  *   GET    /jobs/:jobId/checkpoints      → JobCheckpoints
  *   GET    /jobs/:jobId/model            → the model file's bytes (application/octet-stream), when the
  *                                           JobManager holds them (SubtaskAssignment.modelSha256 is set)
+ *   PUT    /models/:sha256               the model file's bytes (application/octet-stream) → ModelUploadResponse
+ *                                           (refused unless they hash to :sha256)
+ *   GET    /models/:sha256               → the held model file of that content hash (HEAD: whether it is held)
  *   POST   /taskmanagers                  RegisterTaskManagerRequest → RegisterTaskManagerResponse
  *   POST   /taskmanagers/:tmId/heartbeat  HeartbeatRequest → HeartbeatResponse
  *   DELETE /taskmanagers/:tmId            → 204 (graceful deregistration)
@@ -32,6 +35,23 @@ export interface TopologySource {
 
 export interface SubmitJobRequest {
   readonly topology: TopologySource;
+  /**
+   * SHA-256 (hex) of a model uploaded before (`PUT /models/:sha256`): the job runs that model, and the
+   * topology's `model.path` is not read on the JobManager. Without it the path must lie inside one of
+   * the JobManager's model directories (`--model-dir`).
+   */
+  readonly modelSha256?: string;
+  /**
+   * An id the submitter chooses for this submission (e.g. a random UUID): a retried submit with the same
+   * id answers the job the first one created instead of creating a second.
+   */
+  readonly submitId?: string;
+}
+
+/** The answer to `PUT /models/:sha256`. */
+export interface ModelUploadResponse {
+  readonly sha256: string;
+  readonly bytes: number;
 }
 
 export interface SubmitJobResponse {

@@ -5,13 +5,17 @@ import type {
   JobCheckpoints,
   JobList,
   JobStatus,
+  ModelUploadResponse,
   RegisterTaskManagerRequest,
   RegisterTaskManagerResponse,
+  SubmitJobRequest,
   SubmitJobResponse,
   TaskManagerList,
   TopologySource,
 } from './dto';
 import { Agent } from 'undici';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { ClusterServingError, ConnectorError, TopologyError, isErrorCode } from '../errors';
 
 /** How a {@link JobManagerClient} reaches the JobManager. */
@@ -76,8 +80,14 @@ export class JobManagerClient {
     return new JobManagerClient(this.baseUrl, { ...this.options, timeoutMs });
   }
 
-  submitJob(topology: TopologySource): Promise<SubmitJobResponse> {
-    return this.request('POST', '/jobs', { topology });
+  /**
+   * `POST /jobs`. `options.modelSha256` names a model uploaded before ({@link uploadModel});
+   * `options.submitId` makes a retry answer the same job; `options.timeoutMs` replaces the client's
+   * timeout for this call (a TypeScript topology is type-checked before the answer).
+   */
+  submitJob(topology: TopologySource, options: Omit<SubmitJobRequest, 'topology'> & { timeoutMs?: number } = {}): Promise<SubmitJobResponse> {
+    const { timeoutMs, ...rest } = options;
+    return this.request('POST', '/jobs', { topology, ...rest }, timeoutMs);
   }
 
   listJobs(): Promise<JobList> {
@@ -117,6 +127,38 @@ export class JobManagerClient {
     throw this.errorOf('GET', path, response, await response.text());
   }
 
+  /**
+   * `GET /models/:sha256`: the bytes of a model the JobManager holds, by content hash, as a stream (read it
+   * to the end or cancel it; check the hash of what arrives). CS_ERR_NOT_FOUND when it holds none.
+   */
+  async modelByHash(sha256: string): Promise<ReadableStream<Uint8Array>> {
+    const path = `/models/${encodeURIComponent(sha256)}`;
+    const response = await this.send('GET', path, undefined, MODEL_DOWNLOAD_TIMEOUT_MS);
+    if (response.ok && response.body) return response.body;
+    throw this.errorOf('GET', path, response, await response.text());
+  }
+
+  /** `HEAD /models/:sha256`: whether the JobManager holds the model of this content hash. */
+  async hasModel(sha256: string): Promise<boolean> {
+    const path = `/models/${encodeURIComponent(sha256)}`;
+    const response = await this.send('HEAD', path, undefined, this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    if (response.ok) return true;
+    if (response.status === 404) return false;
+    throw this.errorOf('HEAD', path, response, '');
+  }
+
+  /**
+   * `PUT /models/:sha256`: uploads a model file (streamed from disk); the JobManager refuses bytes that
+   * do not hash to `sha256`.
+   */
+  async uploadModel(sha256: string, file: string): Promise<ModelUploadResponse> {
+    const path = `/models/${encodeURIComponent(sha256)}`;
+    const response = await this.send('PUT', path, undefined, MODEL_DOWNLOAD_TIMEOUT_MS, Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>);
+    const text = await response.text();
+    if (response.ok) return parseJson(text) as ModelUploadResponse;
+    throw this.errorOf('PUT', path, response, text);
+  }
+
   registerTaskManager(request: RegisterTaskManagerRequest): Promise<RegisterTaskManagerResponse> {
     return this.request('POST', '/taskmanagers', request);
   }
@@ -133,13 +175,15 @@ export class JobManagerClient {
     return this.request('GET', '/taskmanagers');
   }
 
-  private async send(method: string, path: string, body: unknown, timeoutMs: number): Promise<Response> {
+  /** One HTTP call: `body` goes as JSON, or `upload` as raw bytes (streamed). */
+  private async send(method: string, path: string, body: unknown, timeoutMs: number, upload?: ReadableStream<Uint8Array>): Promise<Response> {
     try {
-      const init: RequestInit & { dispatcher?: Agent } = {
+      const init: RequestInit & { dispatcher?: Agent; duplex?: 'half' } = {
         method,
-        headers: body === undefined ? this.headers : { ...this.headers, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: upload !== undefined ? { ...this.headers, 'content-type': 'application/octet-stream' } : body === undefined ? this.headers : { ...this.headers, 'content-type': 'application/json' },
+        body: upload ?? (body === undefined ? undefined : JSON.stringify(body)),
         signal: AbortSignal.timeout(timeoutMs),
+        ...(upload !== undefined ? { duplex: 'half' as const } : {}),
       };
       if (this.dispatcher) init.dispatcher = this.dispatcher;
       return await fetch(`${this.baseUrl}${path}`, init);
@@ -158,8 +202,8 @@ export class JobManagerClient {
     }
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await this.send(method, path, body, this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  private async request<T>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<T> {
+    const response = await this.send(method, path, body, timeoutMs ?? this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     const text = await response.text();
     if (response.ok) return (text === '' ? undefined : parseJson(text)) as T;
     throw this.errorOf(method, path, response, text);

@@ -1,5 +1,5 @@
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 /**
  * The process options of every `cs` process in ONE table: command-line flag ↔ `CS_*` environment
@@ -12,15 +12,15 @@ import { join } from 'node:path';
 /**
  * How an option's text becomes a value; each kind validates its own text. `secret` is text never shown
  * back (not even in a ConfigError); `file` a path to an existing file; `switch` a flag without a value
- * (its env var: 1/true/yes/on or 0/false/no/off).
+ * (its env var: 1/true/yes/on or 0/false/no/off); `path-list` a repeatable flag or a path-delimited env var.
  */
-export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path' | 'secret' | 'file' | 'switch';
+export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path' | 'secret' | 'file' | 'switch' | 'path-list';
 
 /** One row of the table. */
 export interface ProcessOptionSpec {
   /** Long flag without its value, e.g. `--redis`. */
   readonly flag: string;
-  /** Placeholder shown in help, e.g. `URL`. */
+  /** Placeholder shown in help, e.g. `URL` (a `switch` takes no value on the command line). */
   readonly valueName: string;
   /** Environment variable read when the flag is absent. */
   readonly env: string;
@@ -117,6 +117,20 @@ export interface ProcessOptions {
    * @default undefined
    */
   readonly caFile: string | undefined;
+  /**
+   * Whether TypeScript topologies (code, run on the JobManager at submit and on the TaskManagers) are
+   * accepted. Off: `POST /jobs` refuses them with 403 and a TaskManager refuses to load one. `cs start
+   * FILE.ts` turns it on for its own loopback-only JobManager and TaskManager.
+   * @default false
+   */
+  readonly allowCodeTopologies: boolean;
+  /**
+   * Folders model files may be read from (realpath inside one of them); none by default, so models are
+   * uploaded with the job (`cs job submit` does) and shipped by content hash. The flag is repeatable; the
+   * variable is a path list (`:`-separated, `;` on Windows).
+   * @default []
+   */
+  readonly modelDirs: readonly string[];
 }
 
 export type ProcessOptionName = keyof ProcessOptions;
@@ -251,6 +265,22 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     default: undefined,
     description: 'PEM CA certificate to trust for an https JobManager URL (instead of the system CAs)',
   },
+  allowCodeTopologies: {
+    flag: '--allow-code-topologies',
+    valueName: '',
+    env: 'CS_ALLOW_CODE_TOPOLOGIES',
+    kind: 'switch',
+    default: '0',
+    description: 'accept and run TypeScript topologies (code from whoever may submit jobs)',
+  },
+  modelDirs: {
+    flag: '--model-dir',
+    valueName: 'DIR',
+    env: 'CS_MODEL_DIRS',
+    kind: 'path-list',
+    default: undefined,
+    description: `a folder model paths may point into; repeatable, the variable takes a ${delimiter === ':' ? 'colon' : 'semicolon'}-separated list (none by default: models are uploaded with the job)`,
+  },
 });
 
 /** The default of one option as text, or undefined when it has none. */
@@ -259,10 +289,10 @@ export function defaultText(spec: ProcessOptionSpec): string | undefined {
 }
 
 /** The options a JobManager process reads. */
-export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey'] as const satisfies readonly ProcessOptionName[];
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs'] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
-export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir', 'token', 'tokenFile', 'caFile'] as const satisfies readonly ProcessOptionName[];
+export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir', 'token', 'tokenFile', 'caFile', 'allowCodeTopologies', 'modelDirs'] as const satisfies readonly ProcessOptionName[];
 
 /** What every client of the JobManager reads to reach it (the CLI's job and taskmanager commands, cs predict, cs bench). */
 export const JOBMANAGER_CLIENT_OPTION_NAMES = ['jobmanagerUrl', 'token', 'tokenFile', 'caFile'] as const satisfies readonly ProcessOptionName[];

@@ -1,12 +1,12 @@
 import { statSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { delimiter, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../errors';
 import { PROCESS_OPTIONS, defaultText, type ProcessOptionKind, type ProcessOptionName, type ProcessOptions, type ProcessOptionSpec } from './process-options';
 
 /** Values given explicitly (flags, or a caller's object); strings are parsed like the command line. */
-export type ProcessOptionValues = { readonly [K in ProcessOptionName]?: string | number | boolean | undefined };
+export type ProcessOptionValues = { readonly [K in ProcessOptionName]?: string | number | boolean | readonly string[] | undefined };
 
-type Parsed = { ok: true; value: string | number | boolean } | { ok: false; problem: string };
+type Parsed = { ok: true; value: string | number | boolean | readonly string[] } | { ok: false; problem: string };
 
 /** Printable ASCII without spaces (what an HTTP header and gRPC metadata carry), at most 4096. */
 const SECRET_PATTERN = /^[\x21-\x7e]{1,4096}$/;
@@ -21,13 +21,6 @@ function parseFile(text: string): Parsed {
     const code = (err as { code?: string }).code;
     return { ok: false, problem: code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? String(err)})` };
   }
-}
-
-function parseSwitch(text: string): Parsed {
-  const t = text.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(t)) return { ok: true, value: true };
-  if (['0', 'false', 'no', 'off', ''].includes(t)) return { ok: true, value: false };
-  return { ok: false, problem: 'must be 1/true/yes/on or 0/false/no/off' };
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
@@ -75,7 +68,22 @@ function parseValue(kind: ProcessOptionKind, text: string): Parsed {
       return parseFile(text);
     case 'switch':
       return parseSwitch(text);
+    case 'path-list':
+      return { ok: true, value: Object.freeze(text.split(delimiter).filter((p) => p.trim() !== '').map((p) => resolvePath(p))) };
   }
+}
+
+/** `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off` (any case); a bare flag is given as `true`. */
+function parseSwitch(text: string): Parsed {
+  const t = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(t)) return { ok: true, value: true };
+  if (['0', 'false', 'no', 'off', ''].includes(t)) return { ok: true, value: false };
+  return { ok: false, problem: 'must be 1 or 0 (true/false, yes/no, on/off)' };
+}
+
+/** A value given in code or by the CLI, as the text its kind parses (a list joins with the path delimiter). */
+function givenText(value: string | number | boolean | readonly string[]): string {
+  return Array.isArray(value) ? value.join(delimiter) : String(value);
 }
 
 function describeSource(spec: ProcessOptionSpec, from: 'flag' | 'env' | 'default', given: string): string {
@@ -102,7 +110,7 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
   const values = input.values ?? {};
   const env = input.env ?? process.env;
   const problems: string[] = [];
-  const out: Record<string, string | number | boolean | undefined> = {};
+  const out: Record<string, string | number | boolean | readonly string[] | undefined> = {};
   const sources: Partial<Record<ProcessOptionName, 'flag' | 'env' | 'default'>> = {};
   for (const name of names) {
     const spec = PROCESS_OPTIONS[name];
@@ -111,7 +119,7 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
     let text: string | undefined;
     let from: 'flag' | 'env' | 'default';
     if (given !== undefined) {
-      text = String(given);
+      text = givenText(given);
       from = 'flag';
     } else if (envText !== undefined && envText !== '') {
       text = envText;
@@ -121,7 +129,7 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
       from = 'default';
     }
     if (text === undefined) {
-      out[name] = spec.kind === 'switch' ? false : undefined;
+      out[name] = spec.kind === 'switch' ? false : spec.kind === 'path-list' ? Object.freeze([]) : undefined;
       continue;
     }
     sources[name] = from;

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { PROCESS_OPTIONS } from '../../src/config/process-options';
 import { readJobManagerAccess, readToken } from '../../src/config/read-jobmanager-access';
@@ -64,6 +64,23 @@ describe('resolveProcessOptions', () => {
     assert.equal(new Set(specs.map((s) => s.flag)).size, specs.length);
     assert.equal(new Set(specs.map((s) => s.env)).size, specs.length);
     for (const s of specs) assert.match(s.env, /^CS_[A-Z_]+$/);
+  });
+
+  it('reads --allow-code-topologies as a switch: off by default, on from the bare flag or CS_ALLOW_CODE_TOPOLOGIES=1', () => {
+    assert.equal(resolveProcessOptions(['allowCodeTopologies'], { env: {} }).allowCodeTopologies, false);
+    assert.equal(resolveProcessOptions(['allowCodeTopologies'], { values: { allowCodeTopologies: true }, env: {} }).allowCodeTopologies, true);
+    assert.equal(resolveProcessOptions(['allowCodeTopologies'], { env: { CS_ALLOW_CODE_TOPOLOGIES: '1' } }).allowCodeTopologies, true);
+    assert.equal(resolveProcessOptions(['allowCodeTopologies'], { env: { CS_ALLOW_CODE_TOPOLOGIES: 'no' } }).allowCodeTopologies, false);
+    assert.throws(
+      () => resolveProcessOptions(['allowCodeTopologies'], { env: { CS_ALLOW_CODE_TOPOLOGIES: 'maybe' } }),
+      (err: unknown) => err instanceof ConfigError && /^CS_ALLOW_CODE_TOPOLOGIES="maybe": must be 1 or 0/.test(err.message),
+    );
+  });
+
+  it('reads --model-dir as a list of absolute folders: repeated flags, or CS_MODEL_DIRS as a path list; none by default', () => {
+    assert.deepEqual(resolveProcessOptions(['modelDirs'], { env: {} }).modelDirs, []);
+    assert.deepEqual(resolveProcessOptions(['modelDirs'], { values: { modelDirs: ['/srv/models', 'rel'] }, env: {} }).modelDirs, ['/srv/models', resolve('rel')]);
+    assert.deepEqual(resolveProcessOptions(['modelDirs'], { env: { CS_MODEL_DIRS: ['/a', '/b'].join(delimiter) } }).modelDirs, ['/a', '/b']);
   });
 });
 

@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
+import { tmpdir } from 'node:os';
 import { freePort } from '../../src/embedded/free-port';
+import { defaultModelsDir } from '../../src/models/generate';
 import { spawnCs } from '../cli/run-cs';
 import { waitFor } from './wait-for';
 
@@ -48,7 +50,9 @@ export class TestCluster {
   }
 
   async startJobManager(): Promise<CsProcess> {
-    const p = track(spawnCs(['jobmanager', 'start', '--port', String(this.port), '--redis', this.redisUrl, '--cache-dir', `${this.cacheDir}/jm`], { env: { ...FAST_HEARTBEATS } }));
+    // A test cluster trusts its tests: models from the example and temp folders, TypeScript topologies allowed.
+    const modelDirs = [defaultModelsDir(), tmpdir()].flatMap((dir) => ['--model-dir', dir]);
+    const p = track(spawnCs(['jobmanager', 'start', '--port', String(this.port), '--redis', this.redisUrl, '--cache-dir', `${this.cacheDir}/jm`, ...modelDirs, '--allow-code-topologies'], { env: { ...FAST_HEARTBEATS } }));
     this.processes.push(p);
     this.jobManager = p;
     await waitFor(() => this.client.listJobs().then(() => true), { maxWaitMs: 20_000, what: `JobManager at ${this.url}` });
@@ -58,7 +62,7 @@ export class TestCluster {
   /** Starts a TaskManager and waits until the JobManager lists it. */
   async startTaskManager(id: string, slots = 1): Promise<CsProcess> {
     const p = track(
-      spawnCs(['taskmanager', 'start', '--jobmanager', this.url, '--redis', this.redisUrl, '--slots', String(slots), '--id', id, '--cache-dir', `${this.cacheDir}/${id}`], { env: { ...FAST_HEARTBEATS } }),
+      spawnCs(['taskmanager', 'start', '--jobmanager', this.url, '--redis', this.redisUrl, '--slots', String(slots), '--id', id, '--cache-dir', `${this.cacheDir}/${id}`, '--allow-code-topologies'], { env: { ...FAST_HEARTBEATS } }),
     );
     this.processes.push(p);
     await waitFor(async () => (await this.client.listTaskManagers()).taskmanagers.some((t) => t.id === id), { maxWaitMs: 20_000, what: `TaskManager ${id} registered` });
