@@ -22,6 +22,7 @@ import type { Topology } from '../src/topology/topology';
 import { JobStateConflict } from './job-state-conflict';
 import { assignSubtasks } from './scheduler/assign-subtasks';
 import { jobSplits } from './scheduler/job-splits';
+import { withEpochs } from './scheduler/subtask-epochs';
 import type { JobRecord, JobStore, JobUpdate } from './state/job-store';
 import type { HeldModel, ModelStore } from './state/model-store';
 import type { TaskManagerRegistry } from './state/taskmanager-registry';
@@ -88,7 +89,8 @@ function toModelStatus(info: OnnxModelInfo): ModelStatus {
  */
 export class ControlPlane {
   private readonly now: () => number;
-  private readonly startedAt: number;
+  /** No TaskManager is declared lost for silence before this time (ms since epoch): start, or the end of a stall. */
+  private notBefore: number;
   private readonly log: { jobs: Logger; scheduler: Logger; members: Logger };
   private queue: Promise<unknown> = Promise.resolve();
   private jobCache: Promise<JobRecord[]> | undefined;
@@ -99,7 +101,7 @@ export class ControlPlane {
 
   constructor(private readonly options: ControlPlaneOptions) {
     this.now = options.now ?? Date.now;
-    this.startedAt = this.now();
+    this.notBefore = this.now();
     this.log = {
       jobs: options.logger.child({ component: 'jobmanager.jobs' }),
       scheduler: options.logger.child({ component: 'jobmanager.scheduler' }),
@@ -349,7 +351,7 @@ export class ControlPlane {
       if (!isActive(job.state)) continue;
       for (const s of job.subtasks) {
         if (s.taskManagerId !== taskManagerId) continue;
-        out.push({ jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits, ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}) });
+        out.push({ jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits, ...(s.epoch !== undefined ? { epoch: s.epoch } : {}), ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}) });
       }
     }
     return out;
@@ -387,6 +389,14 @@ export class ControlPlane {
   // ---- scheduling ----
 
   /**
+   * This process could not hear heartbeats until `at` (its event loop was blocked): silence before then
+   * counts for no TaskManager, each gets a full heartbeat timeout from `at`.
+   */
+  excuseSilenceBefore(at: number): void {
+    this.notBefore = Math.max(this.notBefore, at);
+  }
+
+  /**
    * Re-runs the assignment: expired TaskManagers are forgotten and lose their subtasks, unassigned
    * subtasks go to free slots, and jobs whose subtasks are all placed become RUNNING.
    */
@@ -398,15 +408,16 @@ export class ControlPlane {
         taskManagers,
         now: this.now(),
         heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
-        notBefore: this.startedAt,
+        notBefore: this.notBefore,
       });
       if (result.expired.length > 0) {
         await this.options.taskManagers.remove(...result.expired);
         for (const id of result.expired) this.log.members.warn({ taskManagerId: id, heartbeatTimeoutMs: this.options.heartbeatTimeoutMs }, 'jobmanager.taskmanager.lost');
       }
       for (const job of jobs) {
-        const next = result.jobs.get(job.id);
-        if (!next) continue;
+        const decided = result.jobs.get(job.id);
+        if (!decided) continue;
+        const next = { ...decided, subtasks: withEpochs(job.subtasks, decided.subtasks) };
         const changed = next.state !== job.state || JSON.stringify(next.subtasks) !== JSON.stringify(job.subtasks);
         if (!changed) continue;
         await this.updateJob(job.id, { state: next.state, subtasks: next.subtasks });

@@ -2,48 +2,87 @@
   Writes the results of a batch and acknowledges their stream entries, as one atomic step: a reader
   never sees an entry acknowledged without its result, nor a result half written.
 
-  Idempotent per entry: a result hash remembers which entry (split/id) produced it, so a redelivered
-  entry (after a crash between run and write) neither rewrites the result nor sends a second reply,
-  while a new request that reuses a uri does replace the old result.
+  Fenced: the call carries the epoch its subtask was assigned with. When the JobManager has since given
+  the subtask a newer epoch (it moved to another TaskManager), the writer is stale: nothing is written,
+  nothing acknowledged, and the answer says so (the subtask must stop).
+
+  Idempotent per entry: a done record `<stream>:done:<split>/<id>` (with the result TTL), apart from the
+  result hash that clients read and delete, remembers that the entry's result was written, so a
+  redelivered entry (after a crash between run and write, or a reader that was paused) neither rewrites
+  the result nor sends a second reply, while a new request that reuses a uri does replace the old result.
+
+  Isolated per entry: a result key that is not a hash, or a reply key that is not a stream, fails that
+  entry's write alone (its result goes without the reply / nothing is stored; the entry is acknowledged
+  and reported in the answer); the other entries of the call are written as usual.
 
   Input:
-    KEYS: 3 per result, in order: [split stream, result key, reply stream (or the result key again when none)]
+    KEYS[1] the job's fence hash (field = subtask index, value = epoch)
+    KEYS[2 ..]: 4 per result, in order: [split stream, result key, reply stream (or the result key again
+      when none), done record]
     ARGV[1] consumer group
     ARGV[2] result TTL in ms
     ARGV[3] reply stream MAXLEN (approximate)
-    ARGV[4 + 4*(i-1) ..]: per result i: uri, payload, has reply ('1'|'0'), entry id
+    ARGV[4] the subtask's field in the fence hash
+    ARGV[5] the subtask's epoch ('' = not fenced)
+    ARGV[6 + 4*(i-1) ..]: per result i: uri, payload, has reply ('1'|'0'), entry id
 
   Output:
-    number of results written (redeliveries that were already written are not counted)
+    { 1, written, i, j, ... } written = results written (redeliveries already written are not counted);
+      i, j, ... = the (1-based) results whose result or reply key had the wrong type
+    { 0, current epoch } fenced: nothing written or acknowledged
 
   Events:
     XADD to each reply stream: fields `uri`, `data` (the payload)
 ]]
+local fences = KEYS[1]
 local group = ARGV[1]
 local ttl = ARGV[2]
 local maxlen = ARGV[3]
-local n = #KEYS / 3
+local epoch = ARGV[5]
+if epoch ~= '' then
+  local current = redis.call('HGET', fences, ARGV[4])
+  if current and tonumber(current) > tonumber(epoch) then
+    return { 0, current }
+  end
+end
+local n = (#KEYS - 1) / 4
 local written = 0
+local out = { 1, 0 }
 for i = 1, n do
-  local stream = KEYS[3 * i - 2]
-  local rkey = KEYS[3 * i - 1]
-  local reply = KEYS[3 * i]
-  local a = 4 + 4 * (i - 1)
+  local k = 1 + 4 * (i - 1)
+  local stream = KEYS[k + 1]
+  local rkey = KEYS[k + 2]
+  local reply = KEYS[k + 3]
+  local done = KEYS[k + 4]
+  local a = 6 + 4 * (i - 1)
   local uri = ARGV[a]
   local payload = ARGV[a + 1]
   local hasReply = ARGV[a + 2]
   local id = ARGV[a + 3]
-  local entry = stream .. '/' .. id
-  if redis.call('HGET', rkey, 'entry') ~= entry then
-    redis.call('HSET', rkey, 'value', payload, 'entry', entry)
-    redis.call('PEXPIRE', rkey, ttl)
-    if hasReply == '1' then
-      redis.call('XADD', reply, 'MAXLEN', '~', maxlen, '*', 'uri', uri, 'data', payload)
-      redis.call('PEXPIRE', reply, ttl)
+  if redis.call('EXISTS', done) == 0 then
+    local rtype = redis.call('TYPE', rkey)['ok']
+    local bad = false
+    if rtype == 'none' or rtype == 'hash' then
+      redis.call('HSET', rkey, 'value', payload)
+      redis.call('PEXPIRE', rkey, ttl)
+    else
+      bad = true
     end
+    if hasReply == '1' then
+      local ptype = redis.call('TYPE', reply)['ok']
+      if ptype == 'none' or ptype == 'stream' then
+        redis.call('XADD', reply, 'MAXLEN', '~', maxlen, '*', 'uri', uri, 'data', payload)
+        redis.call('PEXPIRE', reply, ttl)
+      else
+        bad = true
+      end
+    end
+    redis.call('SET', done, '1', 'PX', ttl)
+    if bad then out[#out + 1] = i end
     written = written + 1
   end
   redis.call('XACK', stream, group, id)
   redis.call('XDEL', stream, id)
 end
-return written
+out[2] = written
+return out

@@ -3,15 +3,18 @@
   atomic step: a copy in the dead-letter stream, its error result (CS_ERR_POISON) written like any
   result, then XACK + XDEL of the entry. A reader never sees it acknowledged without both.
 
-  Idempotent per entry, like writeResultsAndAck.lua: when the result hash already records this entry
-  (split/id), its result was written (by this or another reader) and the entry is only acknowledged —
-  no second dead letter, result or reply.
+  Fenced and idempotent per entry, like writeResultsAndAck.lua: a stale epoch writes and acknowledges
+  nothing; when the entry's done record exists, its result was written (by this or another reader) and
+  the entry is only acknowledged — no second dead letter, result or reply. A result key that is not a
+  hash, or a reply key that is not a stream, is left alone (the dead letter and acknowledgement happen).
 
   Input:
     KEYS[1] split stream
     KEYS[2] result key (<stream>:result:<uri>)
     KEYS[3] reply stream (or the result key again when the request asked for no reply)
     KEYS[4] dead-letter stream (<stream>:dead-letter)
+    KEYS[5] done record (<stream>:done:<split>/<id>)
+    KEYS[6] the job's fence hash (field = subtask index, value = epoch)
     ARGV[1] consumer group
     ARGV[2] result TTL in ms
     ARGV[3] reply stream MAXLEN (approximate)
@@ -21,10 +24,12 @@
     ARGV[7] entry id
     ARGV[8] deliveries
     ARGV[9] reason
-    ARGV[10 ..] the entry's original fields, as name, value pairs
+    ARGV[10] the subtask's field in the fence hash
+    ARGV[11] the subtask's epoch ('' = not fenced)
+    ARGV[12 ..] the entry's original fields, as name, value pairs
 
   Output:
-    1 parked, 0 already written before (only acknowledged)
+    1 parked, 0 already written before (only acknowledged), -1 fenced (nothing written or acknowledged)
 
   Events:
     XADD to the dead-letter stream: the original fields, then `split`, `id`, `deliveries`, `reason`
@@ -34,13 +39,19 @@ local stream = KEYS[1]
 local rkey = KEYS[2]
 local reply = KEYS[3]
 local deadLetter = KEYS[4]
+local done = KEYS[5]
 local group = ARGV[1]
 local id = ARGV[7]
-local entry = stream .. '/' .. id
+if ARGV[11] ~= '' then
+  local current = redis.call('HGET', KEYS[6], ARGV[10])
+  if current and tonumber(current) > tonumber(ARGV[11]) then
+    return -1
+  end
+end
 local parked = 0
-if redis.call('HGET', rkey, 'entry') ~= entry then
+if redis.call('EXISTS', done) == 0 then
   local fields = {}
-  for i = 10, #ARGV do
+  for i = 12, #ARGV do
     fields[#fields + 1] = ARGV[i]
   end
   fields[#fields + 1] = 'split'
@@ -52,12 +63,19 @@ if redis.call('HGET', rkey, 'entry') ~= entry then
   fields[#fields + 1] = 'reason'
   fields[#fields + 1] = ARGV[9]
   redis.call('XADD', deadLetter, '*', unpack(fields))
-  redis.call('HSET', rkey, 'value', ARGV[5], 'entry', entry)
-  redis.call('PEXPIRE', rkey, ARGV[2])
-  if ARGV[6] == '1' then
-    redis.call('XADD', reply, 'MAXLEN', '~', ARGV[3], '*', 'uri', ARGV[4], 'data', ARGV[5])
-    redis.call('PEXPIRE', reply, ARGV[2])
+  local rtype = redis.call('TYPE', rkey)['ok']
+  if rtype == 'none' or rtype == 'hash' then
+    redis.call('HSET', rkey, 'value', ARGV[5])
+    redis.call('PEXPIRE', rkey, ARGV[2])
   end
+  if ARGV[6] == '1' then
+    local ptype = redis.call('TYPE', reply)['ok']
+    if ptype == 'none' or ptype == 'stream' then
+      redis.call('XADD', reply, 'MAXLEN', '~', ARGV[3], '*', 'uri', ARGV[4], 'data', ARGV[5])
+      redis.call('PEXPIRE', reply, ARGV[2])
+    end
+  end
+  redis.call('SET', done, '1', 'PX', ARGV[2])
   parked = 1
 end
 redis.call('XACK', stream, group, id)
