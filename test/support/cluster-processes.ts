@@ -36,19 +36,22 @@ export class TestCluster {
     readonly redisUrl: string,
     readonly port: number,
     readonly cacheDir: string,
+    /** The JobManager's environment: FAST_HEARTBEATS unless the cluster runs with the default settings. */
+    private readonly jobManagerEnv: Record<string, string> = { ...FAST_HEARTBEATS },
   ) {
     this.url = `http://127.0.0.1:${port}`;
     this.client = new JobManagerClient(this.url);
   }
 
-  static async start(redisUrl: string, cacheDir: string): Promise<TestCluster> {
-    const cluster = new TestCluster(redisUrl, await freePort(), cacheDir);
+  /** `heartbeats: 'default'` runs the JobManager with the product's default heartbeat interval and timeout. */
+  static async start(redisUrl: string, cacheDir: string, options: { heartbeats?: 'fast' | 'default' } = {}): Promise<TestCluster> {
+    const cluster = new TestCluster(redisUrl, await freePort(), cacheDir, options.heartbeats === 'default' ? {} : { ...FAST_HEARTBEATS });
     await cluster.startJobManager();
     return cluster;
   }
 
   async startJobManager(): Promise<CsProcess> {
-    const p = track(spawnCs(['jobmanager', 'start', '--port', String(this.port), '--redis', this.redisUrl, '--cache-dir', `${this.cacheDir}/jm`], { env: { ...FAST_HEARTBEATS } }));
+    const p = track(spawnCs(['jobmanager', 'start', '--port', String(this.port), '--redis', this.redisUrl, '--cache-dir', `${this.cacheDir}/jm`], { env: { ...this.jobManagerEnv } }));
     this.processes.push(p);
     this.jobManager = p;
     await waitFor(() => this.client.listJobs().then(() => true), { maxWaitMs: 20_000, what: `JobManager at ${this.url}` });
