@@ -6,7 +6,7 @@ import { BufferRecycler } from '../../src/connector/buffer-recycler';
 import type { EntryRef } from '../../src/tensor/records';
 import { RespConnection } from '../../src/redis/resp-connection';
 import type { RespValue } from '../../src/redis/resp-parser';
-import { fencedError, isStale, type SubtaskFence } from './subtask-fence';
+import { fencedError, isFenced, isStale, type SubtaskFence } from './subtask-fence';
 
 /** How often `read()` looks for entries left pending by readers that stopped (ms). */
 export const DEFAULT_CLAIM_INTERVAL_MS = 1000;
@@ -140,6 +140,7 @@ export class RedisStreamSource implements Source {
       return entries;
     } catch (err) {
       if (this.closed) return [];
+      if (isFenced(err)) throw err;
       throw new ConnectorError(`reading ${this.options.splits.join(', ')} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
