@@ -23,7 +23,7 @@ export function defineLuaScripts(redis: Redis): void {
 export interface LuaCommands {
   /** See lua/writeResultsAndAck.lua. Args: numKeys, ...keys, ...argv. */
   writeResultsAndAck(numKeys: number, ...args: (string | Buffer | number)[]): Promise<(number | string)[]>;
-  /** See lua/parkPoisonAndAck-6.lua. Args: the 6 keys, then argv. */
+  /** See lua/parkPoisonAndAck-5.lua. Args: the 5 keys, then argv. */
   parkPoisonAndAck(...args: (string | Buffer | number)[]): Promise<number>;
 }
 

@@ -3,7 +3,7 @@ import type { Sink } from '../../src/connector/sink';
 import type { SourceEntry } from '../../src/connector/source';
 import type { InferenceResult } from '../../src/tensor/records';
 import type { PoisonVerdict } from '../../src/retry/poison-policy';
-import { CONSUMER_GROUP, deadLetterKey, doneKey } from '../../src/cluster-api/keys';
+import { CONSUMER_GROUP, deadLetterKey } from '../../src/cluster-api/keys';
 import { nativeResultFormat, type ResultFormat } from './result-format';
 import { ClusterServingError, ConnectorError } from '../../src/errors';
 import { defineLuaScripts, lua } from './lua-scripts';
@@ -37,10 +37,11 @@ export interface PoisonEntry {
 /**
  * Writes native results to Redis and acknowledges their entries in one script call per batch
  * (lua/writeResultsAndAck.lua): the result hash `value` (version byte + Avro Result) with a TTL, a reply
- * on the client's reply stream when it asked for one, the entry's done record (the sink's idempotency,
- * apart from the result that clients delete), then XACK + XDEL of the entry. With a `fence`, a write
+ * on the client's reply stream when it asked for one, then XACK + XDEL of the entry; an entry no longer
+ * pending (written before, by this or another reader) is only acknowledged, whether or not the client
+ * has deleted its result since. With a `fence`, a write
  * after the subtask's epoch was superseded writes nothing and rejects with CS_ERR_FENCED. Poison entries
- * are parked with {@link RedisResultSink.park} (lua/parkPoisonAndAck-6.lua): dead letter, error result
+ * are parked with {@link RedisResultSink.park} (lua/parkPoisonAndAck-5.lua): dead letter, error result
  * and acknowledgement as one step per entry.
  */
 export class RedisResultSink implements Sink {
@@ -67,7 +68,7 @@ export class RedisResultSink implements Sink {
     const argv: (string | Buffer)[] = [this.options.group ?? CONSUMER_GROUP, String(this.options.resultTtlMs), String(this.options.replyMaxLen), f.field, f.epoch];
     for (const r of results) {
       const rkey = this.format.key(r.uri);
-      keys.push(r.ref.split, rkey, r.replyTo ?? rkey, doneKey(stream, r.ref.split, r.ref.entryId));
+      keys.push(r.ref.split, rkey, r.replyTo ?? rkey);
       argv.push(r.uri, this.format.encode(r), r.replyTo ? '1' : '0', r.ref.entryId);
     }
     let answer: (number | string)[];
@@ -98,7 +99,7 @@ export class RedisResultSink implements Sink {
           const fields: (string | Buffer)[] = ['uri', entry.uri, 'data', asBuffer(entry.data)];
           for (const [name, value] of entry.extra ?? []) fields.push(name, asBuffer(value));
           return lua(this.redis).parkPoisonAndAck(
-            entry.split, rkey, replyTo ?? rkey, deadLetterKey(stream), doneKey(stream, entry.split, entry.entryId), f.key,
+            entry.split, rkey, replyTo ?? rkey, deadLetterKey(stream), f.key,
             group, String(resultTtlMs), String(replyMaxLen), uri, this.format.encode({ uri, outputs: undefined, error: verdict.error }), replyTo ? '1' : '0',
             entry.entryId, String(verdict.deliveries), verdict.reason, f.field, f.epoch, ...fields,
           );

@@ -29,8 +29,8 @@ export function resultKeyPrefix(stream: string): string {
 /**
  * The namespace of client reply streams: a native request's `replyTo` must be `<stream>:reply:<id>`, `<id>`
  * 1-128 characters of letters, digits, `_`, `-`, `.` (what the TypeScript and Python clients and the
- * KServe gateway use: a UUID). Nothing else of the job (its split streams, results, dead letters, done
- * records) lives under it, so a reply can never touch the job's own keys.
+ * KServe gateway use: a UUID). Nothing else of the job (its split streams, results, dead letters) lives
+ * under it, so a reply can never touch the job's own keys.
  */
 export function replyKeyPrefix(stream: string): string {
   return `${stream}:reply:`;
@@ -42,14 +42,6 @@ const REPLY_ID = /^[A-Za-z0-9_.-]{1,128}$/;
 export function isReplyKey(stream: string, key: string): boolean {
   const prefix = replyKeyPrefix(stream);
   return key.startsWith(prefix) && REPLY_ID.test(key.slice(prefix.length));
-}
-
-/**
- * The record that makes the sink idempotent per stream entry: set (with the result TTL) when the entry's
- * result is written, kept apart from the result hash that clients read and delete.
- */
-export function doneKey(stream: string, split: string, entryId: string): string {
-  return `${stream}:done:${split}/${entryId}`;
 }
 
 /** Dead-letter stream of a job's poison requests. */

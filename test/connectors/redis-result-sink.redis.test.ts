@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import { RedisResultSink } from '../../connectors/redis/redis-result-sink';
-import { CONSUMER_GROUP, doneKey, fencesKey, resultKey } from '../../src/cluster-api/keys';
+import { CONSUMER_GROUP, fencesKey, resultKey } from '../../src/cluster-api/keys';
 import { decodeResult } from '../../src/protocol/native/native-codec';
 import type { InferenceResult } from '../../src/tensor/records';
 import { tensorFrom } from '../../src/tensor/tensor';
@@ -51,7 +51,7 @@ describe('RedisResultSink: fencing, the done record and per-entry key isolation'
       const results = ids.map((id, i) => result(stream, id, `u${i}`, reply));
       await assert.rejects(stale.write(results), (err: unknown) => err instanceof ClusterServingError && err.code === 'CS_ERR_FENCED' && /stop this subtask/.test(err.message));
       assert.equal(await pendingCount(redis, stream), 2, 'nothing acknowledged');
-      assert.equal(await redis.exists(resultKey(stream, 'u0'), resultKey(stream, 'u1'), reply, doneKey(stream, stream, ids[0]!)), 0, 'nothing written');
+      assert.equal(await redis.exists(resultKey(stream, 'u0'), resultKey(stream, 'u1'), reply), 0, 'nothing written');
       await assert.rejects(stale.park([{ entry: { split: stream, entryId: ids[0]!, uri: 'u0', data: Buffer.from('x') }, uri: 'u0', replyTo: undefined, verdict: { deliveries: 9, reason: 'test', error: { code: 'CS_ERR_POISON', message: 'test' } } }]), (err: unknown) => err instanceof ClusterServingError && err.code === 'CS_ERR_FENCED');
       assert.equal(await redis.exists(`${stream}:dead-letter`), 0, 'a fenced park writes no dead letter');
       await current.write(results);
@@ -77,8 +77,7 @@ describe('RedisResultSink: fencing, the done record and per-entry key isolation'
       await sink.write([result(stream, id!, 'u0', reply)]);
       assert.equal(await redis.xlen(reply), 1, 'one reply only');
       assert.equal(await redis.exists(resultKey(stream, 'u0')), 0, 'the deleted result is not written back');
-      const ttl = await redis.pttl(doneKey(stream, stream, id!));
-      assert.ok(ttl > 0 && ttl <= 60_000, `the done record has the result TTL (${ttl})`);
+      assert.deepEqual((await redis.keys(`${stream}*`)).sort(), [stream, reply].sort(), 'no record per request is kept for it');
     } finally {
       await sink.close();
     }
@@ -104,6 +103,25 @@ describe('RedisResultSink: fencing, the done record and per-entry key isolation'
       assert.equal(decodeResult((await redis.hgetBuffer(resultKey(stream, 'u1'), 'value'))!).uri, 'u1', 'its result is stored at its result key');
       assert.equal(await redis.get(resultKey(stream, 'u3')), 'not a hash');
       assert.equal(await pendingCount(redis, stream), 0, 'every entry acknowledged');
+    } finally {
+      await sink.close();
+    }
+  });
+
+  test('an entry the consumer group lost (recreated) but still in the stream is written; so is one whose stream is gone', async () => {
+    const stream = uniqueName('regroup');
+    const [id] = await pendingEntries(redis, stream, 1);
+    await redis.xgroup('DESTROY', stream, CONSUMER_GROUP);
+    await redis.xgroup('CREATE', stream, CONSUMER_GROUP, '$');
+    const sink = new RedisResultSink({ url, stream, resultTtlMs: 60_000, replyMaxLen: 1000 });
+    await sink.start();
+    try {
+      await sink.write([result(stream, id!, 'u0', undefined)]);
+      assert.equal(decodeResult((await redis.hgetBuffer(resultKey(stream, 'u0'), 'value'))!).uri, 'u0');
+      assert.equal(await redis.xlen(stream), 0, 'and deleted from the stream');
+      const gone = uniqueName('gone');
+      await sink.write([result(gone, '1-1', 'u9', undefined)]);
+      assert.ok(await redis.exists(resultKey(stream, 'u9')), 'written although its split stream is gone: nothing tells it was done');
     } finally {
       await sink.close();
     }

@@ -6,10 +6,14 @@
   the subtask a newer epoch (it moved to another TaskManager), the writer is stale: nothing is written,
   nothing acknowledged, and the answer says so (the subtask must stop).
 
-  Idempotent per entry: a done record `<stream>:done:<split>/<id>` (with the result TTL), apart from the
-  result hash that clients read and delete, remembers that the entry's result was written, so a
-  redelivered entry (after a crash between run and write, or a reader that was paused) neither rewrites
-  the result nor sends a second reply, while a new request that reuses a uri does replace the old result.
+  Idempotent per entry: the record of what is still to be done is the stream itself, apart from the
+  result hash that clients read and delete. An entry's result is written only while the entry is pending
+  in the consumer group (every entry read and not yet written is; this script acknowledges and deletes
+  it in the same step as it writes), or, when the group no longer knows it, still in the stream. So an
+  entry written once (by this or another reader: after a crash between run and write, or by a reader that
+  was paused) is neither rewritten nor replied to again, however late, with no memory per request; a new
+  request that reuses a uri does replace the old result. When the split stream itself is gone (lost Redis
+  state) the result is written: nothing tells, and the client is waiting.
 
   Isolated per entry: a result key that is not a hash, or a reply key that is not a stream, fails that
   entry's write alone (its result goes without the reply / nothing is stored; the entry is acknowledged
@@ -17,8 +21,8 @@
 
   Input:
     KEYS[1] the job's fence hash (field = subtask index, value = epoch)
-    KEYS[2 ..]: 4 per result, in order: [split stream, result key, reply stream (or the result key again
-      when none), done record]
+    KEYS[2 ..]: 3 per result, in order: [split stream, result key, reply stream (or the result key again
+      when none)]
     ARGV[1] consumer group
     ARGV[2] result TTL in ms
     ARGV[3] reply stream MAXLEN (approximate)
@@ -45,21 +49,27 @@ if epoch ~= '' then
     return { 0, current }
   end
 end
-local n = (#KEYS - 1) / 4
+-- Whether the entry's result is still to be written (see "Idempotent" above).
+local function toDo(stream, id)
+  local rows = redis.pcall('XPENDING', stream, group, id, id, 1)
+  if type(rows) == 'table' and rows.err == nil and #rows > 0 then return true end
+  if redis.call('EXISTS', stream) == 0 then return true end
+  return #redis.call('XRANGE', stream, id, id) > 0
+end
+local n = (#KEYS - 1) / 3
 local written = 0
 local out = { 1, 0 }
 for i = 1, n do
-  local k = 1 + 4 * (i - 1)
+  local k = 1 + 3 * (i - 1)
   local stream = KEYS[k + 1]
   local rkey = KEYS[k + 2]
   local reply = KEYS[k + 3]
-  local done = KEYS[k + 4]
   local a = 6 + 4 * (i - 1)
   local uri = ARGV[a]
   local payload = ARGV[a + 1]
   local hasReply = ARGV[a + 2]
   local id = ARGV[a + 3]
-  if redis.call('EXISTS', done) == 0 then
+  if toDo(stream, id) then
     local rtype = redis.call('TYPE', rkey)['ok']
     local bad = false
     if rtype == 'none' or rtype == 'hash' then
@@ -77,7 +87,6 @@ for i = 1, n do
         bad = true
       end
     end
-    redis.call('SET', done, '1', 'PX', ttl)
     if bad then out[#out + 1] = i end
     written = written + 1
   end

@@ -4,8 +4,8 @@
   result, then XACK + XDEL of the entry. A reader never sees it acknowledged without both.
 
   Fenced and idempotent per entry, like writeResultsAndAck.lua: a stale epoch writes and acknowledges
-  nothing; when the entry's done record exists, its result was written (by this or another reader) and
-  the entry is only acknowledged — no second dead letter, result or reply. A result key that is not a
+  nothing; when the entry is no longer pending in the group nor in the stream, its result was written (by
+  this or another reader) and the entry is only acknowledged — no second dead letter, result or reply. A result key that is not a
   hash, or a reply key that is not a stream, is left alone (the dead letter and acknowledgement happen).
 
   Input:
@@ -13,8 +13,7 @@
     KEYS[2] result key (<stream>:result:<uri>)
     KEYS[3] reply stream (or the result key again when the request asked for no reply)
     KEYS[4] dead-letter stream (<stream>:dead-letter)
-    KEYS[5] done record (<stream>:done:<split>/<id>)
-    KEYS[6] the job's fence hash (field = subtask index, value = epoch)
+    KEYS[5] the job's fence hash (field = subtask index, value = epoch)
     ARGV[1] consumer group
     ARGV[2] result TTL in ms
     ARGV[3] reply stream MAXLEN (approximate)
@@ -39,17 +38,23 @@ local stream = KEYS[1]
 local rkey = KEYS[2]
 local reply = KEYS[3]
 local deadLetter = KEYS[4]
-local done = KEYS[5]
 local group = ARGV[1]
 local id = ARGV[7]
 if ARGV[11] ~= '' then
-  local current = redis.call('HGET', KEYS[6], ARGV[10])
+  local current = redis.call('HGET', KEYS[5], ARGV[10])
   if current and tonumber(current) > tonumber(ARGV[11]) then
     return -1
   end
 end
+-- Whether the entry's result is still to be written (as in writeResultsAndAck.lua).
+local function toDo()
+  local rows = redis.pcall('XPENDING', stream, group, id, id, 1)
+  if type(rows) == 'table' and rows.err == nil and #rows > 0 then return true end
+  if redis.call('EXISTS', stream) == 0 then return true end
+  return #redis.call('XRANGE', stream, id, id) > 0
+end
 local parked = 0
-if redis.call('EXISTS', done) == 0 then
+if toDo() then
   local fields = {}
   for i = 12, #ARGV do
     fields[#fields + 1] = ARGV[i]
@@ -75,7 +80,6 @@ if redis.call('EXISTS', done) == 0 then
       redis.call('PEXPIRE', reply, ARGV[2])
     end
   end
-  redis.call('SET', done, '1', 'PX', ARGV[2])
   parked = 1
 end
 redis.call('XACK', stream, group, id)
