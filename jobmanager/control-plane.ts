@@ -417,7 +417,9 @@ export class ControlPlane {
       for (const job of jobs) {
         const decided = result.jobs.get(job.id);
         if (!decided) continue;
-        const next = { ...decided, subtasks: withEpochs(job.subtasks, decided.subtasks) };
+        // A subtask with no epoch in the record (new, or back after a rescale down) may have one stored.
+        const unknown = decided.subtasks.some((d) => d.taskManagerId !== null && job.subtasks.find((b) => b.index === d.index)?.epoch === undefined);
+        const next = { ...decided, subtasks: withEpochs(job.subtasks, decided.subtasks, unknown ? await this.options.jobs.epochs(job.id) : undefined) };
         const changed = next.state !== job.state || JSON.stringify(next.subtasks) !== JSON.stringify(job.subtasks);
         if (!changed) continue;
         await this.updateJob(job.id, { state: next.state, subtasks: next.subtasks });

@@ -95,6 +95,12 @@ export class JobStore {
     return jobs;
   }
 
+  /** The epochs stored in the job's fence hash, by subtask index (also of subtasks a rescale dropped). */
+  async epochs(jobId: string): Promise<Map<number, number>> {
+    const all = await this.redis.hgetall(fencesKey(jobId));
+    return new Map(Object.entries(all).map(([index, epoch]) => [Number(index), Number(epoch)]));
+  }
+
   /** The topology file as submitted, or undefined when the job is unknown. */
   async topology(jobId: string): Promise<TopologySource | undefined> {
     const [filename, source, baseDir] = await this.redis.hmget(jobKey(jobId), 'filename', 'source', 'baseDir');

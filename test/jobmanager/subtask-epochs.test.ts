@@ -24,4 +24,9 @@ describe('withEpochs', () => {
     const next = withEpochs([{ index: 0, taskManagerId: 'tm-a', splits: ['s'], epoch: 7 }], [{ index: 0, taskManagerId: 'tm-b', splits: ['s'], epoch: 1 }]);
     assert.equal(next[0]!.epoch, 8);
   });
+
+  it('starts above the stored epoch of a subtask that comes back after a rescale down', () => {
+    const next = withEpochs([{ index: 0, taskManagerId: 'tm-a', splits: ['s'], epoch: 2 }], [{ index: 0, taskManagerId: 'tm-a', splits: ['s'] }, { index: 1, taskManagerId: 'tm-b', splits: ['t'] }], new Map([[1, 6]]));
+    assert.deepEqual(next.map((s) => s.epoch), [2, 7]);
+  });
 });
