@@ -89,8 +89,9 @@ function toModelStatus(info: OnnxModelInfo): ModelStatus {
  */
 export class ControlPlane {
   private readonly now: () => number;
-  /** No TaskManager is declared lost for silence before this time (ms since epoch): start, or the end of a stall. */
-  private notBefore: number;
+  private readonly startedAt: number;
+  /** Recent spans (ms since epoch) during which this process was stalled and could not hear heartbeats. */
+  private stalls: { from: number; to: number }[] = [];
   private readonly log: { jobs: Logger; scheduler: Logger; members: Logger };
   private queue: Promise<unknown> = Promise.resolve();
   private jobCache: Promise<JobRecord[]> | undefined;
@@ -101,7 +102,7 @@ export class ControlPlane {
 
   constructor(private readonly options: ControlPlaneOptions) {
     this.now = options.now ?? Date.now;
-    this.notBefore = this.now();
+    this.startedAt = this.now();
     this.log = {
       jobs: options.logger.child({ component: 'jobmanager.jobs' }),
       scheduler: options.logger.child({ component: 'jobmanager.scheduler' }),
@@ -389,11 +390,19 @@ export class ControlPlane {
   // ---- scheduling ----
 
   /**
-   * This process could not hear heartbeats until `at` (its event loop was blocked): silence before then
-   * counts for no TaskManager, each gets a full heartbeat timeout from `at`.
+   * This process was stalled from `from` to `to` (ms since epoch; its event loop blocked): heartbeats sent
+   * meanwhile could not be read, so that span does not count as any TaskManager's silence. A TaskManager
+   * that really died is still declared lost after a heartbeat timeout of time this process was awake.
    */
-  excuseSilenceBefore(at: number): void {
-    this.notBefore = Math.max(this.notBefore, at);
+  noteStall(from: number, to: number): void {
+    if (to > from) this.stalls.push({ from, to });
+  }
+
+  /** A TaskManager's last heartbeat, moved later by the stalls since then (see {@link noteStall}). */
+  private heardAt(lastHeartbeat: number): number {
+    let excused = 0;
+    for (const { from, to } of this.stalls) excused += Math.max(0, to - Math.max(from, lastHeartbeat));
+    return lastHeartbeat + excused;
   }
 
   /**
@@ -402,13 +411,16 @@ export class ControlPlane {
    */
   reassign(): Promise<void> {
     return this.exclusive(async () => {
-      const [jobs, taskManagers] = await Promise.all([this.allJobs(), this.options.taskManagers.list()]);
+      const [jobs, registered] = await Promise.all([this.allJobs(), this.options.taskManagers.list()]);
+      const now = this.now();
+      this.stalls = this.stalls.filter((st) => st.to > now - 2 * this.options.heartbeatTimeoutMs);
+      const taskManagers = registered.map((tm) => ({ ...tm, lastHeartbeat: this.heardAt(tm.lastHeartbeat) }));
       const result = assignSubtasks({
         jobs,
         taskManagers,
-        now: this.now(),
+        now,
         heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
-        notBefore: this.notBefore,
+        notBefore: this.startedAt,
       });
       if (result.expired.length > 0) {
         await this.options.taskManagers.remove(...result.expired);

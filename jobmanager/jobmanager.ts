@@ -122,18 +122,19 @@ export class JobManager {
   /**
    * The failure check: every half heartbeat interval (250 ms at the defaults) the assignment is run again,
    * so a TaskManager past its heartbeat timeout loses its subtasks within half an interval. A check that
-   * fires late by more than an interval means this process was stalled (its event loop blocked, or the
-   * machine overloaded): heartbeats that arrived meanwhile are still unread, so nobody is declared lost
-   * for silence before now (they get a full timeout from here).
+   * fires late by more than half an interval means this process was stalled (its event loop blocked, or
+   * the machine overloaded): heartbeats that arrived meanwhile are still unread, so the stall counts as
+   * no TaskManager's silence (ControlPlane.noteStall).
    */
   private scheduleTick(): void {
     const tickMs = Math.max(1, Math.floor(this.options.heartbeatIntervalMs / 2));
     const due = performance.now() + tickMs;
     this.timer = setTimeout(() => {
       const lateMs = performance.now() - due;
-      if (lateMs > this.options.heartbeatIntervalMs) {
-        this.control?.excuseSilenceBefore(Date.now());
-        this.logger.warn({ component: 'jobmanager.scheduler', lateMs: Math.round(lateMs) }, 'jobmanager.scheduler.stalled');
+      if (lateMs > tickMs) {
+        const now = Date.now();
+        this.control?.noteStall(now - lateMs, now);
+        if (lateMs > this.options.heartbeatIntervalMs) this.logger.warn({ component: 'jobmanager.scheduler', lateMs: Math.round(lateMs) }, 'jobmanager.scheduler.stalled');
       }
       this.control
         ?.reassign()
