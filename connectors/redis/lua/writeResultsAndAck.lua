@@ -49,10 +49,14 @@ if epoch ~= '' then
     return { 0, current }
   end
 end
+-- Whether a pcall answered without an error.
+local function ok(reply)
+  return type(reply) ~= 'table' or reply.err == nil
+end
 -- Whether the entry's result is still to be written (see "Idempotent" above).
 local function toDo(stream, id)
   local rows = redis.pcall('XPENDING', stream, group, id, id, 1)
-  if type(rows) == 'table' and rows.err == nil and #rows > 0 then return true end
+  if ok(rows) and #rows > 0 then return true end
   if redis.call('EXISTS', stream) == 0 then return true end
   return #redis.call('XRANGE', stream, id, id) > 0
 end
@@ -70,18 +74,15 @@ for i = 1, n do
   local hasReply = ARGV[a + 2]
   local id = ARGV[a + 3]
   if toDo(stream, id) then
-    local rtype = redis.call('TYPE', rkey)['ok']
+    -- pcall: a key of the wrong type answers WRONGTYPE before anything is changed; only this entry fails.
     local bad = false
-    if rtype == 'none' or rtype == 'hash' then
-      redis.call('HSET', rkey, 'value', payload)
+    if ok(redis.pcall('HSET', rkey, 'value', payload)) then
       redis.call('PEXPIRE', rkey, ttl)
     else
       bad = true
     end
     if hasReply == '1' then
-      local ptype = redis.call('TYPE', reply)['ok']
-      if ptype == 'none' or ptype == 'stream' then
-        redis.call('XADD', reply, 'MAXLEN', '~', maxlen, '*', 'uri', uri, 'data', payload)
+      if ok(redis.pcall('XADD', reply, 'MAXLEN', '~', maxlen, '*', 'uri', uri, 'data', payload)) then
         redis.call('PEXPIRE', reply, ttl)
       else
         bad = true
