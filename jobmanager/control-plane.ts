@@ -26,6 +26,7 @@ import type { TopologySpec } from '../src/topology/schema';
 import { JobStateConflict } from './job-state-conflict';
 import { assignSubtasks } from './scheduler/assign-subtasks';
 import { jobSplits } from './scheduler/job-splits';
+import { withEpochs } from './scheduler/subtask-epochs';
 import type { JobRecord, JobStore, JobUpdate } from './state/job-store';
 import type { HeldModel, ModelStore } from './state/model-store';
 import type { TaskManagerRegistry } from './state/taskmanager-registry';
@@ -98,6 +99,8 @@ function toModelStatus(info: OnnxModelInfo): ModelStatus {
 export class ControlPlane {
   private readonly now: () => number;
   private readonly startedAt: number;
+  /** Recent spans (ms since epoch) during which this process was stalled and could not hear heartbeats. */
+  private stalls: { from: number; to: number }[] = [];
   private readonly log: { jobs: Logger; scheduler: Logger; members: Logger };
   private queue: Promise<unknown> = Promise.resolve();
   private jobCache: Promise<JobRecord[]> | undefined;
@@ -420,7 +423,7 @@ export class ControlPlane {
       if (!isActive(job.state)) continue;
       for (const s of job.subtasks) {
         if (s.taskManagerId !== taskManagerId) continue;
-        out.push({ jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits, ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}) });
+        out.push({ jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits, ...(s.epoch !== undefined ? { epoch: s.epoch } : {}), ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}) });
       }
     }
     return out;
@@ -458,16 +461,35 @@ export class ControlPlane {
   // ---- scheduling ----
 
   /**
+   * This process was stalled from `from` to `to` (ms since epoch; its event loop blocked): heartbeats sent
+   * meanwhile could not be read, so that span does not count as any TaskManager's silence. A TaskManager
+   * that really died is still declared lost after a heartbeat timeout of time this process was awake.
+   */
+  noteStall(from: number, to: number): void {
+    if (to > from) this.stalls.push({ from, to });
+  }
+
+  /** A TaskManager's last heartbeat, moved later by the stalls since then (see {@link noteStall}). */
+  private heardAt(lastHeartbeat: number): number {
+    let excused = 0;
+    for (const { from, to } of this.stalls) excused += Math.max(0, to - Math.max(from, lastHeartbeat));
+    return lastHeartbeat + excused;
+  }
+
+  /**
    * Re-runs the assignment: expired TaskManagers are forgotten and lose their subtasks, unassigned
    * subtasks go to free slots, and jobs whose subtasks are all placed become RUNNING.
    */
   reassign(): Promise<void> {
     return this.exclusive(async () => {
-      const [jobs, taskManagers] = await Promise.all([this.allJobs(), this.options.taskManagers.list()]);
+      const [jobs, registered] = await Promise.all([this.allJobs(), this.options.taskManagers.list()]);
+      const now = this.now();
+      this.stalls = this.stalls.filter((st) => st.to > now - 2 * this.options.heartbeatTimeoutMs);
+      const taskManagers = registered.map((tm) => ({ ...tm, lastHeartbeat: this.heardAt(tm.lastHeartbeat) }));
       const result = assignSubtasks({
         jobs,
         taskManagers,
-        now: this.now(),
+        now,
         heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
         notBefore: this.startedAt,
       });
@@ -476,8 +498,11 @@ export class ControlPlane {
         for (const id of result.expired) this.log.members.warn({ taskManagerId: id, heartbeatTimeoutMs: this.options.heartbeatTimeoutMs }, 'jobmanager.taskmanager.lost');
       }
       for (const job of jobs) {
-        const next = result.jobs.get(job.id);
-        if (!next) continue;
+        const decided = result.jobs.get(job.id);
+        if (!decided) continue;
+        // A subtask with no epoch in the record (new, or back after a rescale down) may have one stored.
+        const unknown = decided.subtasks.some((d) => d.taskManagerId !== null && job.subtasks.find((b) => b.index === d.index)?.epoch === undefined);
+        const next = { ...decided, subtasks: withEpochs(job.subtasks, decided.subtasks, unknown ? await this.options.jobs.epochs(job.id) : undefined) };
         const changed = next.state !== job.state || JSON.stringify(next.subtasks) !== JSON.stringify(job.subtasks);
         if (!changed) continue;
         await this.updateJob(job.id, { state: next.state, subtasks: next.subtasks });

@@ -62,14 +62,14 @@ const REDIS_CONNECT_TIMEOUT_MS = 5000;
 
 /**
  * The control plane (SPEC §3): the REST API of src/cluster-api/dto.ts, the job store and TaskManager
- * registry in Redis, and a timer that re-runs the subtask assignment every heartbeat interval (so a
+ * registry in Redis, and a timer that re-runs the subtask assignment every half heartbeat interval (so a
  * TaskManager past its heartbeat timeout loses its subtasks to the others). All state is in Redis: a
  * restarted JobManager carries on, and the TaskManagers keep running meanwhile.
  *
  * `start()` and `close()` are idempotent (each returns the same promise when called again).
  *
  * @example
- * const jm = new JobManager({ redisUrl, host: '127.0.0.1', port: 0, heartbeatIntervalMs: 2000, heartbeatTimeoutMs: 10000, cacheDir });
+ * const jm = new JobManager({ redisUrl, host: '127.0.0.1', port: 0, heartbeatIntervalMs: 500, heartbeatTimeoutMs: 3500, cacheDir });
  * await jm.start();
  * console.log(jm.url); // http://127.0.0.1:40123
  * await jm.close();
@@ -188,15 +188,30 @@ export class JobManager {
     }
   }
 
+  /**
+   * The failure check: every half heartbeat interval (250 ms at the defaults) the assignment is run again,
+   * so a TaskManager past its heartbeat timeout loses its subtasks within half an interval. A check that
+   * fires late by more than half an interval means this process was stalled (its event loop blocked, or
+   * the machine overloaded): heartbeats that arrived meanwhile are still unread, so the stall counts as
+   * no TaskManager's silence (ControlPlane.noteStall).
+   */
   private scheduleTick(): void {
+    const tickMs = Math.max(1, Math.floor(this.options.heartbeatIntervalMs / 2));
+    const due = performance.now() + tickMs;
     this.timer = setTimeout(() => {
+      const lateMs = performance.now() - due;
+      if (lateMs > tickMs) {
+        const now = Date.now();
+        this.control?.noteStall(now - lateMs, now);
+        if (lateMs > this.options.heartbeatIntervalMs) this.logger.warn({ component: 'jobmanager.scheduler', lateMs: Math.round(lateMs) }, 'jobmanager.scheduler.stalled');
+      }
       this.control
         ?.reassign()
         .catch((err: unknown) => this.logger.warn({ component: 'jobmanager.scheduler', err }, 'jobmanager.scheduler.failed'))
         .finally(() => {
           if (!this.closing) this.scheduleTick();
         });
-    }, this.options.heartbeatIntervalMs);
+    }, tickMs);
   }
 
   /**

@@ -55,13 +55,20 @@ function sameSplits(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((s, i) => s === b[i]);
 }
 
+/** The consumer name of a subtask's reader in the job's consumer group. */
+function consumerName(taskManagerId: string, jobId: string, subtaskIndex: number): string {
+  return `${taskManagerId}-${jobId}-${subtaskIndex}`;
+}
+
 /**
  * The TaskManager's slots: the subtasks it runs, reconciled against the desired set each heartbeat
  * brings. A new assignment is started in the background (fetch the job's topology from the JobManager,
  * load it into the cache dir without type-checking — the JobManager did that on submit —, then
  * `new SubtaskRunner(...).start()`, with the model path from `resolveModel`); a subtask that is no
  * longer desired is closed, finishing its in-flight work. A subtask whose splits changed (a rescale) is
- * closed the same way and started again with the new splits once the old one has finished. A start
+ * closed the same way and started again with the new splits once the old one has finished; so is one
+ * whose epoch changed (it was moved away and back). A subtask whose writes are fenced (a newer epoch was
+ * assigned: this TaskManager was declared lost) is closed at once, dropping its in-flight work. A start
  * that fails is reported (see
  * {@link SlotTable.running}) so the JobManager can fail the job; a start that could not reach the
  * JobManager is simply dropped and retried on the next heartbeat.
@@ -100,7 +107,7 @@ export class SlotTable {
     for (const a of desired) wanted.set(slotKey(a.jobId, a.subtaskIndex), a);
     for (const slot of [...this.slots.values()]) {
       const next = wanted.get(slot.key);
-      if (!next || !sameSplits(next.splits, slot.assignment.splits)) this.remove(slot, false);
+      if (!next || !sameSplits(next.splits, slot.assignment.splits) || next.epoch !== slot.assignment.epoch) this.remove(slot, false);
     }
     for (const [key, assignment] of wanted) {
       if (this.slots.has(key)) continue;
@@ -132,9 +139,15 @@ export class SlotTable {
         topology,
         splits,
         redisUrl: this.options.redisUrl,
-        consumerName: `${this.options.taskManagerId}-${jobId}-${subtaskIndex}`,
+        consumerName: consumerName(this.options.taskManagerId, jobId, subtaskIndex),
         taskManagerId: this.options.taskManagerId,
         logger: this.options.logger,
+        ...(slot.assignment.epoch !== undefined ? { epoch: slot.assignment.epoch } : {}),
+        // Whoever held this subtask before under another TaskManager id is fenced by the new epoch.
+        takeOver: (consumer) => consumer.endsWith(`-${jobId}-${subtaskIndex}`) && consumer !== consumerName(this.options.taskManagerId, jobId, subtaskIndex),
+        onFenced: () => {
+          if (this.slots.get(slot.key) === slot) this.remove(slot, true);
+        },
       });
       slot.runner = runner;
       await runner.start();

@@ -56,8 +56,8 @@ export function generateTaskManagerId(host: string = hostname()): string {
  * heartbeats; each answer is the desired set of subtasks, which the slot table starts and stops. If the
  * JobManager goes away, the running subtasks carry on and the TaskManager keeps trying.
  *
- * `start()` resolves once registered; `close()` stops the heartbeats, closes the subtasks (finishing
- * in-flight work unless `force`) and deregisters, so the JobManager moves the splits to the others at
+ * `start()` resolves once registered; `close()` closes the subtasks (finishing in-flight work unless
+ * `force`, still heartbeating meanwhile), stops the heartbeats and deregisters, so the JobManager moves the splits to the others at
  * once. Both are idempotent.
  *
  * @example
@@ -155,8 +155,10 @@ export class TaskManager {
     const log = this.logger.child({ component: 'taskmanager' });
     this.abort.abort();
     await this.starting?.catch(() => undefined);
-    await this.heartbeat?.stop().catch((err: unknown) => log.warn({ err }, 'taskmanager.close.heartbeat.failed'));
+    // Heartbeats go on while the subtasks finish their in-flight work: a drain longer than the heartbeat
+    // timeout must not have the JobManager move (and fence) them halfway.
     await this.slots.close({ force }).catch((err: unknown) => log.warn({ err }, 'taskmanager.close.slots.failed'));
+    await this.heartbeat?.stop().catch((err: unknown) => log.warn({ err }, 'taskmanager.close.heartbeat.failed'));
     if (this.heartbeat) {
       try {
         await this.client.withTimeout(DEREGISTER_TIMEOUT_MS).deregisterTaskManager(this.id);

@@ -66,6 +66,11 @@ export interface SubtaskStatus {
   readonly taskManagerId: string | null;
   /** Stream keys (splits) this subtask reads. */
   readonly splits: readonly string[];
+  /**
+   * Incremented each time the subtask's TaskManager changes (assigned, moved or unassigned); the sink
+   * refuses writes made with an older one. Absent before the first assignment.
+   */
+  readonly epoch?: number;
 }
 
 /** One split's progress, as `cs job status` shows it. */
@@ -158,6 +163,11 @@ export interface SubtaskAssignment {
   readonly jobName: string;
   readonly subtaskIndex: number;
   readonly splits: readonly string[];
+  /**
+   * The subtask's epoch (see SubtaskStatus.epoch): the TaskManager runs it with this one and restarts it
+   * when it changes. Absent from a JobManager that does not fence: the subtask then runs unfenced.
+   */
+  readonly epoch?: number;
   /**
    * Set when the JobManager holds the job's model file: its SHA-256 (hex). A TaskManager that cannot
    * read the model path (or reads different bytes) fetches `GET /jobs/:jobId/model` and caches it by
