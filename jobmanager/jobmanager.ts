@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { ClusterServingError, ConnectorError } from '../src/errors';
+import { DEFAULT_CLUSTER } from '../src/cluster-api/keys';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { loadTopologySource } from '../src/topology/load-topology';
 import { ControlPlane } from './control-plane';
@@ -14,6 +15,8 @@ import { JobStore } from './state/job-store';
 import { ModelStore } from './state/model-store';
 import { TaskManagerRegistry } from './state/taskmanager-registry';
 import { SplitProgressReader } from './state/split-progress';
+import { StreamClaims } from './state/stream-claims';
+import { JobHealthReader } from './state/job-health';
 
 /** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
 export interface JobManagerOptions {
@@ -28,9 +31,14 @@ export interface JobManagerOptions {
   readonly heartbeatTimeoutMs: number;
   /** Submitted topologies are written here to be validated, and submitted models kept (`models/<sha256>.onnx`). */
   readonly cacheDir: string;
+  /** The cluster's name, prefixing its control-plane keys in Redis. @default 'default' */
+  readonly cluster?: string;
   /** @default createLogger('jobmanager') */
   readonly logger?: Logger;
 }
+
+/** Shortest TTL of the JobManager's liveness key (see StreamClaims): a stream claim lapses this long after its JobManager stopped. */
+const MIN_ALIVE_TTL_MS = 30_000;
 
 /** How long the JobManager waits for Redis at start before giving up. */
 const REDIS_CONNECT_TIMEOUT_MS = 5000;
@@ -60,9 +68,13 @@ export class JobManager {
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private address: string | undefined;
+  private claims: StreamClaims | undefined;
+  /** The cluster's name (prefix of its control-plane keys). */
+  readonly cluster: string;
 
   constructor(readonly options: JobManagerOptions) {
     this.logger = options.logger ?? createLogger('jobmanager');
+    this.cluster = options.cluster ?? DEFAULT_CLUSTER;
   }
 
   /** The REST API's base URL, e.g. `http://127.0.0.1:8081`; available once started. */
@@ -91,13 +103,19 @@ export class JobManager {
     await mkdir(options.cacheDir, { recursive: true });
     this.redis = await connectRedis(options.redisUrl, this.logger);
     const validationDir = join(options.cacheDir, 'jobmanager');
+    const cluster = this.cluster;
+    const claims = (this.claims = new StreamClaims(this.redis, cluster, Math.max(MIN_ALIVE_TTL_MS, 3 * options.heartbeatTimeoutMs)));
+    await claims.heartbeat();
     this.control = new ControlPlane({
-      jobs: new JobStore(this.redis),
-      taskManagers: new TaskManagerRegistry(this.redis),
+      cluster,
+      claims,
+      health: new JobHealthReader(this.redis, cluster),
+      jobs: new JobStore(this.redis, cluster),
+      taskManagers: new TaskManagerRegistry(this.redis, cluster),
       validate: async (source) => (await loadTopologySource(source, validationDir, { typecheck: true })).topology,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
-      progress: new SplitProgressReader(this.redis),
+      progress: new SplitProgressReader(this.redis, cluster),
       models: new ModelStore(options.cacheDir),
       logger: this.logger,
     });
@@ -116,11 +134,12 @@ export class JobManager {
     if (options.grpcPort !== undefined) this.grpc = await KServeGrpcServer.start(this.gateway, { host: options.host, port: options.grpcPort, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
     await this.control.reassign();
     this.scheduleTick();
-    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl) }, 'jobmanager.started');
+    this.logger.info({ component: 'jobmanager', cluster, url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl) }, 'jobmanager.started');
   }
 
   private scheduleTick(): void {
     this.timer = setTimeout(() => {
+      this.claims?.heartbeat().catch((err: unknown) => this.logger.warn({ component: 'jobmanager.claims', err }, 'jobmanager.alive.failed'));
       this.control
         ?.reassign()
         .catch((err: unknown) => this.logger.warn({ component: 'jobmanager.scheduler', err }, 'jobmanager.scheduler.failed'))

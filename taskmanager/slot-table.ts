@@ -10,6 +10,8 @@ import { SubtaskRunner, type SubtaskRunnerOptions } from './subtask-runner';
 export interface SubtaskHandle {
   start(): Promise<void>;
   close(options?: { force?: boolean }): Promise<void>;
+  /** Set while the subtask's reads keep failing: reported with the heartbeat (the job shows DEGRADED). */
+  readonly readProblem?: string | undefined;
 }
 
 /** What a {@link SlotTable} needs. */
@@ -82,6 +84,7 @@ export class SlotTable {
       jobId: s.assignment.jobId,
       subtaskIndex: s.assignment.subtaskIndex,
       ...(s.failure !== undefined ? { failure: s.failure } : {}),
+      ...(s.runner?.readProblem !== undefined ? { readProblem: s.runner.readProblem } : {}),
     }));
   }
 
@@ -124,6 +127,7 @@ export class SlotTable {
       const topology = await this.withModel(slot.assignment, await this.topologyOf(jobId));
       if (slot.removed) return;
       const runner = this.createRunner({
+        cluster: slot.assignment.cluster,
         jobId,
         subtaskIndex,
         topology,

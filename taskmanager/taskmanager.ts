@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { JobManagerClient } from '../src/cluster-api/jobmanager-client';
+import type { RegisterTaskManagerResponse } from '../src/cluster-api/dto';
 import { ClusterServingError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { Heartbeat } from './heartbeat';
@@ -63,6 +64,12 @@ export class TaskManager {
   private heartbeat: Heartbeat | undefined;
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  /**
+   * The cluster of the JobManager this TaskManager registered with (undefined before). A TaskManager
+   * takes its cluster from its JobManager, never from a flag, so it cannot record state under another
+   * cluster's keys; and a JobManager assigns only TaskManagers registered in its own cluster.
+   */
+  cluster: string | undefined;
 
   constructor(readonly options: TaskManagerOptions) {
     this.id = options.taskManagerId ?? generateTaskManagerId();
@@ -88,8 +95,8 @@ export class TaskManager {
     return this.starting;
   }
 
-  private register() {
-    return registerWithJobManager(
+  private async register(): Promise<RegisterTaskManagerResponse> {
+    const response = await registerWithJobManager(
       this.client,
       { id: this.id, host: this.options.host ?? hostname(), slots: this.options.slots },
       {
@@ -98,6 +105,9 @@ export class TaskManager {
         ...(this.options.registrationBackoff ? { backoff: this.options.registrationBackoff } : {}),
       },
     );
+    if (this.cluster !== undefined && this.cluster !== response.cluster) this.logger.warn({ component: 'taskmanager', from: this.cluster, to: response.cluster }, 'taskmanager.cluster.changed');
+    this.cluster = response.cluster;
+    return response;
   }
 
   private async doStart(): Promise<void> {

@@ -2,6 +2,20 @@ import { JobManagerClient } from '../cluster-api/jobmanager-client';
 import type { TopologySource } from '../cluster-api/dto';
 import type { ProcessOptions } from '../config/process-options';
 import type { TopologySpec } from '../topology/schema';
+import { PROCESS_OPTIONS } from '../config/process-options';
+import type { ProcessOptionValues } from '../config/resolve-process-options';
+
+/**
+ * The cluster name of a one-machine cluster (`cs start`, `cs demo`): the one given (`--cluster` or
+ * `CS_CLUSTER`), else `start-<job name>` (cut to a valid name). So a `cs start` beside another cluster on
+ * the same Redis (a `cs jobmanager start`, or a `cs start` of another topology) keeps to its own keys and
+ * TaskManager without anyone choosing names, while a second run of the same topology finds the job an
+ * earlier, killed run left.
+ */
+export function oneMachineClusterName(given: ProcessOptionValues, jobName: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (given.cluster !== undefined || (env[PROCESS_OPTIONS.cluster.env] ?? '') !== '') return undefined;
+  return `start-${jobName.replace(/[^A-Za-z0-9_-]/g, '-')}`.slice(0, 32);
+}
 
 /** A JobManager, a TaskManager and one submitted job, all in this process (`cs start`, `cs demo`). */
 export interface OneMachineCluster {
@@ -20,7 +34,7 @@ export interface OneMachineCluster {
  * max(1, parallelism) slots. `onNote` hears about such clean-ups.
  */
 export async function startOneMachineCluster(
-  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir'>,
+  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir' | 'cluster'>,
   source: TopologySource,
   spec: TopologySpec,
   onNote: (line: string) => void = () => undefined,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
  */
 
 /** How an option's text becomes a value; each kind validates its own text. */
-export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path';
+export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path' | 'cluster-name';
 
 /** One row of the table. */
 export interface ProcessOptionSpec {
@@ -81,6 +81,12 @@ export interface ProcessOptions {
    * @default `<os tmpdir>/cluster-serving`
    */
   readonly cacheDir: string;
+  /**
+   * The cluster's name: it prefixes every control-plane key (`cs:{<cluster>}:…`), so several clusters
+   * share one Redis without touching each other. TaskManagers learn it from their JobManager.
+   * @default 'default'
+   */
+  readonly cluster: string;
 }
 
 export type ProcessOptionName = keyof ProcessOptions;
@@ -167,6 +173,14 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     default: () => join(tmpdir(), 'cluster-serving'),
     description: 'cache of submitted topologies and models',
   },
+  cluster: {
+    flag: '--cluster',
+    valueName: 'NAME',
+    env: 'CS_CLUSTER',
+    kind: 'cluster-name',
+    default: 'default',
+    description: 'cluster name, prefixing every control-plane key in Redis (letters, digits, - and _, at most 32)',
+  },
 });
 
 /** The default of one option as text, or undefined when it has none. */
@@ -175,7 +189,7 @@ export function defaultText(spec: ProcessOptionSpec): string | undefined {
 }
 
 /** The options a JobManager process reads. */
-export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir'] as const satisfies readonly ProcessOptionName[];
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'cluster'] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
 export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir'] as const satisfies readonly ProcessOptionName[];

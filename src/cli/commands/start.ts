@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { splitStreamKeys } from '../../cluster-api/keys';
+import { clusterKeyPrefix, splitStreamKeys } from '../../cluster-api/keys';
 import { JobManagerClient } from '../../cluster-api/jobmanager-client';
 import { JOBMANAGER_OPTION_NAMES } from '../../config/process-options';
 import { resolveProcessOptions } from '../../config/resolve-process-options';
@@ -11,7 +11,7 @@ import type { CliOutput } from '../cli-output';
 import { addProcessOptions, processOptionValues } from '../process-option-flags';
 import { readTopologyFile } from '../read-topology-file';
 import { onShutdownSignal } from '../shutdown-signal';
-import { startOneMachineCluster, type OneMachineCluster } from '../one-machine-cluster';
+import { oneMachineClusterName, startOneMachineCluster, type OneMachineCluster } from '../one-machine-cluster';
 
 /** Where clients send requests for a job, as one line. */
 export function describeRequestTarget(spec: TopologySpec, clusterRedisUrl: string): string {
@@ -36,9 +36,10 @@ export function startCommand(output: CliOutput): Command {
   );
   start.action(async (file: string) => {
     const values = processOptionValues(start, JOBMANAGER_OPTION_NAMES);
-    const options = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values });
+    const resolved = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values });
     const source = await readTopologyFile(file);
-    const { spec } = (await loadTopologySource(source, join(options.cacheDir, 'cli'))).topology;
+    const { spec } = (await loadTopologySource(source, join(resolved.cacheDir, 'cli'))).topology;
+    const options = { ...resolved, cluster: oneMachineClusterName(values, spec.name) ?? resolved.cluster };
     const shutdown = onShutdownSignal(() => process.stderr.write('forced exit\n'));
     let failure: unknown;
     let cluster: OneMachineCluster | undefined;
@@ -48,6 +49,7 @@ export function startCommand(output: CliOutput): Command {
       output.out(`requests ${describeRequestTarget(spec, options.redisUrl)}`);
       output.out(`REST     ${cluster.jobManagerUrl}`);
       if (cluster.grpcAddress) output.out(`gRPC     ${cluster.grpcAddress} (KServe v2 inference.GRPCInferenceService)`);
+      output.out(`cluster  ${options.cluster} (its keys in Redis: ${clusterKeyPrefix(options.cluster)}*)`);
       output.out('running; Ctrl-C to stop');
       failure = await Promise.race([shutdown.received.then(() => undefined), watchForFailure(cluster.client, cluster.jobId, options.heartbeatIntervalMs, shutdown.requested, output)]);
     } catch (err) {
