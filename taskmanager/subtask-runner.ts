@@ -243,7 +243,7 @@ export class SubtaskRunner {
         gate.release(credits);
         if (this.stopping) break;
         // One failure may be a blip; from the second in a row the JobManager hears of it (job DEGRADED).
-        if (failures >= 1) this.readProblem = err instanceof Error ? err.message : String(err);
+        if (failures >= 1) this.readProblem = (err instanceof Error ? err.message : String(err)).slice(0, 1000);
         const delay = backoffDelay(failures++);
         this.log.warn({ err, delay }, 'taskmanager.source.read_failed');
         await new Promise((r) => setTimeout(r, delay));
