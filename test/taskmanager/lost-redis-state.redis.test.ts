@@ -134,6 +134,30 @@ describe('lost Redis state heals: a missing stream or consumer group is recreate
     }
   });
 
+  test('a subtask that cannot even start on its split (the key holds another type) shows its job DEGRADED until it can', async () => {
+    const name = uniqueName('cannot-start');
+    await redis.set(name, 'not a stream');
+    const source = [`name: ${name}`, 'source:', '  type: redis', 'model:', `  path: ${models.tiny}`, 'batch:', '  maxDelayMs: 1', ''].join('\n');
+    const { jobId } = await client.submitJob({ filename: `${name}.yaml`, source, baseDir: dirname(models.tiny) });
+    const q = new InputQueue({ redis: url, stream: name });
+    try {
+      const degraded = await waitFor(
+        async () => {
+          const s = await client.jobStatus(jobId);
+          return s.state === 'DEGRADED' ? s : undefined;
+        },
+        { maxWaitMs: 30_000, what: 'job DEGRADED while its subtask cannot start' },
+      );
+      assert.match(degraded.degraded ?? '', /subtask 0 on \S+ cannot read: cannot start: .*WRONGTYPE/);
+      await redis.del(name);
+      await waitFor(async () => (await client.jobStatus(jobId)).state === 'RUNNING', { maxWaitMs: 30_000, what: 'job RUNNING once the key is gone' });
+      await served(q, 30);
+    } finally {
+      await q.close();
+      await client.cancelJob(jobId);
+    }
+  });
+
   test('job status counts the dead-letter stream', async () => {
     const name = uniqueName('dlq-count');
     const jobId = await submit(name);
