@@ -100,7 +100,7 @@ export class SubtaskRunner {
   written = 0;
   /** Poison entries parked in the dead-letter stream since start. */
   parked = 0;
-  /** Unusable entries (no uri or data, unknown fields) parked in the dead-letter stream since start. */
+  /** Unusable entries (no uri or data, unknown fields, undecodable) parked in the dead-letter stream since start. */
   unusable = 0;
   /** Times a split's stream or consumer group was found missing and created again since start. */
   groupsRecreated = 0;
@@ -202,8 +202,15 @@ export class SubtaskRunner {
         batchWindow({ maxSize: SINK_CHUNK, maxDelayMs: 0, key: () => '' }),
         mergeMap(async (results) => {
           try {
-            await sink.write(results);
-            this.written += results.length;
+            // Undecodable entries are parked (dead letter + error result + ack), the rest written.
+            const dead = results.some((r) => r.deadLetter !== undefined) ? results.filter((r) => r.deadLetter !== undefined) : undefined;
+            const ordinary = dead ? results.filter((r) => r.deadLetter === undefined) : results;
+            await Promise.all([sink.write(ordinary), dead ? sink.park(dead.map((r) => this.undecodableEntry(r))) : undefined]);
+            this.written += ordinary.length;
+            if (dead) {
+              this.unusable += dead.length;
+              for (const r of dead) this.log.warn({ split: r.ref.split, entryId: r.ref.entryId, uri: r.uri, reason: r.deadLetter!.reason }, 'taskmanager.source.unusable_parked');
+            }
             checkpoints.written(results.map((r) => r.ref));
           } catch (err) {
             // Left pending: claimed again once idle long enough (by this reader or another).
@@ -268,6 +275,13 @@ export class SubtaskRunner {
       if (poison.length > 0) this.park(poison, gate);
       if (unusable.length > 0) this.park(unusable, gate, 'unusable');
     }
+  }
+
+  /** What the sink parks for a result marked undecodable by the decode operator. */
+  private undecodableEntry(r: InferenceResult): PoisonEntry {
+    const { entry, reason } = r.deadLetter!;
+    const error = r.error ?? { code: 'CS_ERR_BAD_REQUEST', message: reason };
+    return { entry, uri: r.uri, replyTo: r.replyTo, verdict: { deliveries: entry.deliveries ?? 1, reason, error: { code: error.code, message: `${error.message} (parked in ${this.deadLetterStream})` } } };
   }
 
   /** The dead-letter reason and error result of an entry that cannot be used at all. */

@@ -25,6 +25,13 @@ function fieldsOf(flat: string[]): Map<string, string> {
   return m;
 }
 
+/** A stream entry's fields as a map of raw bytes. */
+function fieldsOfBuffers(flat: Buffer[]): Map<string, Buffer> {
+  const m = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < flat.length; i += 2) m.set(flat[i]!.toString(), flat[i + 1]!);
+  return m;
+}
+
 describe('unusable stream entries go to the dead-letter stream (nothing vanishes)', () => {
   let url: string;
   let redis: Redis;
@@ -50,7 +57,7 @@ describe('unusable stream entries go to the dead-letter stream (nothing vanishes
     assert.match(unusableEntryReason(entry('', Buffer.alloc(0), new Map([['a', data], ['b', data]])), 'native')!, /^no uri field; no data field; unknown fields "a", "b"/);
   });
 
-  test('entries with no uri, no data or unknown fields are parked with a reason and acknowledged; good entries between them are answered', async () => {
+  test('entries with no uri, no data, unknown fields or an undecodable payload are parked with a reason and acknowledged; good entries between them are answered', async () => {
     const name = uniqueName('unusable');
     const q = new InputQueue({ redis: url, stream: name });
     const out = new OutputQueue({ redis: url, stream: name });
@@ -63,6 +70,7 @@ describe('unusable stream entries go to the dead-letter stream (nothing vanishes
         { fields: ['uri', 'extra-field', 'data', payload, 'priority', 'high'], reason: /^unusable entry: unknown field "priority"/ },
         { fields: ['uri', 'renamed', 'Data', payload], reason: /^unusable entry: no data field; unknown field "Data"/ },
         { fields: ['something', 'else'], reason: /^unusable entry: no uri field; no data field; unknown field "something"/ },
+        { fields: ['uri', 'garbage', 'data', Buffer.from([0x01, 0xff, 0xff, 0xff, 0xff, 0x0f])], reason: /^undecodable: / },
       ];
       // Good requests interleaved with the bad entries, all in flight at once.
       const answers: Promise<Map<string, Tensor>>[] = [];
@@ -97,6 +105,15 @@ describe('unusable stream entries go to the dead-letter stream (nothing vanishes
       const named = await waitFor(() => out.query('extra-field'), { what: 'result of the entry with an unknown field' });
       assert.equal(named.error?.code, 'CS_ERR_BAD_REQUEST');
       assert.match(named.error!.message, /unknown field "priority".*dead-letter/);
+
+      const garbage = await waitFor(() => out.query('garbage'), { what: 'result of the undecodable entry' });
+      assert.equal(garbage.error?.code, 'CS_ERR_BAD_REQUEST');
+      assert.match(garbage.error!.message, /parked in .*:dead-letter/);
+      // The undecodable payload is kept byte for byte.
+      const garbageRow = dead.find(([, flat]) => fieldsOf(flat).get('uri') === 'garbage');
+      assert.ok(garbageRow);
+      const raw = (await redis.xrangeBuffer(deadLetterKey(name), garbageRow[0], garbageRow[0])) as [Buffer, Buffer[]][];
+      assert.deepEqual(fieldsOfBuffers(raw[0]![1]).get('data'), Buffer.from([0x01, 0xff, 0xff, 0xff, 0xff, 0x0f]));
 
       // Acknowledged and trimmed off the main stream, counted once each.
       await waitFor(async () => (await redis.xlen(name)) === 0, { maxWaitMs: 30_000, what: 'main stream trimmed' });
