@@ -247,6 +247,20 @@ export class ControlPlane {
     return lines.length > 0 ? lines.join('; ') : undefined;
   }
 
+  /**
+   * Claims the streams of this cluster's active jobs again (a JobManager starting over existing state, or
+   * claims lost with Redis); a stream another live cluster holds meanwhile is logged, its job left as is.
+   */
+  async claimActiveStreams(): Promise<void> {
+    const claims = this.options.claims;
+    if (!claims) return;
+    for (const job of await this.allJobs()) {
+      if (!isActive(job.state) || job.stream === undefined) continue;
+      const foreign = await claims.claim([job.stream]);
+      if (foreign) this.log.jobs.warn({ jobId: job.id, job: job.name, stream: job.stream, cluster: foreign.cluster }, 'jobmanager.stream.claimed_elsewhere');
+    }
+  }
+
   /** Releases the job's stream claim unless another active job of this cluster still reads it. */
   private async releaseStream(job: JobRecord): Promise<void> {
     if (job.stream === undefined || !this.options.claims) return;

@@ -133,6 +133,7 @@ export class JobManager {
     this.address = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
     if (options.grpcPort !== undefined) this.grpc = await KServeGrpcServer.start(this.gateway, { host: options.host, port: options.grpcPort, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
     await this.control.reassign();
+    await this.control.claimActiveStreams();
     this.scheduleTick();
     this.logger.info({ component: 'jobmanager', cluster, url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl) }, 'jobmanager.started');
   }
