@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { JobManagerClient } from '../src/cluster-api/jobmanager-client';
-import type { RegisterTaskManagerResponse } from '../src/cluster-api/dto';
+import type { RegisterTaskManagerResponse, SubtaskAssignment } from '../src/cluster-api/dto';
 import { ClusterServingError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { Heartbeat } from './heartbeat';
@@ -118,7 +118,7 @@ export class TaskManager {
       taskManagerId: this.id,
       intervalMs: heartbeatIntervalMs,
       running: () => this.slots.running(),
-      onAssignments: (assignments) => this.slots.apply(assignments),
+      onAssignments: (assignments) => this.slots.apply(this.ownCluster(assignments)),
       onUnknown: async () => {
         await this.register();
       },
@@ -126,6 +126,16 @@ export class TaskManager {
     });
     this.heartbeat.start();
     this.logger.info({ component: 'taskmanager', jobmanager: this.client.baseUrl, slots: this.options.slots }, 'taskmanager.started');
+  }
+
+  /** The assignments of the cluster this TaskManager registered with (any other is dropped, loudly). */
+  private ownCluster(assignments: readonly SubtaskAssignment[]): SubtaskAssignment[] {
+    const own = assignments.filter((a) => a.cluster === this.cluster);
+    if (own.length < assignments.length) {
+      const foreign = assignments.filter((a) => a.cluster !== this.cluster);
+      this.logger.error({ component: 'taskmanager', cluster: this.cluster, foreign: foreign.map((a) => `${a.cluster}/${a.jobId}/${a.subtaskIndex}`) }, 'taskmanager.assignment.foreign_cluster');
+    }
+    return own;
   }
 
   /** Sends a heartbeat now and applies its answer (the next one follows an interval later). */
