@@ -200,7 +200,8 @@ export class ControlPlane {
 
   async listJobs(): Promise<JobList> {
     const jobs = await this.allJobs();
-    return { jobs: jobs.map(({ id, name, state, parallelism, submittedAt }) => ({ id, name, state, parallelism, submittedAt })) };
+    // A RUNNING job whose subtasks cannot read is listed DEGRADED, as its status shows it.
+    return { jobs: jobs.map((job) => ({ id: job.id, name: job.name, state: this.degradedReason(job) !== undefined ? 'DEGRADED' : job.state, parallelism: job.parallelism, submittedAt: job.submittedAt })) };
   }
 
   /** The job, with each split's lag, pending entries and checkpoint (Redis sources). */

@@ -49,7 +49,7 @@ export async function startOneMachineCluster(
     closers.unshift(() => jobManager.close());
     const client = new JobManagerClient(jobManager.url);
     for (const stale of (await client.listJobs()).jobs) {
-      if (stale.name === spec.name && (stale.state === 'CREATED' || stale.state === 'RUNNING')) {
+      if (stale.name === spec.name && (stale.state === 'CREATED' || stale.state === 'RUNNING' || stale.state === 'DEGRADED')) {
         await client.cancelJob(stale.id);
         onNote(`canceled job ${stale.id} (${stale.name}) left by an earlier run`);
       }
