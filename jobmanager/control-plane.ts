@@ -192,7 +192,12 @@ export class ControlPlane {
       ...(modelSha256 !== undefined ? { modelSha256 } : {}),
       ...(stream !== undefined ? { stream } : {}),
     };
-    await this.exclusive(() => this.writeJobs(() => this.options.jobs.create(job, source)));
+    try {
+      await this.exclusive(() => this.writeJobs(() => this.options.jobs.create(job, source)));
+    } catch (err) {
+      await this.releaseStream(job);
+      throw err;
+    }
     this.log.jobs.info({ jobId: job.id, job: job.name, parallelism: job.parallelism, splits: splits.length }, 'jobmanager.job.submitted');
     await this.reassign();
     return { jobId: job.id };
