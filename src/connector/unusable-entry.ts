@@ -17,6 +17,7 @@ const EXTRA_FIELDS: Readonly<Record<'native' | 'bigdl', ReadonlySet<string>>> = 
  * unusableEntryReason({ split: 's', entryId: '1-0', uri: '', data: bytes }, 'native'); // → 'no uri field'
  */
 export function unusableEntryReason(entry: SourceEntry, protocol: 'native' | 'bigdl'): string | undefined {
+  if (entry.extra === undefined && entry.uri !== '' && entry.data.byteLength > 0) return undefined; // every request a client sends
   const problems: string[] = [];
   if (entry.uri === '') problems.push('no uri field');
   if (entry.data.byteLength === 0) problems.push('no data field');
