@@ -209,7 +209,9 @@ export class SubtaskRunner {
             this.written += ordinary.length;
             if (dead) {
               this.unusable += dead.length;
-              for (const r of dead) this.log.warn({ split: r.ref.split, entryId: r.ref.entryId, uri: r.uri, reason: r.deadLetter!.reason }, 'taskmanager.source.unusable_parked');
+              // One line per chunk: a writer sending garbage must not flood the log.
+              const first = dead[0]!;
+              this.log.warn({ count: dead.length, split: first.ref.split, entryId: first.ref.entryId, uri: first.uri, reason: first.deadLetter!.reason }, 'taskmanager.source.unusable_parked');
             }
             checkpoints.written(results.map((r) => r.ref));
           } catch (err) {
@@ -298,7 +300,13 @@ export class SubtaskRunner {
         if (kind === 'poison') this.parked += items.length;
         else this.unusable += items.length;
         this.checkpoints!.written(items.map((p) => p.entry));
-        for (const { entry, verdict } of items) this.log.warn({ split: entry.split, entryId: entry.entryId, uri: entry.uri, deliveries: verdict.deliveries, reason: verdict.reason }, `taskmanager.source.${kind}_parked`);
+        if (kind === 'poison') {
+          for (const { entry, verdict } of items) this.log.warn({ split: entry.split, entryId: entry.entryId, uri: entry.uri, deliveries: verdict.deliveries }, 'taskmanager.source.poison_parked');
+        } else {
+          // One line per read: a writer sending garbage must not flood the log.
+          const { entry, verdict } = items[0]!;
+          this.log.warn({ count: items.length, split: entry.split, entryId: entry.entryId, uri: entry.uri, reason: verdict.reason }, 'taskmanager.source.unusable_parked');
+        }
       },
       (err: unknown) => {
         for (const { entry } of items) tracker.released(entry.split, entry.entryId);
