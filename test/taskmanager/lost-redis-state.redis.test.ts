@@ -103,6 +103,22 @@ describe('lost Redis state heals: a missing stream or consumer group is recreate
     }
   });
 
+  test('a stream that expired (a TTL set on it) heals the same way', async () => {
+    const name = uniqueName('expired');
+    const jobId = await submit(name);
+    const q = new InputQueue({ redis: url, stream: name });
+    try {
+      await served(q, 40);
+      assert.equal(await redis.pexpire(name, 1), 1);
+      await waitFor(async () => ((await client.jobStatus(jobId)).eventCounts?.group_recreated ?? 0) >= 1, { maxWaitMs: 30_000, what: 'the recreated group reported' });
+      for (let i = 41; i <= 43; i++) await served(q, i);
+      assert.equal(await redis.pttl(name), -1, 'the recreated stream has no TTL');
+    } finally {
+      await q.close();
+      await client.cancelJob(jobId);
+    }
+  });
+
   test('while the stream key cannot hold a group the job shows DEGRADED, never RUNNING; once it can, the job heals', async () => {
     const name = uniqueName('degraded');
     const jobId = await submit(name);
