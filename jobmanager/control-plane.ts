@@ -31,9 +31,14 @@ import type { JobRecord, JobStore, JobUpdate } from './state/job-store';
 import type { HeldModel, ModelStore } from './state/model-store';
 import type { TaskManagerRegistry } from './state/taskmanager-registry';
 import type { SplitProgressReader } from './state/split-progress';
+import type { StreamClaims } from './state/stream-claims';
+import type { JobHealthReader } from './state/job-health';
+import { StreamClaimConflict } from './stream-claim-conflict';
 
 /** Cluster totals for `GET /overview`. */
 export interface ClusterOverview {
+  /** The cluster's name (prefix of its keys in Redis). */
+  readonly cluster: string;
   /** Jobs that are CREATED or RUNNING. */
   readonly jobs: number;
   readonly taskmanagers: number;
@@ -43,6 +48,12 @@ export interface ClusterOverview {
 
 /** What a {@link ControlPlane} works with. */
 export interface ControlPlaneOptions {
+  /** The cluster's name: TaskManagers learn it at registration and with every assignment. */
+  readonly cluster: string;
+  /** Claims each job's data stream for this cluster; without it, nothing is claimed. */
+  readonly claims?: StreamClaims;
+  /** Events, event counts and dead-letter length for job status; without it, status shows none. */
+  readonly health?: JobHealthReader;
   readonly jobs: JobStore;
   readonly taskManagers: TaskManagerRegistry;
   /**
@@ -109,6 +120,8 @@ export class ControlPlane {
   /** Per job, its validated topology spec (loaded once per job and process). */
   private readonly specs = new Map<string, Promise<TopologySpec>>();
   private readonly modelDirs: ModelDirectories;
+  /** Per job and subtask, the read problem its TaskManager reported in its last heartbeat. */
+  private readonly readProblems = new Map<string, Map<number, { taskManagerId: string; problem: string }>>();
 
   constructor(private readonly options: ControlPlaneOptions) {
     this.now = options.now ?? Date.now;
@@ -175,6 +188,12 @@ export class ControlPlane {
     if (earlier) return { jobId: earlier.id };
     const spec = await this.options.validate(source, { typecheck: true });
     const { splits, sharing } = jobSplits(spec);
+    // Streams on the cluster's own Redis are claimed for this cluster (see StreamClaims).
+    const stream = spec.source.type === 'redis' && spec.source.address === undefined ? (spec.source.stream ?? spec.name) : undefined;
+    if (stream !== undefined && this.options.claims) {
+      const foreign = await this.options.claims.claim([stream]);
+      if (foreign) throw new StreamClaimConflict(foreign.stream, foreign.cluster, this.options.cluster);
+    }
     const modelSha256 = await this.modelOf(spec, request.modelSha256);
     const job: JobRecord = {
       id: randomBytes(16).toString('hex'),
@@ -189,13 +208,21 @@ export class ControlPlane {
       subtasks: [],
       ...(modelSha256 !== undefined ? { modelSha256 } : {}),
       ...(submitId !== undefined ? { submitId } : {}),
+      ...(stream !== undefined ? { stream } : {}),
     };
-    const created = await this.exclusive(async () => {
-      const again = submitId !== undefined ? await this.jobBySubmitId(submitId) : undefined;
-      if (again) return false;
-      await this.writeJobs(() => this.options.jobs.create(job, source));
-      return true;
-    });
+    let created: boolean;
+    try {
+      created = await this.exclusive(async () => {
+        const again = submitId !== undefined ? await this.jobBySubmitId(submitId) : undefined;
+        if (again) return false;
+        await this.writeJobs(() => this.options.jobs.create(job, source));
+        return true;
+      });
+    } catch (err) {
+      await this.releaseStream(job);
+      throw err;
+    }
+    // A retried submit: the job (and this cluster's claim on its stream) exists already.
     if (!created) return { jobId: (await this.jobBySubmitId(submitId!))!.id };
     this.specs.set(job.id, Promise.resolve(spec));
     this.log.jobs.info({ jobId: job.id, job: job.name, parallelism: job.parallelism, splits: splits.length, modelSha256 }, 'jobmanager.job.submitted');
@@ -245,7 +272,8 @@ export class ControlPlane {
 
   async listJobs(): Promise<JobList> {
     const jobs = await this.allJobs();
-    return { jobs: jobs.map(({ id, name, state, parallelism, submittedAt }) => ({ id, name, state, parallelism, submittedAt })) };
+    // A RUNNING job whose subtasks cannot read is listed DEGRADED, as its status shows it.
+    return { jobs: jobs.map((job) => ({ id: job.id, name: job.name, state: this.degradedReason(job) !== undefined ? 'DEGRADED' : job.state, parallelism: job.parallelism, submittedAt: job.submittedAt })) };
   }
 
   /** The job, with each split's lag, pending entries and checkpoint (Redis sources). */
@@ -257,6 +285,16 @@ export class ControlPlane {
       return undefined;
     });
     let status: JobStatus = toJobStatus(job);
+    const degraded = this.degradedReason(job);
+    if (degraded !== undefined) status = { ...status, state: 'DEGRADED', degraded };
+    if (this.options.health) {
+      try {
+        const { events, eventCounts, deadLetter } = await this.options.health.read(jobId, job.stream);
+        status = { ...status, events, eventCounts, ...(deadLetter ? { deadLetter } : {}) };
+      } catch (err) {
+        this.log.jobs.warn({ jobId, err }, 'jobmanager.job.health_unavailable');
+      }
+    }
     // Shared splits are Redis streams read through the consumer group (Kafka partitions are exclusive).
     if (this.options.progress && job.sharing === 'share') {
       try {
@@ -267,6 +305,45 @@ export class ControlPlane {
     }
     const info = await model;
     return info ? { ...status, model: info } : status;
+  }
+
+  /** Why a RUNNING job cannot read right now (its subtasks' read problems from their last heartbeats), or undefined. */
+  private degradedReason(job: JobRecord): string | undefined {
+    if (job.state !== 'RUNNING') return undefined;
+    const problems = this.readProblems.get(job.id);
+    if (!problems) return undefined;
+    const lines: string[] = [];
+    for (const s of job.subtasks) {
+      const p = problems.get(s.index);
+      if (p && p.taskManagerId === s.taskManagerId) lines.push(`subtask ${s.index} on ${p.taskManagerId} cannot read: ${p.problem}`);
+    }
+    return lines.length > 0 ? lines.join('; ') : undefined;
+  }
+
+  /**
+   * Claims the streams of this cluster's active jobs again (a JobManager starting over existing state, or
+   * claims lost with Redis); a stream another live cluster holds meanwhile is logged, its job left as is.
+   */
+  async claimActiveStreams(): Promise<void> {
+    const claims = this.options.claims;
+    if (!claims) return;
+    for (const job of await this.allJobs()) {
+      if (!isActive(job.state) || job.stream === undefined) continue;
+      const foreign = await claims.claim([job.stream]);
+      if (foreign) this.log.jobs.warn({ jobId: job.id, job: job.name, stream: job.stream, cluster: foreign.cluster }, 'jobmanager.stream.claimed_elsewhere');
+    }
+  }
+
+  /** Releases the job's stream claim unless another active job of this cluster still reads it. */
+  private async releaseStream(job: JobRecord): Promise<void> {
+    if (job.stream === undefined || !this.options.claims) return;
+    const others = (await this.allJobs()).some((j) => j.id !== job.id && isActive(j.state) && j.stream === job.stream);
+    if (others) return;
+    try {
+      await this.options.claims.release([job.stream]);
+    } catch (err) {
+      this.log.jobs.warn({ jobId: job.id, stream: job.stream, err }, 'jobmanager.stream.release_failed');
+    }
   }
 
   /**
@@ -378,6 +455,8 @@ export class ControlPlane {
       if (!isActive(job.state)) return toJobStatus(job);
       const subtasks = job.subtasks.map((s) => ({ ...s, taskManagerId: null }));
       await this.updateJob(jobId, { state: 'CANCELED', subtasks });
+      this.readProblems.delete(jobId);
+      await this.releaseStream(job);
       this.log.jobs.info({ jobId, job: job.name }, 'jobmanager.job.canceled');
       return toJobStatus({ ...job, state: 'CANCELED', subtasks });
     });
@@ -389,7 +468,7 @@ export class ControlPlane {
     await this.exclusive(() => this.options.taskManagers.register(request, this.now()));
     this.log.members.info({ taskManagerId: request.id, host: request.host, slots: request.slots }, 'jobmanager.taskmanager.registered');
     await this.reassign();
-    return { heartbeatIntervalMs: this.options.heartbeatIntervalMs, heartbeatTimeoutMs: this.options.heartbeatTimeoutMs };
+    return { cluster: this.options.cluster, heartbeatIntervalMs: this.options.heartbeatIntervalMs, heartbeatTimeoutMs: this.options.heartbeatTimeoutMs };
   }
 
   /**
@@ -401,12 +480,14 @@ export class ControlPlane {
       const tm = await this.options.taskManagers.heartbeat(taskManagerId, request.running, this.now());
       if (!tm) return { known: false, failed: false };
       let failed = false;
+      this.recordReadProblems(taskManagerId, request);
       for (const r of request.running) {
         if (r.failure === undefined) continue;
         const job = (await this.allJobs()).find((j) => j.id === r.jobId);
         if (!job || !isActive(job.state)) continue;
         const failure = `subtask ${r.subtaskIndex} on ${taskManagerId}: ${r.failure}`;
         await this.updateJob(job.id, { state: 'FAILED', failure, subtasks: job.subtasks.map((s) => ({ ...s, taskManagerId: null })) });
+        await this.releaseStream(job);
         this.log.jobs.error({ jobId: job.id, job: job.name, subtask: r.subtaskIndex, taskManagerId, failure: r.failure }, 'jobmanager.job.failed');
         failed = true;
       }
@@ -417,13 +498,27 @@ export class ControlPlane {
     return { assignments: await this.assignmentsOf(taskManagerId), known: true };
   }
 
+  /** Keeps what this TaskManager's subtasks say about their reads (replacing what it said before). */
+  private recordReadProblems(taskManagerId: string, request: HeartbeatRequest): void {
+    for (const [jobId, problems] of this.readProblems) {
+      for (const [index, p] of problems) if (p.taskManagerId === taskManagerId) problems.delete(index);
+      if (problems.size === 0) this.readProblems.delete(jobId);
+    }
+    for (const r of request.running) {
+      if (r.readProblem === undefined) continue;
+      let problems = this.readProblems.get(r.jobId);
+      if (!problems) this.readProblems.set(r.jobId, (problems = new Map()));
+      problems.set(r.subtaskIndex, { taskManagerId, problem: r.readProblem });
+    }
+  }
+
   private async assignmentsOf(taskManagerId: string): Promise<SubtaskAssignment[]> {
     const out: SubtaskAssignment[] = [];
     for (const job of await this.allJobs()) {
       if (!isActive(job.state)) continue;
       for (const s of job.subtasks) {
         if (s.taskManagerId !== taskManagerId) continue;
-        out.push({ jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits, ...(s.epoch !== undefined ? { epoch: s.epoch } : {}), ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}) });
+        out.push({ cluster: this.options.cluster, jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits, ...(s.epoch !== undefined ? { epoch: s.epoch } : {}), ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}) });
       }
     }
     return out;
@@ -451,6 +546,7 @@ export class ControlPlane {
   async overview(): Promise<ClusterOverview> {
     const [{ taskmanagers }, jobs] = await Promise.all([this.listTaskManagers(), this.allJobs()]);
     return {
+      cluster: this.options.cluster,
       jobs: jobs.filter((j) => isActive(j.state)).length,
       taskmanagers: taskmanagers.length,
       slotsTotal: taskmanagers.reduce((n, tm) => n + tm.slots, 0),

@@ -27,7 +27,7 @@ function serverVersion(): string {
 }
 
 function isActive(job: JobSummary): boolean {
-  return job.state === 'CREATED' || job.state === 'RUNNING';
+  return job.state === 'CREATED' || job.state === 'RUNNING' || job.state === 'DEGRADED';
 }
 
 /** The request fields an inference needs, whichever API it came through. */

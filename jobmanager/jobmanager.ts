@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { PROCESS_OPTIONS } from '../src/config/process-options';
 import { ClusterServingError, ConfigError, ConnectorError } from '../src/errors';
+import { DEFAULT_CLUSTER } from '../src/cluster-api/keys';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { AccessToken } from './access-token';
 import { ModelDirectories } from '../src/cluster-api/model-directories';
@@ -20,6 +21,8 @@ import { ModelStore } from './state/model-store';
 import { TaskManagerRegistry } from './state/taskmanager-registry';
 import { SplitProgressReader } from './state/split-progress';
 import { TopologyValidator } from './topology-validator';
+import { StreamClaims } from './state/stream-claims';
+import { JobHealthReader } from './state/job-health';
 
 /** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
 export interface JobManagerOptions {
@@ -53,9 +56,14 @@ export interface JobManagerOptions {
   readonly topologyCheckTimeoutMs?: number;
   /** Heap limit of that child process, in MB. @default 1024 */
   readonly topologyCheckMemoryMb?: number;
+  /** The cluster's name, prefixing its control-plane keys in Redis. @default 'default' */
+  readonly cluster?: string;
   /** @default createLogger('jobmanager') */
   readonly logger?: Logger;
 }
+
+/** Shortest TTL of the JobManager's liveness key (see StreamClaims): a stream claim lapses this long after its JobManager stopped. */
+const MIN_ALIVE_TTL_MS = 30_000;
 
 /** How long the JobManager waits for Redis at start before giving up. */
 const REDIS_CONNECT_TIMEOUT_MS = 5000;
@@ -86,9 +94,13 @@ export class JobManager {
   private closing: Promise<void> | undefined;
   private address: string | undefined;
   private accessMode: AccessMode | undefined;
+  private claims: StreamClaims | undefined;
+  /** The cluster's name (prefix of its control-plane keys). */
+  readonly cluster: string;
 
   constructor(readonly options: JobManagerOptions) {
     this.logger = options.logger ?? createLogger('jobmanager');
+    this.cluster = options.cluster ?? DEFAULT_CLUSTER;
   }
 
   /** The REST API's base URL, e.g. `http://127.0.0.1:8081`; available once started. */
@@ -144,6 +156,9 @@ export class JobManager {
     await mkdir(options.cacheDir, { recursive: true });
     this.redis = await connectRedis(options.redisUrl, this.logger);
     const validationDir = join(options.cacheDir, 'jobmanager');
+    const cluster = this.cluster;
+    const claims = (this.claims = new StreamClaims(this.redis, cluster, Math.max(MIN_ALIVE_TTL_MS, 3 * options.heartbeatTimeoutMs)));
+    await claims.heartbeat();
     const validator = new TopologyValidator({
       allowCodeTopologies: options.allowCodeTopologies === true,
       cacheDir: validationDir,
@@ -152,13 +167,16 @@ export class JobManager {
     });
     const modelDirs = new ModelDirectories(options.modelDirs ?? []);
     this.control = new ControlPlane({
-      jobs: new JobStore(this.redis),
-      taskManagers: new TaskManagerRegistry(this.redis),
+      cluster,
+      claims,
+      health: new JobHealthReader(this.redis, cluster),
+      jobs: new JobStore(this.redis, cluster),
+      taskManagers: new TaskManagerRegistry(this.redis, cluster),
       validate: (source, opts) => validator.validate(source, opts),
       modelDirs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
-      progress: new SplitProgressReader(this.redis),
+      progress: new SplitProgressReader(this.redis, cluster),
       models: new ModelStore(options.cacheDir),
       logger: this.logger,
     });
@@ -176,9 +194,10 @@ export class JobManager {
     this.address = `${tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
     if (options.grpcPort !== undefined) this.grpc = await KServeGrpcServer.start(this.gateway, { host: options.host, port: options.grpcPort, logger: this.logger.child({ component: 'jobmanager.kserve' }), token, tls });
     await this.control.reassign();
+    await this.control.claimActiveStreams();
     this.scheduleTick();
     this.accessMode = mode;
-    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl), access: mode, tls: tls !== undefined, modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
+    this.logger.info({ component: 'jobmanager', cluster, url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl), access: mode, tls: tls !== undefined, modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
     if (mode === 'insecure') {
       const warning = `listening on ${options.host} with NO TOKEN (--insecure): anyone who reaches this port can submit jobs, cancel them and register TaskManagers`;
       this.logger.warn({ component: 'jobmanager', host: options.host, access: mode, warning }, 'jobmanager.insecure');
@@ -205,6 +224,7 @@ export class JobManager {
         this.control?.noteStall(now - lateMs, now);
         if (lateMs > this.options.heartbeatIntervalMs) this.logger.warn({ component: 'jobmanager.scheduler', lateMs: Math.round(lateMs) }, 'jobmanager.scheduler.stalled');
       }
+      this.claims?.heartbeat().catch((err: unknown) => this.logger.warn({ component: 'jobmanager.claims', err }, 'jobmanager.alive.failed'));
       this.control
         ?.reassign()
         .catch((err: unknown) => this.logger.warn({ component: 'jobmanager.scheduler', err }, 'jobmanager.scheduler.failed'))

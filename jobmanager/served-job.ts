@@ -105,7 +105,8 @@ export class ServedJob {
 
   /** Sends one request into the job's stream and waits for its result (outputs or error). */
   predict(inputs: ReadonlyMap<string, Tensor>, timeoutMs: number): Promise<NativeResult> {
-    if (this.job.state !== 'RUNNING') {
+    // DEGRADED is RUNNING with a subtask that cannot read right now: the request waits in the stream.
+    if (this.job.state !== 'RUNNING' && this.job.state !== 'DEGRADED') {
       return Promise.reject(new ClusterServingError('CS_ERR_CLOSED', `model ${this.job.name} is not ready: job ${this.job.id} is ${this.job.state} (waiting for a free TaskManager slot)`, { context: { jobId: this.job.id } }));
     }
     // After the first request the stream client exists: no await on the hot path.

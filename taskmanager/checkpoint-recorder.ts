@@ -10,6 +10,8 @@ export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
 export interface CheckpointRecorderOptions {
   /** The cluster's Redis, where the JobManager reads them. */
   readonly redisUrl: string;
+  /** The cluster the job belongs to (its keys live under it). */
+  readonly cluster: string;
   readonly jobId: string;
   readonly subtaskIndex: number;
   readonly taskManagerId: string;
@@ -20,7 +22,7 @@ export interface CheckpointRecorderOptions {
 
 /**
  * Records a subtask's checkpoints (see {@link CheckpointTracker}) in Redis: `HSET
- * cs:job:<id>:checkpoints <split> <JSON SplitCheckpoint>`, at most once per interval while results are
+ * cs:{<cluster>}:job:<id>:checkpoints <split> <JSON SplitCheckpoint>`, at most once per interval while results are
  * written, and once more on close. A failed write is logged and retried with the next change or on
  * close; checkpoints are for progress reports, so losing one delays nothing.
  */
@@ -76,7 +78,7 @@ export class CheckpointRecorder {
       fields.push(split, JSON.stringify(value));
     }
     try {
-      await this.redis.hset(checkpointsKey(this.options.jobId), ...fields);
+      await this.redis.hset(checkpointsKey(this.options.cluster, this.options.jobId), ...fields);
       for (const [split, offset] of changed) this.recorded.set(split, offset);
     } catch (err) {
       this.options.logger.warn({ err, jobId: this.options.jobId, subtask: this.options.subtaskIndex }, 'taskmanager.checkpoint.write_failed');

@@ -11,6 +11,8 @@ import { SubtaskRunner, type SubtaskRunnerOptions } from './subtask-runner';
 export interface SubtaskHandle {
   start(): Promise<void>;
   close(options?: { force?: boolean }): Promise<void>;
+  /** Set while the subtask's reads keep failing: reported with the heartbeat (the job shows DEGRADED). */
+  readonly readProblem?: string | undefined;
 }
 
 /** What a {@link SlotTable} needs. */
@@ -77,6 +79,12 @@ export class SlotTable {
   private readonly slots = new Map<string, Slot>();
   private readonly closing = new Map<string, Promise<void>>();
   private readonly topologies = new Map<string, Promise<Topology>>();
+  /**
+   * Per desired subtask whose last start failed for a reason worth retrying (Redis or the JobManager not
+   * reachable, a split that cannot hold a consumer group): the reason, reported with the heartbeats as a
+   * read problem until a start succeeds, so its job shows DEGRADED rather than RUNNING meanwhile.
+   */
+  private readonly startProblems = new Map<string, { jobId: string; subtaskIndex: number; problem: string }>();
   private readonly createRunner: (options: SubtaskRunnerOptions) => SubtaskHandle;
   private readonly log: Logger;
   private closed = false;
@@ -88,11 +96,19 @@ export class SlotTable {
 
   /** What this TaskManager runs, for its heartbeat (failed starts carry their failure). */
   running(): RunningSubtask[] {
-    return [...this.slots.values()].map((s) => ({
-      jobId: s.assignment.jobId,
-      subtaskIndex: s.assignment.subtaskIndex,
-      ...(s.failure !== undefined ? { failure: s.failure } : {}),
-    }));
+    const running: RunningSubtask[] = [...this.slots.values()].map((s) => {
+      const readProblem = s.runner?.readProblem ?? this.startProblems.get(s.key)?.problem;
+      return {
+        jobId: s.assignment.jobId,
+        subtaskIndex: s.assignment.subtaskIndex,
+        ...(s.failure !== undefined ? { failure: s.failure } : {}),
+        ...(readProblem !== undefined ? { readProblem } : {}),
+      };
+    });
+    for (const [key, p] of this.startProblems) {
+      if (!this.slots.has(key)) running.push({ jobId: p.jobId, subtaskIndex: p.subtaskIndex, readProblem: p.problem });
+    }
+    return running;
   }
 
   /** Number of subtasks running or starting. */
@@ -105,6 +121,7 @@ export class SlotTable {
     if (this.closed) return;
     const wanted = new Map<string, SubtaskAssignment>();
     for (const a of desired) wanted.set(slotKey(a.jobId, a.subtaskIndex), a);
+    for (const key of this.startProblems.keys()) if (!wanted.has(key)) this.startProblems.delete(key);
     for (const slot of [...this.slots.values()]) {
       const next = wanted.get(slot.key);
       if (!next || !sameSplits(next.splits, slot.assignment.splits) || next.epoch !== slot.assignment.epoch) this.remove(slot, false);
@@ -134,6 +151,7 @@ export class SlotTable {
       const topology = await this.withModel(slot.assignment, await this.topologyOf(jobId));
       if (slot.removed) return;
       const runner = this.createRunner({
+        cluster: slot.assignment.cluster,
         jobId,
         subtaskIndex,
         topology,
@@ -151,6 +169,7 @@ export class SlotTable {
       });
       slot.runner = runner;
       await runner.start();
+      this.startProblems.delete(slot.key);
       if (!slot.removed) {
         slot.state = 'running';
         log.info({ splits }, 'taskmanager.slot.assigned');
@@ -161,6 +180,7 @@ export class SlotTable {
       if (error.retriable) {
         // JobManager or Redis not reachable right now: drop the slot, the next heartbeat starts it again.
         log.warn({ reason: error.message, code: error.code }, 'taskmanager.slot.retry');
+        this.startProblems.set(slot.key, { jobId, subtaskIndex, problem: `cannot start: ${error.message}`.slice(0, 1000) });
         await this.closeQuietly(slot, true, log);
         slot.state = 'failed'; // nothing left to close
         if (!slot.removed) {

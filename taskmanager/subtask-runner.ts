@@ -19,15 +19,20 @@ import { applyUserStep } from '../src/operators/user-step';
 import { ClusterServingError } from '../src/errors';
 import { backoffDelay } from '../src/retry/backoff';
 import { PoisonPolicy } from '../src/retry/poison-policy';
-import { deadLetterKey, isReplyKey, replyKeyPrefix } from '../src/cluster-api/keys';
+import { CONSUMER_GROUP, DEFAULT_CLUSTER, deadLetterKey, isReplyKey, replyKeyPrefix } from '../src/cluster-api/keys';
+import { unusableEntryReason } from '../src/connector/unusable-entry';
+import type { PoisonVerdict } from '../src/retry/poison-policy';
 import { RedisStreamSource } from '../connectors/redis/redis-stream-source';
 import { RedisResultSink, type PoisonEntry } from '../connectors/redis/redis-result-sink';
 import { bigdlResultFormat, nativeResultFormat } from '../connectors/redis/result-format';
 import { isFenced } from '../connectors/redis/subtask-fence';
 import { CreditGate } from './credit-gate';
 import { CheckpointRecorder } from './checkpoint-recorder';
+import { JobEventRecorder } from './job-event-recorder';
 
 export interface SubtaskRunnerOptions {
+  /** The cluster the job belongs to: checkpoints and events are recorded under it. @default 'default' */
+  readonly cluster?: string;
   readonly jobId: string;
   readonly subtaskIndex: number;
   readonly topology: Topology;
@@ -93,6 +98,9 @@ export class SubtaskRunner {
   private source: Source | undefined;
   private sink: (Sink & Pick<RedisResultSink, 'park'>) | undefined;
   private checkpoints: CheckpointRecorder | undefined;
+  private events: JobEventRecorder | undefined;
+  private protocol: 'native' | 'bigdl' = 'native';
+  private deadLetterStream = '';
   private poison: PoisonPolicy | undefined;
   /** Poison entries being parked. */
   private readonly parking = new Set<Promise<void>>();
@@ -108,6 +116,12 @@ export class SubtaskRunner {
   written = 0;
   /** Poison entries parked in the dead-letter stream since start. */
   parked = 0;
+  /** Unusable entries (no uri or data, unknown fields, undecodable) parked in the dead-letter stream since start. */
+  unusable = 0;
+  /** Times a split's stream or consumer group was found missing and created again since start. */
+  groupsRecreated = 0;
+  /** Set while reads keep failing (the last reason); reported with the heartbeats. */
+  readProblem: string | undefined;
   /** Model runs, rows run and time spent in them since start. */
   runs = 0;
   rows = 0;
@@ -134,11 +148,16 @@ export class SubtaskRunner {
     const bigdl = spec.source.protocol === 'bigdl';
     const stream = spec.source.stream ?? spec.name;
     const { jobId, subtaskIndex, consumerName, claimIntervalMs, claimMinIdleMs, epoch } = this.options;
-    const fence = epoch !== undefined ? { jobId, subtaskIndex, epoch } : undefined;
+    const fence = epoch !== undefined ? { cluster: this.options.cluster ?? DEFAULT_CLUSTER, jobId, subtaskIndex, epoch } : undefined;
     const model = (this.model = await (this.options.runtime ?? sharedOnnxModels).load(spec.model));
-    const checkpoints = (this.checkpoints = new CheckpointRecorder({ redisUrl: this.options.redisUrl, jobId, subtaskIndex, taskManagerId: this.options.taskManagerId ?? consumerName, intervalMs: this.options.checkpointIntervalMs, logger: this.log }));
+    const checkpoints = (this.checkpoints = new CheckpointRecorder({ redisUrl: this.options.redisUrl, cluster: this.options.cluster ?? DEFAULT_CLUSTER, jobId, subtaskIndex, taskManagerId: this.options.taskManagerId ?? consumerName, intervalMs: this.options.checkpointIntervalMs, logger: this.log }));
     const tracker = checkpoints.tracker;
     this.poison = new PoisonPolicy({ maxDeliveries: spec.source.maxDeliveries, deadLetterStream: deadLetterKey(stream) });
+    this.protocol = bigdl ? 'bigdl' : 'native';
+    this.deadLetterStream = deadLetterKey(stream);
+    const cluster = this.options.cluster ?? DEFAULT_CLUSTER;
+    const taskManagerId = this.options.taskManagerId ?? consumerName;
+    const events = (this.events = new JobEventRecorder({ redisUrl: this.options.redisUrl, cluster, jobId, logger: this.log }));
     this.source = new RedisStreamSource({
       url: spec.source.address ?? this.options.redisUrl,
       splits: this.options.splits,
@@ -146,6 +165,10 @@ export class SubtaskRunner {
       claimIntervalMs,
       claimMinIdleMs,
       ownInFlight: (split, id) => tracker.inFlight(split, id),
+      onGroupRecreated: (split) => {
+        this.groupsRecreated++;
+        events.record({ kind: 'group_recreated', split, subtaskIndex, taskManagerId, message: `stream ${split} or its consumer group ${CONSUMER_GROUP} was missing (deleted, expired, or Redis restarted without persistence); created again, entries it held are gone` });
+      },
       ...(bigdl ? {} : { payloadAlignment: firstTensorOffset }),
       ...(fence ? { fence, ...(this.options.takeOver ? { takeOver: this.options.takeOver } : {}) } : {}),
     });
@@ -199,8 +222,17 @@ export class SubtaskRunner {
         batchWindow({ maxSize: SINK_CHUNK, maxDelayMs: 0, key: () => '' }),
         mergeMap(async (results) => {
           try {
-            await sink.write(results);
-            this.written += results.length;
+            // Undecodable entries are parked (dead letter + error result + ack), the rest written.
+            const dead = results.some((r) => r.deadLetter !== undefined) ? results.filter((r) => r.deadLetter !== undefined) : undefined;
+            const ordinary = dead ? results.filter((r) => r.deadLetter === undefined) : results;
+            await Promise.all([sink.write(ordinary), dead ? sink.park(dead.map((r) => this.undecodableEntry(r))) : undefined]);
+            this.written += ordinary.length;
+            if (dead) {
+              this.unusable += dead.length;
+              // One line per chunk: a writer sending garbage must not flood the log.
+              const first = dead[0]!;
+              this.log.warn({ count: dead.length, split: first.ref.split, entryId: first.ref.entryId, uri: first.uri, reason: first.deadLetter!.reason }, 'taskmanager.source.unusable_parked');
+            }
             checkpoints.written(results.map((r) => r.ref));
           } catch (err) {
             // Left pending: claimed again once idle long enough (by this reader or another).
@@ -236,10 +268,13 @@ export class SubtaskRunner {
       try {
         batch = await this.source!.read(credits, READ_BLOCK_MS);
         failures = 0;
+        this.readProblem = undefined;
       } catch (err) {
         gate.release(credits);
         if (isFenced(err)) this.onFenced(err);
         if (this.stopping) break;
+        // One failure may be a blip; from the second in a row the JobManager hears of it (job DEGRADED).
+        if (failures >= 1) this.readProblem = (err instanceof Error ? err.message : String(err)).slice(0, 1000);
         const delay = backoffDelay(failures++);
         this.log.warn({ err, delay }, 'taskmanager.source.read_failed');
         await new Promise((r) => setTimeout(r, delay));
@@ -247,8 +282,14 @@ export class SubtaskRunner {
       }
       gate.release(credits - batch.length);
       const poison: PoisonEntry[] = [];
+      const unusable: PoisonEntry[] = [];
       for (const entry of batch) {
         this.checkpoints!.tracker.read(entry.split, entry.entryId);
+        const problem = unusableEntryReason(entry, this.protocol);
+        if (problem) {
+          unusable.push({ entry, uri: entry.uri || entry.entryId, replyTo: undefined, verdict: this.unusableVerdict(entry, problem) });
+          continue;
+        }
         const verdict = this.poison!.check(entry);
         // The payload is not decoded (decoding may be what kills its reader), so no reply: the client
         // sees the result through OutputQueue.query, or its predict times out.
@@ -256,6 +297,7 @@ export class SubtaskRunner {
         else this.entries.next(entry);
       }
       if (poison.length > 0) this.park(poison, gate);
+      if (unusable.length > 0) this.park(unusable, gate, 'unusable');
     }
   }
 
@@ -273,14 +315,34 @@ export class SubtaskRunner {
     this.options.onFenced?.();
   }
 
+  /** What the sink parks for a result marked undecodable by the decode operator. */
+  private undecodableEntry(r: InferenceResult): PoisonEntry {
+    const { entry, reason } = r.deadLetter!;
+    const error = r.error ?? { code: 'CS_ERR_BAD_REQUEST', message: reason };
+    return { entry, uri: r.uri, replyTo: r.replyTo, verdict: { deliveries: entry.deliveries ?? 1, reason, error: { code: error.code, message: `${error.message} (parked in ${this.deadLetterStream})` } } };
+  }
+
+  /** The dead-letter reason and error result of an entry that cannot be used at all. */
+  private unusableVerdict(entry: SourceEntry, problem: string): PoisonVerdict {
+    const reason = `unusable entry: ${problem}`;
+    return { deliveries: entry.deliveries ?? 1, reason, error: { code: 'CS_ERR_BAD_REQUEST', message: `${reason}: not processed, parked in ${this.deadLetterStream}` } };
+  }
+
   /** Parks poison entries (dead letter + CS_ERR_POISON result + ack, atomically) beside the graph. */
-  private park(items: PoisonEntry[], gate: CreditGate): void {
+  private park(items: PoisonEntry[], gate: CreditGate, kind: 'poison' | 'unusable' = 'poison'): void {
     const tracker = this.checkpoints!.tracker;
     const parking = this.sink!.park(items).then(
       () => {
-        this.parked += items.length;
+        if (kind === 'poison') this.parked += items.length;
+        else this.unusable += items.length;
         this.checkpoints!.written(items.map((p) => p.entry));
-        for (const { entry, verdict } of items) this.log.warn({ split: entry.split, entryId: entry.entryId, uri: entry.uri, deliveries: verdict.deliveries }, 'taskmanager.source.poison_parked');
+        if (kind === 'poison') {
+          for (const { entry, verdict } of items) this.log.warn({ split: entry.split, entryId: entry.entryId, uri: entry.uri, deliveries: verdict.deliveries }, 'taskmanager.source.poison_parked');
+        } else {
+          // One line per read: a writer sending garbage must not flood the log.
+          const { entry, verdict } = items[0]!;
+          this.log.warn({ count: items.length, split: entry.split, entryId: entry.entryId, uri: entry.uri, reason: verdict.reason }, 'taskmanager.source.unusable_parked');
+        }
       },
       (err: unknown) => {
         for (const { entry } of items) tracker.released(entry.split, entry.entryId);
@@ -309,6 +371,7 @@ export class SubtaskRunner {
       await this.done;
       await Promise.all([...this.parking]);
       await this.checkpoints?.close();
+      await this.events?.close();
       await this.sink?.close();
       await this.model?.close();
       this.log.info({ eventLoopUtilization: performance.eventLoopUtilization().utilization, written: this.written, runs: this.runs, meanBatch: this.runs ? this.rows / this.runs : 0, meanRunMs: this.runs ? this.runMs / this.runs : 0, ...(this.images ? { images: this.images, meanDecodeMs: this.decodeMs / this.images } : {}) }, 'taskmanager.subtask.closed');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { JobManagerClient } from '../src/cluster-api/jobmanager-client';
+import type { RegisterTaskManagerResponse, SubtaskAssignment } from '../src/cluster-api/dto';
 import { ClusterServingError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { Heartbeat } from './heartbeat';
@@ -75,6 +76,12 @@ export class TaskManager {
   private heartbeat: Heartbeat | undefined;
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  /**
+   * The cluster of the JobManager this TaskManager registered with (undefined before). A TaskManager
+   * takes its cluster from its JobManager, never from a flag, so it cannot record state under another
+   * cluster's keys; and a JobManager assigns only TaskManagers registered in its own cluster.
+   */
+  cluster: string | undefined;
 
   constructor(readonly options: TaskManagerOptions) {
     this.id = options.taskManagerId ?? generateTaskManagerId();
@@ -101,8 +108,8 @@ export class TaskManager {
     return this.starting;
   }
 
-  private register() {
-    return registerWithJobManager(
+  private async register(): Promise<RegisterTaskManagerResponse> {
+    const response = await registerWithJobManager(
       this.client,
       { id: this.id, host: this.options.host ?? hostname(), slots: this.options.slots },
       {
@@ -111,6 +118,9 @@ export class TaskManager {
         ...(this.options.registrationBackoff ? { backoff: this.options.registrationBackoff } : {}),
       },
     );
+    if (this.cluster !== undefined && this.cluster !== response.cluster) this.logger.warn({ component: 'taskmanager', from: this.cluster, to: response.cluster }, 'taskmanager.cluster.changed');
+    this.cluster = response.cluster;
+    return response;
   }
 
   private async doStart(): Promise<void> {
@@ -126,7 +136,7 @@ export class TaskManager {
       taskManagerId: this.id,
       intervalMs: heartbeatIntervalMs,
       running: () => this.slots.running(),
-      onAssignments: (assignments) => this.slots.apply(assignments),
+      onAssignments: (assignments) => this.slots.apply(this.ownCluster(assignments)),
       onUnknown: async () => {
         await this.register();
       },
@@ -134,6 +144,16 @@ export class TaskManager {
     });
     this.heartbeat.start();
     this.logger.info({ component: 'taskmanager', jobmanager: this.client.baseUrl, slots: this.options.slots }, 'taskmanager.started');
+  }
+
+  /** The assignments of the cluster this TaskManager registered with (any other is dropped, loudly). */
+  private ownCluster(assignments: readonly SubtaskAssignment[]): SubtaskAssignment[] {
+    const own = assignments.filter((a) => a.cluster === this.cluster);
+    if (own.length < assignments.length) {
+      const foreign = assignments.filter((a) => a.cluster !== this.cluster);
+      this.logger.error({ component: 'taskmanager', cluster: this.cluster, foreign: foreign.map((a) => `${a.cluster}/${a.jobId}/${a.subtaskIndex}`) }, 'taskmanager.assignment.foreign_cluster');
+    }
+    return own;
   }
 
   /** Sends a heartbeat now and applies its answer (the next one follows an interval later). */

@@ -54,6 +54,12 @@ export interface RedisStreamSourceOptions {
    * backlog is read.
    */
   readonly takeOver?: (consumer: string) => boolean;
+  /**
+   * Called when a split's stream or consumer group was found missing (NOGROUP: the stream was deleted,
+   * expired, or Redis restarted without persistence) and the group was created again (MKSTREAM), so the
+   * owner can report it. Entries the lost stream held are gone; new ones are read.
+   */
+  readonly onGroupRecreated?: (split: string) => void;
 }
 
 type StreamReply = [Buffer, [Buffer, Buffer[] | null][]][] | null;
@@ -114,15 +120,33 @@ export class RedisStreamSource implements Source {
   start(): Promise<void> {
     return (this.started ??= (async () => {
       await this.redis.connect();
-      for (const split of this.options.splits) {
-        try {
-          await this.redis.xgroup('CREATE', split, this.group, '0', 'MKSTREAM');
-        } catch (err) {
-          if (!(err instanceof Error) || !err.message.includes('BUSYGROUP')) throw new ConnectorError(`cannot create consumer group on ${split}: ${String(err)}`, { cause: err });
-        }
-      }
+      for (const split of this.options.splits) await this.createGroup(split);
       this.nextClaimAt = this.options.takeOver ? 0 : Date.now() + this.claimIntervalMs;
     })());
+  }
+
+  /** XGROUP CREATE … MKSTREAM; true when it created the group, false when it was there (BUSYGROUP). */
+  private async createGroup(split: string): Promise<boolean> {
+    try {
+      await this.redis.xgroup('CREATE', split, this.group, '0', 'MKSTREAM');
+      return true;
+    } catch (err) {
+      if (err instanceof Error && err.message.includes('BUSYGROUP')) return false;
+      throw new ConnectorError(`cannot create consumer group ${this.group} on ${split}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * A read found a split's stream or group missing: creates every missing group again (a split whose
+   * group is there is left alone) and reports each one created. Throws when a group cannot be created
+   * (e.g. the key now holds another type), so the read keeps failing and the owner reports it.
+   */
+  private async recreateGroups(): Promise<void> {
+    for (const split of this.options.splits) {
+      if (!(await this.createGroup(split))) continue;
+      this.backlog.delete(split); // the pending list went with the group
+      this.options.onGroupRecreated?.(split);
+    }
   }
 
   async read(maxEntries: number, blockMs: number): Promise<SourceEntry[]> {
@@ -141,6 +165,10 @@ export class RedisStreamSource implements Source {
     } catch (err) {
       if (this.closed) return [];
       if (isFenced(err)) throw err;
+      if (isNoGroup(err)) {
+        await this.recreateGroups();
+        return [];
+      }
       throw new ConnectorError(`reading ${this.options.splits.join(', ')} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
@@ -208,7 +236,7 @@ export class RedisStreamSource implements Source {
   private async claim(maxEntries: number): Promise<SourceEntry[]> {
     const { fence } = this.options;
     if (fence) {
-      const stored = await this.redis.hget(fencesKey(fence.jobId), String(fence.subtaskIndex));
+      const stored = await this.redis.hget(fencesKey(fence.cluster, fence.jobId), String(fence.subtaskIndex));
       if (isStale(fence, stored)) throw fencedError(fence, stored ?? '?', 'claiming');
     }
     const splits = this.options.splits;
@@ -281,6 +309,14 @@ export class RedisStreamSource implements Source {
 function consumerField(info: unknown[], field: string): string | undefined {
   for (let i = 0; i + 1 < info.length; i += 2) if (String(info[i]) === field) return String(info[i + 1]);
   return undefined;
+}
+
+/** Whether a command failed because the stream or its consumer group does not exist (NOGROUP error reply). */
+function isNoGroup(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (/^NOGROUP\b/.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** Checks an XREADGROUP reply read by the RespConnection: `[[key, [[id, fields | nil], ...]], ...]` or nil. */

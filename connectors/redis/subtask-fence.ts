@@ -3,11 +3,13 @@ import { ClusterServingError } from '../../src/errors';
 
 /**
  * The epoch a subtask was assigned with, and where the JobManager keeps the current one: the field
- * `<subtask index>` of the job's fence hash (`fencesKey(jobId)`). A writer whose epoch is older than the
+ * `<subtask index>` of the job's fence hash (`fencesKey(cluster, jobId)`). A writer whose epoch is older than the
  * stored one is stale (its subtask moved to another TaskManager): the sink's scripts refuse its writes and
  * the source stops claiming for it.
  */
 export interface SubtaskFence {
+  /** The cluster of the job (its fence hash is one of the cluster's control-plane keys). */
+  readonly cluster: string;
   readonly jobId: string;
   readonly subtaskIndex: number;
   readonly epoch: number;
@@ -19,7 +21,7 @@ export interface SubtaskFence {
  */
 export function fenceArgs(fence: SubtaskFence | undefined, placeholderKey: string): { key: string; field: string; epoch: string } {
   if (!fence) return { key: placeholderKey, field: '', epoch: '' };
-  return { key: fencesKey(fence.jobId), field: String(fence.subtaskIndex), epoch: String(fence.epoch) };
+  return { key: fencesKey(fence.cluster, fence.jobId), field: String(fence.subtaskIndex), epoch: String(fence.epoch) };
 }
 
 /** Whether a stored epoch (HGET of the fence hash) makes `fence` stale. */

@@ -4,6 +4,7 @@ import type { JobList, JobStatus, SubmitJobResponse, TopologySource } from '../.
 import { ClusterServingError } from '../../src/errors';
 import type { ControlPlane } from '../control-plane';
 import { JobStateConflict } from '../job-state-conflict';
+import { StreamClaimConflict } from '../stream-claim-conflict';
 import { toErrorReply } from './error-handler';
 import { parseSubmitJobRequest } from './request-bodies';
 
@@ -29,12 +30,19 @@ export function parseParallelism(value: unknown): number {
  * The jobs resource (Flink's paths):
  * `POST /jobs`, `GET /jobs`, `GET /jobs/:jobId`, `GET /jobs/:jobId/topology`, `GET /jobs/:jobId/model`
  * (the model file's bytes), `PATCH /jobs/:jobId?mode=cancel` and `DELETE /jobs/:jobId` (both cancel),
- * `PATCH /jobs/:jobId/rescaling?parallelism=N` (409 for a canceled or failed job).
+ * `PATCH /jobs/:jobId/rescaling?parallelism=N` (409 for a canceled or failed job); `POST /jobs` answers 409 when another cluster on the
+ * same Redis reads the job's stream.
  */
 export function registerJobRoutes(app: FastifyInstance, control: ControlPlane): void {
-  app.post('/jobs', async (request): Promise<SubmitJobResponse> => {
+  app.post('/jobs', async (request, reply) => {
     const { topology, ...rest } = parseSubmitJobRequest(request.body);
-    return control.submit(topology, rest);
+    try {
+      const submitted: SubmitJobResponse = await control.submit(topology, rest);
+      return submitted;
+    } catch (err) {
+      if (err instanceof StreamClaimConflict) return reply.status(409).send(toErrorReply(err).body);
+      throw err;
+    }
   });
 
   app.get('/jobs', async (): Promise<JobList> => control.listJobs());

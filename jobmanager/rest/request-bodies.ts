@@ -34,6 +34,7 @@ const heartbeat = z.strictObject({
       jobId: z.string().min(1),
       subtaskIndex: z.number().int().min(0),
       failure: z.string().optional(),
+      readProblem: z.string().max(4000).optional(),
     }),
   ),
 });

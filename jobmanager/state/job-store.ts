@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { JobState, JobStatus, SubtaskStatus, TopologySource } from '../../src/cluster-api/dto';
-import { JOBS_KEY, fencesKey, jobKey } from '../../src/cluster-api/keys';
+import { fencesKey, jobsKey, jobKey } from '../../src/cluster-api/keys';
 import type { SplitSharing } from '../scheduler/spread-splits';
 
 /** A job as the JobManager keeps it (its topology source text is read separately, see {@link JobStore.topology}). */
@@ -13,6 +13,8 @@ export interface JobRecord extends JobStatus {
   readonly modelSha256?: string;
   /** The id the submitter chose for this submission: a retried submit with it answers this job. */
   readonly submitId?: string;
+  /** The data stream (topology `source.stream`) on the cluster's Redis that this job claimed; absent for other sources. */
+  readonly stream?: string;
 }
 
 /** What can change after submission. */
@@ -24,11 +26,11 @@ export interface JobUpdate {
   readonly failure?: string;
 }
 
-const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256', 'submitId'] as const;
+const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256', 'submitId', 'stream'] as const;
 const JOB_STATES: readonly JobState[] = ['CREATED', 'RUNNING', 'CANCELED', 'FAILED'];
 
 function parseRecord(values: readonly (string | null)[]): JobRecord | undefined {
-  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256, submitId] = values;
+  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256, submitId, stream] = values;
   if (!id || !name || !state || !JOB_STATES.includes(state as JobState)) return undefined;
   return {
     id,
@@ -44,22 +46,26 @@ function parseRecord(values: readonly (string | null)[]): JobRecord | undefined 
     ...(failure ? { failure } : {}),
     ...(modelSha256 ? { modelSha256 } : {}),
     ...(submitId ? { submitId } : {}),
+    ...(stream ? { stream } : {}),
   };
 }
 
 /**
- * The JobManager's jobs, kept in Redis so a restarted JobManager carries on: the hash `cs:job:<id>`
+ * The JobManager's jobs, kept in Redis so a restarted JobManager carries on: the hash `cs:{<cluster>}:job:<id>`
  * holds a job's fields (the submitted topology text among them, JSON for lists), and the sorted set
- * `cs:jobs` lists the ids by submission time. Callers serialise writes (the JobManager does).
+ * `cs:{<cluster>}:jobs` lists the ids by submission time. Callers serialise writes (the JobManager does).
  */
 export class JobStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly cluster: string,
+  ) {}
 
   /** Stores a new job with its topology source. */
   async create(job: JobRecord, topology: TopologySource): Promise<void> {
     await this.redis
       .multi()
-      .hset(jobKey(job.id), {
+      .hset(jobKey(this.cluster, job.id), {
         id: job.id,
         name: job.name,
         state: job.state,
@@ -73,22 +79,23 @@ export class JobStore {
         subtasks: JSON.stringify(job.subtasks),
         ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}),
         ...(job.submitId !== undefined ? { submitId: job.submitId } : {}),
+        ...(job.stream !== undefined ? { stream: job.stream } : {}),
       })
-      .zadd(JOBS_KEY, String(job.submittedAt), job.id)
+      .zadd(jobsKey(this.cluster), String(job.submittedAt), job.id)
       .exec();
   }
 
   /** One job, or undefined when unknown. */
   async get(jobId: string): Promise<JobRecord | undefined> {
-    return parseRecord(await this.redis.hmget(jobKey(jobId), ...FIELDS));
+    return parseRecord(await this.redis.hmget(jobKey(this.cluster, jobId), ...FIELDS));
   }
 
   /** Every job, in submission order. */
   async list(): Promise<JobRecord[]> {
-    const ids = await this.redis.zrange(JOBS_KEY, '0', '-1');
+    const ids = await this.redis.zrange(jobsKey(this.cluster), '0', '-1');
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(jobKey(id), ...FIELDS);
+    for (const id of ids) pipeline.hmget(jobKey(this.cluster, id), ...FIELDS);
     const replies = (await pipeline.exec()) ?? [];
     const jobs: JobRecord[] = [];
     for (const [err, values] of replies) {
@@ -101,13 +108,13 @@ export class JobStore {
 
   /** The epochs stored in the job's fence hash, by subtask index (also of subtasks a rescale dropped). */
   async epochs(jobId: string): Promise<Map<number, number>> {
-    const all = await this.redis.hgetall(fencesKey(jobId));
+    const all = await this.redis.hgetall(fencesKey(this.cluster, jobId));
     return new Map(Object.entries(all).map(([index, epoch]) => [Number(index), Number(epoch)]));
   }
 
   /** The topology file as submitted, or undefined when the job is unknown. */
   async topology(jobId: string): Promise<TopologySource | undefined> {
-    const [filename, source, baseDir] = await this.redis.hmget(jobKey(jobId), 'filename', 'source', 'baseDir');
+    const [filename, source, baseDir] = await this.redis.hmget(jobKey(this.cluster, jobId), 'filename', 'source', 'baseDir');
     if (typeof filename !== 'string' || typeof source !== 'string') return undefined;
     return { filename, source, baseDir: baseDir ?? '' };
   }
@@ -127,10 +134,10 @@ export class JobStore {
     const epochs: Record<string, string> = {};
     for (const s of update.subtasks ?? []) if (s.epoch !== undefined) epochs[String(s.index)] = String(s.epoch);
     if (Object.keys(epochs).length === 0) {
-      await this.redis.hset(jobKey(jobId), fields);
+      await this.redis.hset(jobKey(this.cluster, jobId), fields);
       return;
     }
-    const replies = await this.redis.multi().hset(jobKey(jobId), fields).hset(fencesKey(jobId), epochs).exec();
+    const replies = await this.redis.multi().hset(jobKey(this.cluster, jobId), fields).hset(fencesKey(this.cluster, jobId), epochs).exec();
     for (const [err] of replies ?? []) if (err) throw err;
   }
 }

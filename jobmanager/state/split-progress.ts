@@ -5,7 +5,7 @@ import { previousStreamId } from '../../src/redis/stream-ids';
 
 /**
  * Reads how far a job's Redis splits are: the consumer group's lag and pending count per split stream
- * (XINFO GROUPS) and the checkpoints the subtasks record (`cs:job:<id>:checkpoints`, see
+ * (XINFO GROUPS) and the checkpoints the subtasks record (`cs:{<cluster>}:job:<id>:checkpoints`, see
  * taskmanager/checkpoint-recorder.ts). Reads the cluster's Redis: a topology whose source names another
  * Redis `address` shows its splits with unknown lag and no pending entries.
  *
@@ -23,7 +23,10 @@ interface GroupState {
 }
 
 export class SplitProgressReader {
-  constructor(private readonly redis: Redis) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly cluster: string,
+  ) {}
 
   /** The job's checkpoints, in the order of `splits` (splits without one are left out; others recorded are appended). */
   async checkpoints(jobId: string, splits: readonly string[] = []): Promise<SplitCheckpoint[]> {
@@ -49,7 +52,7 @@ export class SplitProgressReader {
 
   /** The checkpoints the subtasks recorded, one per split (the last recorder's). */
   private async recorded(jobId: string): Promise<SplitCheckpoint[]> {
-    const hash = await this.redis.hgetall(checkpointsKey(jobId));
+    const hash = await this.redis.hgetall(checkpointsKey(this.cluster, jobId));
     return Object.entries(hash).flatMap(([split, json]) => parseCheckpoint(split, json) ?? []);
   }
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RegisterTaskManagerRequest, RunningSubtask } from '../../src/cluster-api/dto';
-import { TASKMANAGERS_KEY } from '../../src/cluster-api/keys';
+import { taskManagersKey } from '../../src/cluster-api/keys';
 
 /** A registered TaskManager as the JobManager keeps it. */
 export interface TaskManagerRecord {
@@ -26,36 +26,43 @@ function parse(text: string | null | undefined): TaskManagerRecord | undefined {
 }
 
 /**
- * The registered TaskManagers and their last heartbeat, in the Redis hash `cs:taskmanagers`
+ * The registered TaskManagers and their last heartbeat, in the Redis hash `cs:{<cluster>}:taskmanagers`
  * (field = TaskManager id, value = JSON), so a restarted JobManager still knows them.
  * Callers serialise writes (the JobManager does).
  */
 export class TaskManagerRegistry {
-  constructor(private readonly redis: Redis) {}
+  private readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    cluster: string,
+  ) {
+    this.key = taskManagersKey(cluster);
+  }
 
   /** Adds or replaces a TaskManager; registering counts as a heartbeat. */
   async register(request: RegisterTaskManagerRequest, now: number): Promise<TaskManagerRecord> {
     const record: TaskManagerRecord = { id: request.id, host: request.host, slots: request.slots, registeredAt: now, lastHeartbeat: now, running: [] };
-    await this.redis.hset(TASKMANAGERS_KEY, request.id, JSON.stringify(record));
+    await this.redis.hset(this.key, request.id, JSON.stringify(record));
     return record;
   }
 
   /** Records a heartbeat; answers undefined when the TaskManager is not registered. */
   async heartbeat(id: string, running: readonly RunningSubtask[], now: number): Promise<TaskManagerRecord | undefined> {
-    const current = parse(await this.redis.hget(TASKMANAGERS_KEY, id));
+    const current = parse(await this.redis.hget(this.key, id));
     if (!current) return undefined;
     const record: TaskManagerRecord = { ...current, lastHeartbeat: now, running };
-    await this.redis.hset(TASKMANAGERS_KEY, id, JSON.stringify(record));
+    await this.redis.hset(this.key, id, JSON.stringify(record));
     return record;
   }
 
   async get(id: string): Promise<TaskManagerRecord | undefined> {
-    return parse(await this.redis.hget(TASKMANAGERS_KEY, id));
+    return parse(await this.redis.hget(this.key, id));
   }
 
   /** Every registered TaskManager, by id. */
   async list(): Promise<TaskManagerRecord[]> {
-    const all = await this.redis.hvals(TASKMANAGERS_KEY);
+    const all = await this.redis.hvals(this.key);
     return all
       .map((v) => parse(v))
       .filter((r): r is TaskManagerRecord => r !== undefined)
@@ -65,6 +72,6 @@ export class TaskManagerRegistry {
   /** Forgets TaskManagers; answers how many were registered. */
   async remove(...ids: string[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return this.redis.hdel(TASKMANAGERS_KEY, ...ids);
+    return this.redis.hdel(this.key, ...ids);
   }
 }

@@ -7,6 +7,20 @@ import type { ProcessOptions } from '../config/process-options';
 import type { TopologySpec } from '../topology/schema';
 import { join } from 'node:path';
 import { submitTopology } from './submit-topology';
+import { PROCESS_OPTIONS } from '../config/process-options';
+import type { ProcessOptionValues } from '../config/resolve-process-options';
+
+/**
+ * The cluster name of a one-machine cluster (`cs start`, `cs demo`): the one given (`--cluster` or
+ * `CS_CLUSTER`), else `start-<job name>` (cut to a valid name). So a `cs start` beside another cluster on
+ * the same Redis (a `cs jobmanager start`, or a `cs start` of another topology) keeps to its own keys and
+ * TaskManager without anyone choosing names, while a second run of the same topology finds the job an
+ * earlier, killed run left.
+ */
+export function oneMachineClusterName(given: ProcessOptionValues, jobName: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (given.cluster !== undefined || (env[PROCESS_OPTIONS.cluster.env] ?? '') !== '') return undefined;
+  return `start-${jobName.replace(/[^A-Za-z0-9_-]/g, '-')}`.slice(0, 32);
+}
 
 /** A JobManager, a TaskManager and one submitted job, all in this process (`cs start`, `cs demo`). */
 export interface OneMachineCluster {
@@ -27,7 +41,7 @@ export interface OneMachineCluster {
  * besides the system's CAs.
  */
 export async function startOneMachineCluster(
-  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir' | 'allowCodeTopologies' | 'modelDirs'> &
+  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir' | 'allowCodeTopologies' | 'modelDirs' | 'cluster'> &
     Partial<Pick<ProcessOptions, 'token' | 'tokenFile' | 'insecure' | 'tlsCert' | 'tlsKey'>>,
   source: TopologySource,
   spec: TopologySpec,
@@ -45,7 +59,7 @@ export async function startOneMachineCluster(
     const ca = options.tlsCert === undefined ? undefined : [...rootCertificates, await readFile(options.tlsCert)];
     const client = new JobManagerClient(jobManager.url, { token, ca });
     for (const stale of (await client.listJobs()).jobs) {
-      if (stale.name === spec.name && (stale.state === 'CREATED' || stale.state === 'RUNNING')) {
+      if (stale.name === spec.name && (stale.state === 'CREATED' || stale.state === 'RUNNING' || stale.state === 'DEGRADED')) {
         await client.cancelJob(stale.id);
         onNote(`canceled job ${stale.id} (${stale.name}) left by an earlier run`);
       }

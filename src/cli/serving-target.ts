@@ -35,7 +35,7 @@ export interface TargetOptions {
 }
 
 function isActive(job: JobSummary): boolean {
-  return job.state === 'CREATED' || job.state === 'RUNNING';
+  return job.state === 'CREATED' || job.state === 'RUNNING' || job.state === 'DEGRADED';
 }
 
 /** The job a reference names: a job id, else the newest CREATED or RUNNING job of that name. */
@@ -62,7 +62,8 @@ export async function resolveServingTarget(ref: TargetRef, options: TargetOption
   const job = pickJob((await client.listJobs()).jobs, ref.job);
   if (!job) throw new ClusterServingError('CS_ERR_NOT_FOUND', `unknown job "${ref.job}": the JobManager at ${options.jobmanagerUrl} has no job with that id and no running job with that name (see cs job list)`);
   const label = `job ${job.name}`;
-  if (job.state !== 'RUNNING') {
+  // DEGRADED: running, but a subtask cannot read right now; requests wait in the stream until it can.
+  if (job.state !== 'RUNNING' && job.state !== 'DEGRADED') {
     const why = job.state === 'CREATED' ? 'it waits for a free TaskManager slot' : 'it no longer runs';
     throw new ClusterServingError('CS_ERR_CLOSED', `${label} (${job.id}) is ${job.state}, not RUNNING: ${why}`);
   }

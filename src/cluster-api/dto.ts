@@ -58,7 +58,23 @@ export interface SubmitJobResponse {
   readonly jobId: string;
 }
 
-export type JobState = 'CREATED' | 'RUNNING' | 'CANCELED' | 'FAILED';
+/**
+ * A job's state. DEGRADED is only ever shown, never stored: the job is RUNNING, but a subtask reported
+ * in its last heartbeat that it cannot read its splits (see JobStatus.degraded).
+ */
+export type JobState = 'CREATED' | 'RUNNING' | 'DEGRADED' | 'CANCELED' | 'FAILED';
+
+/** Something that happened to a job's splits, recorded by the subtask that saw it (newest last in JobStatus.events). */
+export interface JobEvent {
+  /** ms since epoch */
+  readonly at: number;
+  /** `group_recreated`: the split's stream or consumer group was missing (deleted, expired, Redis restarted without persistence) and was created again; entries it held are gone. */
+  readonly kind: 'group_recreated';
+  readonly split: string;
+  readonly subtaskIndex: number;
+  readonly taskManagerId: string;
+  readonly message: string;
+}
 
 /** One parallel instance of a job, run by one TaskManager slot. */
 export interface SubtaskStatus {
@@ -140,6 +156,14 @@ export interface JobStatus extends JobSummary {
   readonly model?: ModelStatus;
   /** Present when state is FAILED. */
   readonly failure?: string;
+  /** Present when state is DEGRADED: which subtasks cannot read, and why. */
+  readonly degraded?: string;
+  /** The job's most recent events (at most 20, oldest first). */
+  readonly events?: readonly JobEvent[];
+  /** How often each kind of event happened since submit. */
+  readonly eventCounts?: Readonly<Partial<Record<JobEvent['kind'], number>>>;
+  /** The job's dead-letter stream and how many entries it holds (unusable and poison requests). */
+  readonly deadLetter?: { readonly stream: string; readonly entries: number };
 }
 
 export interface JobList {
@@ -153,12 +177,16 @@ export interface RegisterTaskManagerRequest {
 }
 
 export interface RegisterTaskManagerResponse {
+  /** The JobManager's cluster name: the TaskManager's subtasks record their state under it. */
+  readonly cluster: string;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
 }
 
 /** What a TaskManager must run: one entry per subtask assigned to it. */
 export interface SubtaskAssignment {
+  /** The cluster the job belongs to (its control-plane keys live under it). */
+  readonly cluster: string;
   readonly jobId: string;
   readonly jobName: string;
   readonly subtaskIndex: number;
@@ -181,6 +209,8 @@ export interface RunningSubtask {
   readonly subtaskIndex: number;
   /** Set when the subtask failed to start or died: the JobManager marks the job FAILED with it. */
   readonly failure?: string;
+  /** Set while the subtask's reads keep failing (the last reason): the JobManager shows the job DEGRADED. */
+  readonly readProblem?: string;
 }
 
 export interface HeartbeatRequest {

@@ -1,8 +1,21 @@
 /**
  * Redis key names shared by the JobManager, the TaskManagers, the connectors and the clients.
- * Every key of one job lives under `cs:{<job>}` so that a Redis Cluster keeps a job's keys together
- * where a script touches several of them.
+ *
+ * Control-plane keys (jobs, TaskManagers, checkpoints, events) live under the cluster's name,
+ * `cs:{<cluster>}:…`, so that several clusters share one Redis without touching each other. The braces
+ * are a Redis Cluster hash tag: a cluster's control-plane keys sit in one hash slot, so a MULTI or script
+ * touching several of them (a job's hash and the job list) stays valid on Redis Cluster.
+ *
+ * Data keys (request streams, results, dead letters) are named by the topology's `source.stream` (and
+ * by the BigDL protocol for BigDL jobs), because clients name them; a stream belongs to one cluster at a
+ * time, claimed in {@link STREAM_CLAIMS_KEY} when a job is submitted.
  */
+
+/** The cluster name when none is given (`--cluster` / `CS_CLUSTER`). */
+export const DEFAULT_CLUSTER = 'default';
+
+/** What a cluster name may be: it becomes part of every control-plane key. */
+export const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** The stream key of one split (partition) of a job's native Redis source. */
 export function splitStreamKey(stream: string, partitions: number, partition: number): string {
@@ -44,25 +57,55 @@ export function isReplyKey(stream: string, key: string): boolean {
   return key.startsWith(prefix) && REPLY_ID.test(key.slice(prefix.length));
 }
 
-/** Dead-letter stream of a job's poison requests. */
+/** Dead-letter stream of a job's unusable and poison requests. */
 export function deadLetterKey(stream: string): string {
   return `${stream}:dead-letter`;
 }
 
-/** JobManager state. */
-export const JOBS_KEY = 'cs:jobs';
-export function jobKey(jobId: string): string {
-  return `cs:job:${jobId}`;
+/** The prefix of every control-plane key of one cluster: `cs:{<cluster>}:`. */
+export function clusterKeyPrefix(cluster: string): string {
+  return `cs:{${cluster}}:`;
 }
-export const TASKMANAGERS_KEY = 'cs:taskmanagers';
+
+/** JobManager state: the sorted set of a cluster's job ids by submission time. */
+export function jobsKey(cluster: string): string {
+  return `${clusterKeyPrefix(cluster)}jobs`;
+}
+/** The hash of one job's fields. */
+export function jobKey(cluster: string, jobId: string): string {
+  return `${clusterKeyPrefix(cluster)}job:${jobId}`;
+}
+/** The hash of a cluster's registered TaskManagers. */
+export function taskManagersKey(cluster: string): string {
+  return `${clusterKeyPrefix(cluster)}taskmanagers`;
+}
 /**
  * Hash of a job's subtask epochs (field = subtask index, value = epoch), written by the JobManager with
  * each assignment; the sink refuses a write that carries an older epoch (a fenced writer).
  */
-export function fencesKey(jobId: string): string {
-  return `cs:job:${jobId}:fences`;
+export function fencesKey(cluster: string, jobId: string): string {
+  return `${clusterKeyPrefix(cluster)}job:${jobId}:fences`;
 }
 /** Hash of a job's checkpoints: field = split stream key, value = JSON SplitCheckpoint. */
-export function checkpointsKey(jobId: string): string {
-  return `cs:job:${jobId}:checkpoints`;
+export function checkpointsKey(cluster: string, jobId: string): string {
+  return `${clusterKeyPrefix(cluster)}job:${jobId}:checkpoints`;
 }
+/** Stream of what happened to a job's splits (e.g. a consumer group recreated), see JobEvent. */
+export function jobEventsKey(cluster: string, jobId: string): string {
+  return `${clusterKeyPrefix(cluster)}job:${jobId}:events`;
+}
+/** Hash of a job's counters (field = event kind, value = how often), see JobEvent. */
+export function jobCountersKey(cluster: string, jobId: string): string {
+  return `${clusterKeyPrefix(cluster)}job:${jobId}:counters`;
+}
+/** Set by a live JobManager with a short TTL: a stream claim by a cluster whose key is gone has lapsed. */
+export function jobManagerAliveKey(cluster: string): string {
+  return `${clusterKeyPrefix(cluster)}jobmanager-alive`;
+}
+
+/**
+ * Hash of the data streams claimed by clusters on this Redis: field = the topology's stream name (the
+ * base of its split, result and dead-letter keys), value = the cluster whose jobs read it. Shared by
+ * every cluster, so it has no cluster prefix.
+ */
+export const STREAM_CLAIMS_KEY = 'cs:stream-claims';

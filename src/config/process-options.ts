@@ -14,7 +14,7 @@ import { delimiter, join } from 'node:path';
  * back (not even in a ConfigError); `file` a path to an existing file; `switch` a flag without a value
  * (its env var: 1/true/yes/on or 0/false/no/off); `path-list` a repeatable flag or a path-delimited env var.
  */
-export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path' | 'secret' | 'file' | 'switch' | 'path-list';
+export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path' | 'secret' | 'file' | 'switch' | 'path-list' | 'cluster-name';
 
 /** One row of the table. */
 export interface ProcessOptionSpec {
@@ -134,6 +134,12 @@ export interface ProcessOptions {
    * @default []
    */
   readonly modelDirs: readonly string[];
+  /**
+   * The cluster's name: it prefixes every control-plane key (`cs:{<cluster>}:…`), so several clusters
+   * share one Redis without touching each other. TaskManagers learn it from their JobManager.
+   * @default 'default'
+   */
+  readonly cluster: string;
 }
 
 export type ProcessOptionName = keyof ProcessOptions;
@@ -284,6 +290,14 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     default: undefined,
     description: `a folder model paths may point into; repeatable, the variable takes a ${delimiter === ':' ? 'colon' : 'semicolon'}-separated list (none by default: models are uploaded with the job)`,
   },
+  cluster: {
+    flag: '--cluster',
+    valueName: 'NAME',
+    env: 'CS_CLUSTER',
+    kind: 'cluster-name',
+    default: 'default',
+    description: 'cluster name, prefixing every control-plane key in Redis (letters, digits, - and _, at most 32)',
+  },
 });
 
 /** The default of one option as text, or undefined when it has none. */
@@ -292,7 +306,7 @@ export function defaultText(spec: ProcessOptionSpec): string | undefined {
 }
 
 /** The options a JobManager process reads. */
-export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs'] as const satisfies readonly ProcessOptionName[];
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs', 'cluster'] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
 export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir', 'token', 'tokenFile', 'caFile', 'allowCodeTopologies', 'modelDirs'] as const satisfies readonly ProcessOptionName[];

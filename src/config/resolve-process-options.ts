@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { delimiter, resolve as resolvePath } from 'node:path';
+import { CLUSTER_NAME_PATTERN } from '../cluster-api/keys';
 import { ConfigError } from '../errors';
 import { PROCESS_OPTIONS, defaultText, type ProcessOptionKind, type ProcessOptionName, type ProcessOptions, type ProcessOptionSpec } from './process-options';
 
@@ -60,6 +61,8 @@ function parseValue(kind: ProcessOptionKind, text: string): Parsed {
       return text.trim() !== '' && !/\s/.test(text.trim()) ? { ok: true, value: text.trim() } : { ok: false, problem: 'must be a host name or IP address' };
     case 'id':
       return ID_PATTERN.test(text) ? { ok: true, value: text } : { ok: false, problem: 'must be letters, digits, "-", "_" or "." (at most 100)' };
+    case 'cluster-name':
+      return CLUSTER_NAME_PATTERN.test(text) ? { ok: true, value: text } : { ok: false, problem: 'must be letters, digits, "-" or "_" (1 to 32)' };
     case 'path':
       return text.trim() !== '' ? { ok: true, value: resolvePath(text) } : { ok: false, problem: 'must be a folder path' };
     case 'secret':

@@ -2,7 +2,7 @@ import { mergeMap, type OperatorFunction } from 'rxjs';
 import type { SourceEntry } from '../connector/source';
 import type { TensorInfo } from '../runtime/model-runtime';
 import { decodeBigdlRequest } from '../protocol/bigdl/bigdl-request';
-import { errorResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
+import { errorResult, undecodableResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
 import { tensorFrom, toTypedArray, type DType, type Tensor } from '../tensor/tensor';
 import { toFloat16 } from '../tensor/float16';
 import { RequestError, toClusterServingError } from '../errors';
@@ -74,7 +74,14 @@ export function decodeBigdl(options: DecodeBigdlOptions): OperatorFunction<Sourc
     try {
       if (!entry.uri) throw new RequestError('CS_ERR_BAD_REQUEST', 'stream entry has no uri field');
       if (entry.data.byteLength > options.maxRequestBytes) throw new RequestError('CS_ERR_BAD_REQUEST', `request of ${entry.data.byteLength} bytes exceeds decode.maxRequestBytes (${options.maxRequestBytes})`);
-      const decoded = decodeBigdlRequest(entry.data);
+      let decoded: ReturnType<typeof decodeBigdlRequest>;
+      try {
+        decoded = decodeBigdlRequest(entry.data);
+      } catch (err) {
+        // Not a request at all: its error result, and the entry as read in the dead-letter stream.
+        const e = toClusterServingError(err, 'CS_ERR_BAD_REQUEST');
+        return undecodableResult(entry, { uri, ref, replyTo: undefined, receivedAt }, { code: e.code, message: e.message });
+      }
       if (decoded.length !== options.modelInputs.length) {
         throw new RequestError('CS_ERR_SHAPE', `model takes ${options.modelInputs.length} input(s) (${options.modelInputs.map((i) => i.name).join(', ')}); request has ${decoded.length}`);
       }

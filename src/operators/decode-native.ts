@@ -1,7 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { SourceEntry } from '../connector/source';
 import { decodeRequest } from '../protocol/native/native-codec';
-import { errorResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
+import { errorResult, undecodableResult, type InferenceRequest, type InferenceResult } from '../tensor/records';
 import { toClusterServingError } from '../errors';
 
 export interface DecodeNativeOptions {
@@ -20,7 +20,9 @@ export interface DecodeNativeOptions {
 
 /**
  * Decodes native-protocol entries. A bad entry becomes an error result for that entry alone; the
- * stream never errors because of its input.
+ * stream never errors because of its input. An entry that is not a request at all (its payload does not
+ * decode) is also marked for the dead-letter stream (`deadLetter`); one over `maxRequestBytes` is not
+ * (a dead letter would copy it).
  */
 export function decodeNative(options: DecodeNativeOptions): OperatorFunction<SourceEntry, InferenceRequest | InferenceResult> {
   const now = options.now ?? (() => performance.now());
@@ -40,8 +42,9 @@ export function decodeNative(options: DecodeNativeOptions): OperatorFunction<Sou
       if (!entry.uri) return errorResult({ uri, ref, replyTo, receivedAt }, { code: 'CS_ERR_BAD_REQUEST', message: 'stream entry has no uri field' });
       return { kind: 'request', uri, ref, replyTo, inputs, receivedAt };
     } catch (err) {
+      // Not a request at all: its error result, and the entry as read in the dead-letter stream.
       const e = toClusterServingError(err, 'CS_ERR_BAD_REQUEST');
-      return errorResult({ uri, ref, replyTo: undefined, receivedAt }, { code: e.code, message: e.message });
+      return undecodableResult(entry, { uri, ref, replyTo: undefined, receivedAt }, { code: e.code, message: e.message });
     }
   });
 }

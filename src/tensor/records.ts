@@ -1,5 +1,6 @@
 import type { NamedTensors } from './tensor';
 import type { ErrorCode } from '../errors/codes';
+import type { SourceEntry } from '../connector/source';
 
 /** Where a request came from, so the sink can acknowledge exactly it once its result is written. */
 export interface EntryRef {
@@ -40,10 +41,20 @@ export interface InferenceResult {
   readonly outputs: NamedTensors | undefined;
   readonly error: ResultError | undefined;
   readonly receivedAt: number;
+  /**
+   * Set when the entry could not be decoded at all: the sink parks the entry as it was read in the
+   * dead-letter stream with this reason (and writes the error result), instead of only writing the result.
+   */
+  readonly deadLetter?: { readonly reason: string; readonly entry: SourceEntry };
 }
 
 export function errorResult(from: Pick<InferenceRequest, 'uri' | 'ref' | 'replyTo' | 'receivedAt'>, error: ResultError): InferenceResult {
   return { kind: 'result', uri: from.uri, ref: from.ref, replyTo: from.replyTo, receivedAt: from.receivedAt, outputs: undefined, error };
+}
+
+/** The error result of an entry that could not be decoded at all: it also goes to the dead-letter stream. */
+export function undecodableResult(entry: SourceEntry, from: Pick<InferenceRequest, 'uri' | 'ref' | 'replyTo' | 'receivedAt'>, error: ResultError): InferenceResult {
+  return { ...errorResult(from, error), deadLetter: { reason: `undecodable: ${error.message}`, entry } };
 }
 
 export function okResult(from: Pick<InferenceRequest, 'uri' | 'ref' | 'replyTo' | 'receivedAt'>, outputs: NamedTensors): InferenceResult {

@@ -59,6 +59,18 @@ describe('resolveProcessOptions', () => {
     );
   });
 
+  it('takes a short cluster name of letters, digits, - and _, "default" unless given', () => {
+    assert.equal(resolveProcessOptions(['cluster'], { env: {} }).cluster, 'default');
+    assert.equal(resolveProcessOptions(['cluster'], { env: { CS_CLUSTER: 'blue_2-b' } }).cluster, 'blue_2-b');
+    for (const bad of ['', 'has space', 'a:b', 'br{ace}', 'x'.repeat(33)]) {
+      assert.throws(
+        () => resolveProcessOptions(['cluster'], { values: { cluster: bad }, env: {} }),
+        (err: unknown) => err instanceof ConfigError && /^--cluster ".*": must be letters, digits, "-" or "_" \(1 to 32\)$/.test(err.problems[0] ?? ''),
+        JSON.stringify(bad),
+      );
+    }
+  });
+
   it('has one distinct flag and one CS_* variable per option', () => {
     const specs = Object.values(PROCESS_OPTIONS);
     assert.equal(new Set(specs.map((s) => s.flag)).size, specs.length);

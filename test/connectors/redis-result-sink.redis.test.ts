@@ -42,10 +42,10 @@ describe('RedisResultSink: fencing, the done record and per-entry key isolation'
     const stream = uniqueName('fenced');
     const jobId = uniqueName('job');
     const ids = await pendingEntries(redis, stream, 2);
-    await redis.hset(fencesKey(jobId), '3', '2');
+    await redis.hset(fencesKey('default', jobId), '3', '2');
     const reply = `${stream}:reply:r1`;
-    const stale = new RedisResultSink({ url, stream, resultTtlMs: 60_000, replyMaxLen: 1000, fence: { jobId, subtaskIndex: 3, epoch: 1 } });
-    const current = new RedisResultSink({ url, stream, resultTtlMs: 60_000, replyMaxLen: 1000, fence: { jobId, subtaskIndex: 3, epoch: 2 } });
+    const stale = new RedisResultSink({ url, stream, resultTtlMs: 60_000, replyMaxLen: 1000, fence: { cluster: 'default', jobId, subtaskIndex: 3, epoch: 1 } });
+    const current = new RedisResultSink({ url, stream, resultTtlMs: 60_000, replyMaxLen: 1000, fence: { cluster: 'default', jobId, subtaskIndex: 3, epoch: 2 } });
     await Promise.all([stale.start(), current.start()]);
     try {
       const results = ids.map((id, i) => result(stream, id, `u${i}`, reply));

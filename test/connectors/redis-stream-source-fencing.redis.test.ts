@@ -47,7 +47,7 @@ describe('RedisStreamSource: fenced readers and taking over a lost holder', () =
     await redis.xreadgroup('GROUP', 'serving', `tm-live-${jobId}-1`, 'COUNT', 2, 'STREAMS', split, '>');
     const me = `tm-new-${jobId}-0`;
     // A min-idle far longer than the test: only the take-over can claim anything.
-    const s = await started(new RedisStreamSource({ url, splits: [split], consumer: me, claimIntervalMs: 60_000, claimMinIdleMs: 600_000, fence: { jobId, subtaskIndex: 0, epoch: 2 }, takeOver: (c) => c.endsWith(`-${jobId}-0`) && c !== me }));
+    const s = await started(new RedisStreamSource({ url, splits: [split], consumer: me, claimIntervalMs: 60_000, claimMinIdleMs: 600_000, fence: { cluster: 'default', jobId, subtaskIndex: 0, epoch: 2 }, takeOver: (c) => c.endsWith(`-${jobId}-0`) && c !== me }));
     const got: SourceEntry[] = [];
     await waitFor(async () => {
       got.push(...(await s.read(100, 10)));
@@ -67,14 +67,14 @@ describe('RedisStreamSource: fenced readers and taking over a lost holder', () =
     await redis.xgroup('CREATE', split, 'serving', '0', 'MKSTREAM');
     await add(split, 3);
     await redis.xreadgroup('GROUP', 'serving', 'someone', 'COUNT', 3, 'STREAMS', split, '>');
-    await redis.hset(fencesKey(jobId), '0', '5');
-    const s = await started(new RedisStreamSource({ url, splits: [split], consumer: 'stale-reader', claimIntervalMs: 0, claimMinIdleMs: 0, fence: { jobId, subtaskIndex: 0, epoch: 4 } }));
+    await redis.hset(fencesKey('default', jobId), '0', '5');
+    const s = await started(new RedisStreamSource({ url, splits: [split], consumer: 'stale-reader', claimIntervalMs: 0, claimMinIdleMs: 0, fence: { cluster: 'default', jobId, subtaskIndex: 0, epoch: 4 } }));
     // The first read drains the (empty) own backlog; the next one starts with a claim round.
     assert.deepEqual(await s.read(100, 10), []);
     await assert.rejects(s.read(100, 10), (err: unknown) => err instanceof ClusterServingError && err.code === 'CS_ERR_FENCED' && /stop this subtask/.test(err.message));
     assert.equal((await pendingBy(split)).get('stale-reader'), undefined, 'nothing claimed');
     // The current epoch reads on.
-    await redis.hset(fencesKey(jobId), '0', '4');
+    await redis.hset(fencesKey('default', jobId), '0', '4');
     assert.equal((await s.read(100, 10)).length, 3);
   });
 });

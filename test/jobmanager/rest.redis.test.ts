@@ -92,7 +92,7 @@ describe('JobManager REST API (real Redis)', () => {
   it('assigns a job to a TaskManager that heartbeats, which makes it RUNNING; cancel takes it away', async () => {
     const tm = new RestTaskManager(() => jm.url, 2);
     const registered = await tm.register();
-    assert.deepEqual(registered, { heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
+    assert.deepEqual(registered, { cluster: 'default', heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
     const name = uniqueName('assigned');
     const jobId = await submit(yamlTopology(name, { parallelism: 2, partitions: 3 }));
     try {
@@ -106,10 +106,10 @@ describe('JobManager REST API (real Redis)', () => {
       assert.equal(beat.known, true);
       const mine = beat.assignments.filter((a) => a.jobId === jobId).sort((a, b) => a.subtaskIndex - b.subtaskIndex);
       assert.deepEqual(
-        mine.map((a) => ({ jobName: a.jobName, subtaskIndex: a.subtaskIndex, splits: a.splits })),
+        mine.map((a) => ({ cluster: a.cluster, jobName: a.jobName, subtaskIndex: a.subtaskIndex, splits: a.splits })),
         [
-          { jobName: name, subtaskIndex: 0, splits: [`${name}:0`, `${name}:2`] },
-          { jobName: name, subtaskIndex: 1, splits: [`${name}:1`] },
+          { cluster: 'default', jobName: name, subtaskIndex: 0, splits: [`${name}:0`, `${name}:2`] },
+          { cluster: 'default', jobName: name, subtaskIndex: 1, splits: [`${name}:1`] },
         ],
       );
       const job = await status(jobId);

@@ -20,9 +20,10 @@ after(async () => {
 
 test('a stall of the JobManager counts as no TaskManager\'s silence, yet a silent TaskManager is lost after a timeout of awake time', async () => {
   let now = 1_000_000;
-  const registry = new TaskManagerRegistry(redis);
+  const registry = new TaskManagerRegistry(redis, 'default');
   const control = new ControlPlane({
-    jobs: new JobStore(redis),
+    cluster: 'default',
+    jobs: new JobStore(redis, 'default'),
     taskManagers: registry,
     validate: () => Promise.reject(new ClusterServingError('CS_ERR_TOPOLOGY', 'no jobs here')),
     heartbeatIntervalMs: 500,

@@ -8,7 +8,7 @@ import { SubtaskRunner } from '../../taskmanager/subtask-runner';
 import type { JobManager } from '../../jobmanager/main';
 import { startTestJobManager } from '../support/jobmanager';
 import type { ErrorBody, JobCheckpoints, SplitCheckpoint } from '../../src/cluster-api/dto';
-import { checkpointsKey } from '../../src/cluster-api/keys';
+import { DEFAULT_CLUSTER, checkpointsKey } from '../../src/cluster-api/keys';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import { formatJobStatus } from '../../src/cli/commands/job';
 import { loadTopologySource } from '../../src/topology/load-topology';
@@ -75,7 +75,7 @@ describe('checkpoints: recorded by the subtask, served by the JobManager', () =>
 
       const recorded = await waitFor(
         async () => {
-          const json = await redis.hget(checkpointsKey(jobId), name);
+          const json = await redis.hget(checkpointsKey(DEFAULT_CLUSTER, jobId), name);
           const c = json ? (JSON.parse(json) as SplitCheckpoint) : undefined;
           return c?.offset === last ? c : undefined;
         },

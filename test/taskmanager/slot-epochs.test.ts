@@ -45,7 +45,7 @@ describe('SlotTable and subtask epochs', () => {
     });
   }
 
-  const assignment = (epoch: number): SubtaskAssignment => ({ jobId: 'job1', jobName: 'job1', subtaskIndex: 0, splits: ['s'], epoch });
+  const assignment = (epoch: number): SubtaskAssignment => ({ cluster: 'default', jobId: 'job1', jobName: 'job1', subtaskIndex: 0, splits: ['s'], epoch });
 
   it('runs a subtask with its epoch, restarts it when the epoch changes, and takes over only earlier holders of the same subtask', async () => {
     const runs: Run[] = [];

@@ -13,7 +13,7 @@ import { toTypedArray } from '../../tensor/tensor';
 import type { CliOutput } from '../cli-output';
 import { addProcessOptions, processOptionValues } from '../process-option-flags';
 import { readTopologyFile } from '../read-topology-file';
-import { startOneMachineCluster } from '../one-machine-cluster';
+import { oneMachineClusterName, startOneMachineCluster } from '../one-machine-cluster';
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
@@ -55,7 +55,7 @@ export function demoCommand(output: CliOutput): Command {
     const source = await readTopologyFile(file);
     const { spec } = (await loadTopologySource(source, join(options.cacheDir, 'cli'))).topology;
     const stream = (spec.source.type === 'redis' ? spec.source.stream : undefined) ?? spec.name;
-    const cluster = await startOneMachineCluster({ ...options, redisUrl }, source, spec, (line) => output.out(line));
+    const cluster = await startOneMachineCluster({ ...options, redisUrl, cluster: oneMachineClusterName(values, spec.name) ?? options.cluster }, source, spec, (line) => output.out(line));
     const queue = new InputQueue({ redis: redisUrl, stream });
     try {
       output.out(`job      ${cluster.jobId} (${file})`);

@@ -18,7 +18,8 @@ function withJobManagerFlag(command: Command): Command {
 }
 
 /**
- * `cs job status` as text: a header, one row per subtask (subtask, TaskManager, splits), then the model
+ * `cs job status` as text: a header (with the DEGRADED reason, the dead-letter count and the recent events
+ * when there are any), one row per subtask (subtask, TaskManager, splits), then the model
  * file's declared inputs and outputs (name, dtype, shape; `?` is a dynamic dimension such as the batch)
  * when the JobManager can read it, then, when the JobManager reports split progress, one row per split (its subtasks and their TaskManagers, lag,
  * pending entries, checkpoint).
@@ -29,6 +30,11 @@ export function formatJobStatus(job: JobStatus): string {
     `file ${job.filename}, parallelism ${job.parallelism}, submitted ${new Date(job.submittedAt).toISOString()}`,
   ];
   if (job.failure) lines.push(`failure: ${job.failure}`);
+  if (job.degraded) lines.push(`degraded: ${job.degraded}`);
+  if (job.deadLetter) lines.push(`dead letters: ${job.deadLetter.entries} in ${job.deadLetter.stream}`);
+  const recreated = job.eventCounts?.group_recreated ?? 0;
+  if (recreated > 0) lines.push(`consumer groups recreated: ${recreated}`);
+  for (const e of job.events ?? []) lines.push(`event ${new Date(e.at).toISOString()} ${e.kind} ${e.split} (subtask ${e.subtaskIndex} on ${e.taskManagerId}): ${e.message}`);
   lines.push('');
   lines.push(
     formatTable(

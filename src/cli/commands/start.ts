@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { splitStreamKeys } from '../../cluster-api/keys';
+import { clusterKeyPrefix, splitStreamKeys } from '../../cluster-api/keys';
 import { JobManagerClient } from '../../cluster-api/jobmanager-client';
 import { JOBMANAGER_OPTION_NAMES, type ProcessOptions } from '../../config/process-options';
 import { isCodeTopology } from '../../topology/code-topology-permission';
@@ -13,7 +13,7 @@ import type { CliOutput } from '../cli-output';
 import { addProcessOptions, processOptionValues } from '../process-option-flags';
 import { readTopologyFile } from '../read-topology-file';
 import { onShutdownSignal } from '../shutdown-signal';
-import { startOneMachineCluster, type OneMachineCluster } from '../one-machine-cluster';
+import { oneMachineClusterName, startOneMachineCluster, type OneMachineCluster } from '../one-machine-cluster';
 
 /** Where clients send requests for a job, as one line. */
 export function describeRequestTarget(spec: TopologySpec, clusterRedisUrl: string): string {
@@ -40,9 +40,10 @@ export function startCommand(output: CliOutput): Command {
     const values = processOptionValues(start, JOBMANAGER_OPTION_NAMES);
     const resolved = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values });
     const source = await readTopologyFile(file);
-    const options = { ...resolved, allowCodeTopologies: allowOwnCode(resolved, source.filename, (line) => process.stderr.write(`${line}\n`)) };
-    const { spec } = (await loadTopologySource(source, join(options.cacheDir, 'cli'))).topology;
+    const withCode = { ...resolved, allowCodeTopologies: allowOwnCode(resolved, source.filename, (line) => process.stderr.write(`${line}\n`)) };
+    const { spec } = (await loadTopologySource(source, join(withCode.cacheDir, 'cli'))).topology;
     await requireModelFile(spec.model.path, source.filename);
+    const options = { ...withCode, cluster: oneMachineClusterName(values, spec.name) ?? withCode.cluster };
     const shutdown = onShutdownSignal(() => process.stderr.write('forced exit\n'));
     let failure: unknown;
     let cluster: OneMachineCluster | undefined;
@@ -52,6 +53,7 @@ export function startCommand(output: CliOutput): Command {
       output.out(`requests ${describeRequestTarget(spec, options.redisUrl)}`);
       output.out(`REST     ${cluster.jobManagerUrl}`);
       if (cluster.grpcAddress) output.out(`gRPC     ${cluster.grpcAddress} (KServe v2 inference.GRPCInferenceService)`);
+      output.out(`cluster  ${options.cluster} (its keys in Redis: ${clusterKeyPrefix(options.cluster)}*)`);
       output.out('running; Ctrl-C to stop');
       failure = await Promise.race([shutdown.received.then(() => undefined), watchForFailure(cluster.client, cluster.jobId, options.heartbeatIntervalMs, shutdown.requested, output)]);
     } catch (err) {
