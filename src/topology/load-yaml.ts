@@ -30,7 +30,13 @@ export function parseYamlTopology(text: string, filename: string): TopologySpec 
       }),
     );
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // yaml throws (not reports) on an alias bomb or an alias to no anchor: the file's fault, not ours.
+    throw new TopologyError([`${filename}: ${err instanceof Error ? firstLine(err.message) : String(err)}`]);
+  }
   if (value === null || value === undefined) throw new TopologyError([`${filename}: the file is empty; a topology needs at least name, source and model`]);
   const check = checkSpec(value);
   if (check.ok) return check.spec;
