@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { TopologyError } from '../errors/cluster-serving-error';
@@ -85,7 +85,8 @@ export async function loadTopologySource(src: TopologySource, cacheDir: string, 
   if (!(await exists(path))) {
     await mkdir(dir, { recursive: true });
     // Write then rename, so a concurrent load of the same source never reads a half-written file.
-    const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
+    // A random name: identical sources submitted in the same millisecond must not share a temp file.
+    const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     await writeFile(temp, src.source, 'utf8');
     await rename(temp, path);
   }
