@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import fc from 'fast-check';
 import { RecordBatchReader } from 'apache-arrow';
-import { resultKey } from '../../src/cluster-api/keys';
+import { deadLetterKey, resultKey } from '../../src/cluster-api/keys';
 import { bigdlResultKey } from '../../connectors/redis/result-format';
 import { decodeResult, encodeRequest } from '../../src/protocol/native/native-codec';
 import { tinyReference } from '../../src/models/tiny-mlp';
@@ -19,8 +19,8 @@ import { assertAlive, assertMemoryBounded, describeCase, fuzzRun, rssOfAll, samp
 /**
  * Fuzzing the two stream doors (native and BigDL entries) of a real cluster: a redis-server, a
  * JobManager and a TaskManager process serving the tiny model. Every fuzzed entry carries a uri and gets
- * a result (an error for input that cannot be a request), good requests sent between them are all
- * answered correctly, no process dies and memory stays bounded.
+ * a result (an error for input that cannot be a request) or a dead letter with a reason, good requests
+ * sent between them are all answered correctly, no process dies and memory stays bounded.
  */
 const ctx = useE2eCluster('fuzz-stream');
 
@@ -44,23 +44,51 @@ async function sendEntries(redis: Redis, stream: string, entries: readonly FuzzE
   }
 }
 
-/** Reads field `value` of each key in pipelines; waits until every key has one. */
-async function readResults(redis: Redis, keys: readonly string[], what: string): Promise<Buffer[]> {
-  const values: (Buffer | null)[] = keys.map(() => null);
+/** A fuzzed entry's answer: its stored result, or the reason it was parked in the dead-letter stream. */
+type Answer = { readonly result: Buffer } | { readonly deadLetter: string };
+
+/** The uris in the dead-letter stream, with their reasons. */
+async function deadLetters(redis: Redis, stream: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const entries = (await redis.xrange(deadLetterKey(stream), '-', '+')) as [string, string[]][];
+  for (const [, fields] of entries) {
+    const get = (name: string): string | undefined => fields[fields.indexOf(name) + 1];
+    const uri = fields.includes('uri') ? get('uri') : undefined;
+    if (uri !== undefined) out.set(uri, get('reason') ?? '');
+  }
+  return out;
+}
+
+/**
+ * Waits until each entry is answered: field `value` of its result key (read in pipelines), or, for an
+ * entry the server refuses to process, a dead letter with a reason (an entry it cannot use may be parked
+ * rather than answered).
+ */
+async function readAnswers(redis: Redis, stream: string, keys: readonly string[], uris: readonly string[], what: string): Promise<Answer[]> {
+  const answers: (Answer | null)[] = keys.map(() => null);
   await waitFor(
     async () => {
-      const missing = values.flatMap((v, i) => (v === null ? [i] : []));
+      const missing = answers.flatMap((v, i) => (v === null ? [i] : []));
       for (let i = 0; i < missing.length; i += 1000) {
         const pipeline = redis.pipeline();
         for (const k of missing.slice(i, i + 1000)) pipeline.hgetBuffer(keys[k]!, 'value');
         const replies = (await pipeline.exec()) ?? [];
-        replies.forEach(([, v], j) => (values[missing[i + j]!] = (v as Buffer | null) ?? null));
+        replies.forEach(([, v], j) => {
+          if (v) answers[missing[i + j]!] = { result: v as Buffer };
+        });
       }
-      return values.every((v) => v !== null);
+      if (answers.some((a) => a === null)) {
+        const parked = await deadLetters(redis, stream);
+        answers.forEach((a, i) => {
+          const reason = parked.get(uris[i]!);
+          if (a === null && reason !== undefined) answers[i] = { deadLetter: reason };
+        });
+      }
+      return answers.every((v) => v !== null);
     },
-    { maxWaitMs: Number(process.env.CS_FUZZ_RESULT_WAIT_MS ?? 180_000), intervalMs: 500, what: `a result for every ${what} entry (${values.filter((v) => v === null).length} missing)` },
+    { maxWaitMs: Number(process.env.CS_FUZZ_RESULT_WAIT_MS ?? 180_000), intervalMs: 500, what: `an answer for every ${what} entry (${answers.filter((v) => v === null).length} missing)` },
   );
-  return values as Buffer[];
+  return answers as Answer[];
 }
 
 /** Extra fields that are not `uri` or `data` (those would change what the entry is). */
@@ -133,13 +161,19 @@ test('native stream door: fuzzed entries get an error result each, good requests
     const sending = sendEntries(redis, name, entries).finally(() => (sent = true));
     await gen.runUntil(100, () => sent, { what: 'the fuzz entries sent' });
     await sending;
-    const values = await readResults(redis, entries.map((e) => resultKey(name, e.uri)), 'native');
+    const answers = await readAnswers(redis, name, entries.map((e) => resultKey(name, e.uri)), entries.map((e) => e.uri), 'native');
     const problems: string[] = [];
     let errors = 0;
-    values.forEach((value, i) => {
+    let parked = 0;
+    answers.forEach((answer, i) => {
       const e = entries[i]!;
+      if ('deadLetter' in answer) {
+        parked++;
+        if (answer.deadLetter === '') problems.push(`${describeCase(i, e.fields)}: dead letter without a reason`);
+        return;
+      }
       try {
-        const result = decodeResult(value);
+        const result = decodeResult(answer.result);
         if (result.uri !== e.uri) problems.push(`${describeCase(i, e.uri)}: result for ${result.uri}`);
         if (result.error) errors++;
         else if (e.mustFail) problems.push(`${describeCase(i, e.fields)}: succeeded`);
@@ -153,7 +187,7 @@ test('native stream door: fuzzed entries get an error result each, good requests
     assert.deepEqual(checkTinyResults(gen), []);
     assertAlive(ctx.cluster.processes);
     assertMemoryBounded(memoryBefore, rssOfAll(ctx.cluster.processes), 'native door');
-    console.log(`native door: ${entries.length} fuzzed entries, ${errors} error results, ${entries.length - errors} successes; ${gen.sent.size} good requests answered`);
+    console.log(`native door: ${entries.length} fuzzed entries, ${errors} error results, ${parked} dead letters, ${entries.length - errors - parked} successes; ${gen.sent.size} good requests answered`);
   } finally {
     await gen.close();
     redis.disconnect();
@@ -213,18 +247,25 @@ test('BigDL stream door: fuzzed entries get NaN each, good requests between them
     // A first good request proves the job serves before memory is measured.
     const first = goodBigdl(-1);
     await redis.xadd(name, '*', 'uri', 'first', 'data', first.data);
-    await readResults(redis, [bigdlResultKey(name, 'first')], 'first');
+    await readAnswers(redis, name, [bigdlResultKey(name, 'first')], ['first'], 'first');
     const memoryBefore = rssOfAll(ctx.cluster.processes);
     await sendEntries(redis, name, entries);
-    const values = await readResults(redis, entries.map((e) => bigdlResultKey(name, e.uri)), 'BigDL').catch((err: unknown) => {
+    const answers = await readAnswers(redis, name, entries.map((e) => bigdlResultKey(name, e.uri)), entries.map((e) => e.uri), 'BigDL').catch((err: unknown) => {
       for (const p of ctx.cluster.processes) console.log(p.child.spawnargs.slice(2, 4).join(' '), p.child.exitCode, p.output().slice(-3000));
       throw err;
     });
     const problems: string[] = [];
     let failures = 0;
-    values.forEach((buf, i) => {
+    let parked = 0;
+    answers.forEach((answer, i) => {
       const e = entries[i]!;
-      const value = buf.toString('latin1');
+      if ('deadLetter' in answer) {
+        parked++;
+        if (e.want) problems.push(`good request ${e.uri} parked: ${answer.deadLetter}`);
+        else if (answer.deadLetter === '') problems.push(`${describeCase(i, e.fields)}: dead letter without a reason`);
+        return;
+      }
+      const value = answer.result.toString('latin1');
       if (value === 'NaN') {
         failures++;
         if (e.want) problems.push(`good request ${e.uri} failed`);
@@ -241,7 +282,7 @@ test('BigDL stream door: fuzzed entries get NaN each, good requests between them
     assert.deepEqual(problems.slice(0, 10), []);
     assertAlive(ctx.cluster.processes);
     assertMemoryBounded(memoryBefore, rssOfAll(ctx.cluster.processes), 'BigDL door');
-    console.log(`BigDL door: ${entries.length} entries (${entries.filter((e) => e.want).length} good), ${failures} NaN results`);
+    console.log(`BigDL door: ${entries.length} entries (${entries.filter((e) => e.want).length} good), ${failures} NaN results, ${parked} dead letters`);
   } finally {
     redis.disconnect();
   }
