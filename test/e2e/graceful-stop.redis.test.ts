@@ -19,19 +19,21 @@ test('a TaskManager stopped with SIGTERM under load finishes its batches, releas
 
   const gen = new LoadGenerator(ctx.redis, name, 2, tinyInput);
   let stoppedAt = 0;
-  let exitCode: Promise<number | null> | undefined;
   try {
-    await gen.run(300, 6, (elapsed) => {
-      if (!exitCode && elapsed >= 2000) {
-        leaving.child.kill('SIGTERM');
-        stoppedAt = performance.now();
-        exitCode = leaving.exited;
-      }
-    });
+    await gen.run(300, 2);
+    leaving.child.kill('SIGTERM');
+    stoppedAt = performance.now();
+    let exited = false;
+    const exitCode = leaving.exited.finally(() => (exited = true));
+    // Load goes on until the TaskManager has exited, however long it takes to finish its batches.
+    await gen.runUntil(300, () => exited, { what: 'the TaskManager exited' });
     assert.equal(await exitCode, 0, leaving.output());
-    // Deregistered on the way out: its subtask moved without waiting for a heartbeat timeout (2 s).
-    const status = await ctx.cluster.client.jobStatus(jobId);
+    // Deregistered on the way out: the moment it has exited, the JobManager no longer lists it and its
+    // subtask already runs on tm-1 (a lost TaskManager would still be listed until its heartbeat timeout).
+    const [status, members] = await Promise.all([ctx.cluster.client.jobStatus(jobId), ctx.cluster.client.listTaskManagers()]);
+    assert.deepEqual(members.taskmanagers.map((t) => t.id), ['tm-1']);
     assert.ok(status.subtasks.every((s) => s.taskManagerId === 'tm-1'), JSON.stringify(status.subtasks));
+    await gen.run(300, 1);
     await waitFor(() => gen.missing().length === 0, { maxWaitMs: 20_000, what: `every request answered (${gen.missing().length} missing)` });
     assert.deepEqual(gen.duplicated(), []);
     assert.deepEqual(checkTinyResults(gen), []);
