@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type {
   HeartbeatRequest,
   HeartbeatResponse,
@@ -7,21 +8,25 @@ import type {
   JobState,
   JobStatus,
   ModelStatus,
+  ModelUploadResponse,
   RegisterTaskManagerRequest,
   RegisterTaskManagerResponse,
+  SubmitJobRequest,
   SubmitJobResponse,
   SubtaskAssignment,
   TaskManagerInfo,
   TaskManagerList,
   TopologySource,
 } from '../src/cluster-api/dto';
-import { ClusterServingError, toClusterServingError } from '../src/errors';
+import { ModelDirectories } from '../src/cluster-api/model-directories';
+import { ClusterServingError, TopologyError, toClusterServingError } from '../src/errors';
 import { readOnnxModelInfo, type OnnxModelInfo, type OnnxTensorInfo } from '../src/runtime/onnx-model-info';
 import type { Logger } from '../src/logging/logger';
-import type { Topology } from '../src/topology/topology';
+import type { TopologySpec } from '../src/topology/schema';
 import { JobStateConflict } from './job-state-conflict';
 import { assignSubtasks } from './scheduler/assign-subtasks';
 import { jobSplits } from './scheduler/job-splits';
+import { withEpochs } from './scheduler/subtask-epochs';
 import type { JobRecord, JobStore, JobUpdate } from './state/job-store';
 import type { HeldModel, ModelStore } from './state/model-store';
 import type { TaskManagerRegistry } from './state/taskmanager-registry';
@@ -40,8 +45,13 @@ export interface ClusterOverview {
 export interface ControlPlaneOptions {
   readonly jobs: JobStore;
   readonly taskManagers: TaskManagerRegistry;
-  /** Validates a submitted topology; throws TopologyError listing every problem. */
-  readonly validate: (source: TopologySource) => Promise<Topology>;
+  /**
+   * Validates a topology (`typecheck`: at submit; without, to read a stored job's spec again) and answers
+   * its spec, model path absolute; throws TopologyError listing every problem, or CS_ERR_FORBIDDEN.
+   */
+  readonly validate: (source: TopologySource, options: { readonly typecheck: boolean }) => Promise<TopologySpec>;
+  /** The folders a topology's model path may point into. @default none: models must be uploaded with the job */
+  readonly modelDirs?: ModelDirectories;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
   /** Keeps a copy of each submitted model to ship to the TaskManagers; without it, none is shipped. */
@@ -89,17 +99,21 @@ function toModelStatus(info: OnnxModelInfo): ModelStatus {
 export class ControlPlane {
   private readonly now: () => number;
   private readonly startedAt: number;
+  /** Recent spans (ms since epoch) during which this process was stalled and could not hear heartbeats. */
+  private stalls: { from: number; to: number }[] = [];
   private readonly log: { jobs: Logger; scheduler: Logger; members: Logger };
   private queue: Promise<unknown> = Promise.resolve();
   private jobCache: Promise<JobRecord[]> | undefined;
   /** Per job, its model's declared inputs and outputs once read (a job's model never changes). */
   private readonly modelInfos = new Map<string, Promise<OnnxModelInfo>>();
-  /** Per job without a held model copy, the model path its topology names (loaded once). */
-  private readonly modelPaths = new Map<string, Promise<string>>();
+  /** Per job, its validated topology spec (loaded once per job and process). */
+  private readonly specs = new Map<string, Promise<TopologySpec>>();
+  private readonly modelDirs: ModelDirectories;
 
   constructor(private readonly options: ControlPlaneOptions) {
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
+    this.modelDirs = options.modelDirs ?? new ModelDirectories([]);
     this.log = {
       jobs: options.logger.child({ component: 'jobmanager.jobs' }),
       scheduler: options.logger.child({ component: 'jobmanager.scheduler' }),
@@ -150,15 +164,18 @@ export class ControlPlane {
   // ---- jobs ----
 
   /**
-   * Validates and stores a job; it becomes RUNNING once its subtasks are assigned. The model file is
-   * copied into the model store when this process can read it (else the TaskManagers must read the path
-   * themselves).
+   * Validates and stores a job; it becomes RUNNING once its subtasks are assigned. The model is the one
+   * uploaded before (`request.modelSha256`), else the topology's `model.path`, which must lie inside a
+   * model directory (TopologyError otherwise) and is then copied into the model store. A `submitId`
+   * already used answers the job it created, so a retried submit never makes a second job.
    */
-  async submit(source: TopologySource): Promise<SubmitJobResponse> {
-    const topology = await this.options.validate(source);
-    const { spec } = topology;
+  async submit(source: TopologySource, request: Omit<SubmitJobRequest, 'topology'> = {}): Promise<SubmitJobResponse> {
+    const { submitId } = request;
+    const earlier = submitId !== undefined ? await this.jobBySubmitId(submitId) : undefined;
+    if (earlier) return { jobId: earlier.id };
+    const spec = await this.options.validate(source, { typecheck: true });
     const { splits, sharing } = jobSplits(spec);
-    const modelSha256 = await this.storeModel(spec.name, spec.model.path);
+    const modelSha256 = await this.modelOf(spec, request.modelSha256);
     const job: JobRecord = {
       id: randomBytes(16).toString('hex'),
       name: spec.name,
@@ -171,11 +188,59 @@ export class ControlPlane {
       sharing,
       subtasks: [],
       ...(modelSha256 !== undefined ? { modelSha256 } : {}),
+      ...(submitId !== undefined ? { submitId } : {}),
     };
-    await this.exclusive(() => this.writeJobs(() => this.options.jobs.create(job, source)));
-    this.log.jobs.info({ jobId: job.id, job: job.name, parallelism: job.parallelism, splits: splits.length }, 'jobmanager.job.submitted');
+    const created = await this.exclusive(async () => {
+      const again = submitId !== undefined ? await this.jobBySubmitId(submitId) : undefined;
+      if (again) return false;
+      await this.writeJobs(() => this.options.jobs.create(job, source));
+      return true;
+    });
+    if (!created) return { jobId: (await this.jobBySubmitId(submitId!))!.id };
+    this.specs.set(job.id, Promise.resolve(spec));
+    this.log.jobs.info({ jobId: job.id, job: job.name, parallelism: job.parallelism, splits: splits.length, modelSha256 }, 'jobmanager.job.submitted');
     await this.reassign();
     return { jobId: job.id };
+  }
+
+  private async jobBySubmitId(submitId: string): Promise<JobRecord | undefined> {
+    return (await this.allJobs()).find((j) => j.submitId === submitId);
+  }
+
+  /** The model hash a new job runs: the uploaded one, or a copy of the model path when it lies inside a model directory. */
+  private async modelOf(spec: TopologySpec, uploaded: string | undefined): Promise<string | undefined> {
+    if (uploaded !== undefined) {
+      if (!(await this.options.models?.file(uploaded))) {
+        throw new ClusterServingError('CS_ERR_BAD_REQUEST', `model ${uploaded} is not on the JobManager: upload it first (PUT /models/${uploaded}; cs job submit does)`);
+      }
+      return uploaded;
+    }
+    const path = spec.model.path;
+    const where = await this.modelDirs.locate(path);
+    if (where.kind === 'outside') {
+      throw new TopologyError([
+        `model.path: ${path} is not a file inside the JobManager's model directories (${this.modelDirs.describe()}); upload the model with the job (cs job submit does) or start the JobManager with --model-dir DIR`,
+      ]);
+    }
+    if (where.kind === 'missing') {
+      this.log.jobs.warn({ job: spec.name, model: path }, 'jobmanager.model.missing');
+      return undefined;
+    }
+    return this.storeModel(spec.name, where.path);
+  }
+
+  /** A job's validated topology spec, loaded once per job (off the event loop for TypeScript). */
+  jobSpec(jobId: string): Promise<TopologySpec> {
+    let spec = this.specs.get(jobId);
+    if (!spec) {
+      const loading = this.topology(jobId).then((source) => this.options.validate(source, { typecheck: false }));
+      this.specs.set(jobId, loading);
+      loading.catch(() => {
+        if (this.specs.get(jobId) === loading) this.specs.delete(jobId);
+      });
+      spec = loading;
+    }
+    return spec;
   }
 
   async listJobs(): Promise<JobList> {
@@ -227,17 +292,11 @@ export class ControlPlane {
     const job = await this.requireJob(jobId);
     const held = job.modelSha256 !== undefined ? await this.options.models?.file(job.modelSha256) : undefined;
     if (held) return readOnnxModelInfo(held.path);
-    let path = this.modelPaths.get(jobId);
-    if (!path) {
-      const loading = this.topology(jobId).then(async (source) => (await this.options.validate(source)).spec.model.path);
-      this.modelPaths.set(jobId, loading);
-      loading.catch(() => {
-        if (this.modelPaths.get(jobId) === loading) this.modelPaths.delete(jobId);
-      });
-      path = loading;
-    }
     try {
-      return await readOnnxModelInfo(await path);
+      const path = (await this.jobSpec(jobId)).model.path;
+      const where = await this.modelDirs.locate(path);
+      if (where.kind !== 'file') throw new ClusterServingError('CS_ERR_MODEL_LOAD', `it holds no copy, and ${path} is no file inside its model directories`);
+      return await readOnnxModelInfo(where.path);
     } catch (err) {
       const reason = toClusterServingError(err).message;
       throw new ClusterServingError('CS_ERR_MODEL_LOAD', `the JobManager cannot read the model of ${job.name} (job ${jobId}), so it cannot describe it: ${reason}`, { cause: err, context: { jobId } });
@@ -276,6 +335,21 @@ export class ControlPlane {
     const held = job.modelSha256 !== undefined ? await this.options.models?.file(job.modelSha256) : undefined;
     if (job.modelSha256 === undefined || !held) throw notFound(`model of job ${jobId} (the JobManager could not read it at submit)`, { jobId });
     return { ...held, sha256: job.modelSha256 };
+  }
+
+  /** The held model file of this content hash (CS_ERR_NOT_FOUND when none is held): only the model store is ever served. */
+  async modelByHash(sha256: string): Promise<HeldModel & { sha256: string }> {
+    const held = await this.options.models?.file(sha256);
+    if (!held) throw notFound(`model ${sha256.slice(0, 80)}`);
+    return { ...held, sha256 };
+  }
+
+  /** Stores an uploaded model that must hash to `sha256`; CS_ERR_BAD_REQUEST when it does not. */
+  async uploadModel(sha256: string, body: Readable): Promise<ModelUploadResponse> {
+    if (!this.options.models) throw new ClusterServingError('CS_ERR_CLOSED', 'this JobManager keeps no models');
+    const stored = await this.options.models.receive(sha256, body);
+    this.log.jobs.info({ sha256: stored.sha256, bytes: stored.bytes }, 'jobmanager.model.uploaded');
+    return { sha256: stored.sha256, bytes: stored.bytes };
   }
 
   /**
@@ -349,7 +423,7 @@ export class ControlPlane {
       if (!isActive(job.state)) continue;
       for (const s of job.subtasks) {
         if (s.taskManagerId !== taskManagerId) continue;
-        out.push({ jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits, ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}) });
+        out.push({ jobId: job.id, jobName: job.name, subtaskIndex: s.index, splits: s.splits, ...(s.epoch !== undefined ? { epoch: s.epoch } : {}), ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}) });
       }
     }
     return out;
@@ -387,16 +461,35 @@ export class ControlPlane {
   // ---- scheduling ----
 
   /**
+   * This process was stalled from `from` to `to` (ms since epoch; its event loop blocked): heartbeats sent
+   * meanwhile could not be read, so that span does not count as any TaskManager's silence. A TaskManager
+   * that really died is still declared lost after a heartbeat timeout of time this process was awake.
+   */
+  noteStall(from: number, to: number): void {
+    if (to > from) this.stalls.push({ from, to });
+  }
+
+  /** A TaskManager's last heartbeat, moved later by the stalls since then (see {@link noteStall}). */
+  private heardAt(lastHeartbeat: number): number {
+    let excused = 0;
+    for (const { from, to } of this.stalls) excused += Math.max(0, to - Math.max(from, lastHeartbeat));
+    return lastHeartbeat + excused;
+  }
+
+  /**
    * Re-runs the assignment: expired TaskManagers are forgotten and lose their subtasks, unassigned
    * subtasks go to free slots, and jobs whose subtasks are all placed become RUNNING.
    */
   reassign(): Promise<void> {
     return this.exclusive(async () => {
-      const [jobs, taskManagers] = await Promise.all([this.allJobs(), this.options.taskManagers.list()]);
+      const [jobs, registered] = await Promise.all([this.allJobs(), this.options.taskManagers.list()]);
+      const now = this.now();
+      this.stalls = this.stalls.filter((st) => st.to > now - 2 * this.options.heartbeatTimeoutMs);
+      const taskManagers = registered.map((tm) => ({ ...tm, lastHeartbeat: this.heardAt(tm.lastHeartbeat) }));
       const result = assignSubtasks({
         jobs,
         taskManagers,
-        now: this.now(),
+        now,
         heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
         notBefore: this.startedAt,
       });
@@ -405,8 +498,11 @@ export class ControlPlane {
         for (const id of result.expired) this.log.members.warn({ taskManagerId: id, heartbeatTimeoutMs: this.options.heartbeatTimeoutMs }, 'jobmanager.taskmanager.lost');
       }
       for (const job of jobs) {
-        const next = result.jobs.get(job.id);
-        if (!next) continue;
+        const decided = result.jobs.get(job.id);
+        if (!decided) continue;
+        // A subtask with no epoch in the record (new, or back after a rescale down) may have one stored.
+        const unknown = decided.subtasks.some((d) => d.taskManagerId !== null && job.subtasks.find((b) => b.index === d.index)?.epoch === undefined);
+        const next = { ...decided, subtasks: withEpochs(job.subtasks, decided.subtasks, unknown ? await this.options.jobs.epochs(job.id) : undefined) };
         const changed = next.state !== job.state || JSON.stringify(next.subtasks) !== JSON.stringify(job.subtasks);
         if (!changed) continue;
         await this.updateJob(job.id, { state: next.state, subtasks: next.subtasks });

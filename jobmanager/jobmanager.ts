@@ -3,17 +3,23 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { ClusterServingError, ConnectorError } from '../src/errors';
+import { PROCESS_OPTIONS } from '../src/config/process-options';
+import { ClusterServingError, ConfigError, ConnectorError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
-import { loadTopologySource } from '../src/topology/load-topology';
+import { AccessToken } from './access-token';
+import { ModelDirectories } from '../src/cluster-api/model-directories';
 import { ControlPlane } from './control-plane';
 import { KServeGrpcServer } from './grpc/grpc-server';
 import { InferenceGateway } from './inference-gateway';
+import { isLoopbackHost } from './is-loopback-host';
+import { readTlsIdentity, type TlsIdentity } from './read-tls-identity';
 import { buildRestServer } from './rest/build-rest-server';
+import type { AccessMode } from './rest/overview';
 import { JobStore } from './state/job-store';
 import { ModelStore } from './state/model-store';
 import { TaskManagerRegistry } from './state/taskmanager-registry';
 import { SplitProgressReader } from './state/split-progress';
+import { TopologyValidator } from './topology-validator';
 
 /** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
 export interface JobManagerOptions {
@@ -28,6 +34,25 @@ export interface JobManagerOptions {
   readonly heartbeatTimeoutMs: number;
   /** Submitted topologies are written here to be validated, and submitted models kept (`models/<sha256>.onnx`). */
   readonly cacheDir: string;
+  /**
+   * Bearer token every API call but the health probes must carry (REST, KServe HTTP and gRPC); required
+   * when `host` is not loopback unless `insecure`. The token itself, not a file (see src/config/read-jobmanager-access.ts).
+   */
+  readonly token?: string | undefined;
+  /** Listen beyond loopback without a token (warned about at start and shown in `GET /overview`). @default false */
+  readonly insecure?: boolean | undefined;
+  /** PEM certificate file: the REST/KServe HTTP API serves https, the gRPC API TLS (with `tlsKey`). */
+  readonly tlsCert?: string | undefined;
+  /** PEM private key file of `tlsCert`. */
+  readonly tlsKey?: string | undefined;
+  /** Accept TypeScript topologies (code): off unless asked for (`--allow-code-topologies`). @default false */
+  readonly allowCodeTopologies?: boolean;
+  /** Folders a topology's model path may point into (`--model-dir`). @default none: models are uploaded with the job */
+  readonly modelDirs?: readonly string[];
+  /** Time limit of a TypeScript topology's type-check and load (in a child process), in ms. @default 120000 */
+  readonly topologyCheckTimeoutMs?: number;
+  /** Heap limit of that child process, in MB. @default 1024 */
+  readonly topologyCheckMemoryMb?: number;
   /** @default createLogger('jobmanager') */
   readonly logger?: Logger;
 }
@@ -37,14 +62,14 @@ const REDIS_CONNECT_TIMEOUT_MS = 5000;
 
 /**
  * The control plane (SPEC §3): the REST API of src/cluster-api/dto.ts, the job store and TaskManager
- * registry in Redis, and a timer that re-runs the subtask assignment every heartbeat interval (so a
+ * registry in Redis, and a timer that re-runs the subtask assignment every half heartbeat interval (so a
  * TaskManager past its heartbeat timeout loses its subtasks to the others). All state is in Redis: a
  * restarted JobManager carries on, and the TaskManagers keep running meanwhile.
  *
  * `start()` and `close()` are idempotent (each returns the same promise when called again).
  *
  * @example
- * const jm = new JobManager({ redisUrl, host: '127.0.0.1', port: 0, heartbeatIntervalMs: 2000, heartbeatTimeoutMs: 10000, cacheDir });
+ * const jm = new JobManager({ redisUrl, host: '127.0.0.1', port: 0, heartbeatIntervalMs: 500, heartbeatTimeoutMs: 3500, cacheDir });
  * await jm.start();
  * console.log(jm.url); // http://127.0.0.1:40123
  * await jm.close();
@@ -60,6 +85,7 @@ export class JobManager {
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private address: string | undefined;
+  private accessMode: AccessMode | undefined;
 
   constructor(readonly options: JobManagerOptions) {
     this.logger = options.logger ?? createLogger('jobmanager');
@@ -69,6 +95,12 @@ export class JobManager {
   get url(): string {
     if (this.address === undefined) throw new ClusterServingError('CS_ERR_CLOSED', 'the JobManager is not started');
     return this.address;
+  }
+
+  /** Who may call the APIs, once started: `token`, `open` (loopback, no token) or `insecure` (see {@link AccessMode}). */
+  get access(): AccessMode {
+    if (this.accessMode === undefined) throw new ClusterServingError('CS_ERR_CLOSED', 'the JobManager is not started');
+    return this.accessMode;
   }
 
   /** host:port of the KServe v2 gRPC API, e.g. `127.0.0.1:8001`; undefined when it is off (no `grpcPort`). */
@@ -86,15 +118,44 @@ export class JobManager {
     return this.starting;
   }
 
+  /**
+   * The access rule (SPEC: safe on a network): beyond loopback a token is required unless `insecure`;
+   * checked before anything connects or listens. Answers the mode the APIs run in.
+   */
+  private accessModeOf(): AccessMode {
+    const { options } = this;
+    if (options.token !== undefined && options.token !== '') return 'token';
+    if (isLoopbackHost(options.host)) return 'open';
+    if (options.insecure === true) return 'insecure';
+    throw new ConfigError([
+      `the JobManager would listen on ${options.host}, beyond this machine, with no token: give one with ${PROCESS_OPTIONS.tokenFile.flag} FILE (${PROCESS_OPTIONS.tokenFile.env}) or ${PROCESS_OPTIONS.token.env}, or pass ${PROCESS_OPTIONS.insecure.flag} (${PROCESS_OPTIONS.insecure.env}=1) on a network you trust`,
+    ]);
+  }
+
   private async doStart(): Promise<void> {
     const { options } = this;
+    const mode = this.accessModeOf();
+    const token = mode === 'token' ? new AccessToken(options.token!) : undefined;
+    let tls: TlsIdentity | undefined;
+    if (options.tlsCert !== undefined || options.tlsKey !== undefined) {
+      if (options.tlsCert === undefined || options.tlsKey === undefined) throw new ConfigError([`${PROCESS_OPTIONS.tlsCert.flag} and ${PROCESS_OPTIONS.tlsKey.flag} go together: give both (certificate and private key) or neither`]);
+      tls = await readTlsIdentity(options.tlsCert, options.tlsKey);
+    }
     await mkdir(options.cacheDir, { recursive: true });
     this.redis = await connectRedis(options.redisUrl, this.logger);
     const validationDir = join(options.cacheDir, 'jobmanager');
+    const validator = new TopologyValidator({
+      allowCodeTopologies: options.allowCodeTopologies === true,
+      cacheDir: validationDir,
+      ...(options.topologyCheckTimeoutMs !== undefined ? { timeoutMs: options.topologyCheckTimeoutMs } : {}),
+      ...(options.topologyCheckMemoryMb !== undefined ? { maxMemoryMb: options.topologyCheckMemoryMb } : {}),
+    });
+    const modelDirs = new ModelDirectories(options.modelDirs ?? []);
     this.control = new ControlPlane({
       jobs: new JobStore(this.redis),
       taskManagers: new TaskManagerRegistry(this.redis),
-      validate: async (source) => (await loadTopologySource(source, validationDir, { typecheck: true })).topology,
+      validate: (source, opts) => validator.validate(source, opts),
+      modelDirs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
       progress: new SplitProgressReader(this.redis),
@@ -102,7 +163,7 @@ export class JobManager {
       logger: this.logger,
     });
     this.gateway = new InferenceGateway(this.control, { redisUrl: options.redisUrl, cacheDir: validationDir, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
-    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway);
+    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway, { token, tls, mode });
     try {
       await this.app.listen({ host: options.host, port: options.port });
     } catch (err) {
@@ -112,22 +173,45 @@ export class JobManager {
     }
     const addr = this.app.server.address() as AddressInfo;
     const shownHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
-    this.address = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
-    if (options.grpcPort !== undefined) this.grpc = await KServeGrpcServer.start(this.gateway, { host: options.host, port: options.grpcPort, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
+    this.address = `${tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
+    if (options.grpcPort !== undefined) this.grpc = await KServeGrpcServer.start(this.gateway, { host: options.host, port: options.grpcPort, logger: this.logger.child({ component: 'jobmanager.kserve' }), token, tls });
     await this.control.reassign();
     this.scheduleTick();
-    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl) }, 'jobmanager.started');
+    this.accessMode = mode;
+    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl), access: mode, tls: tls !== undefined, modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
+    if (mode === 'insecure') {
+      const warning = `listening on ${options.host} with NO TOKEN (--insecure): anyone who reaches this port can submit jobs, cancel them and register TaskManagers`;
+      this.logger.warn({ component: 'jobmanager', host: options.host, access: mode, warning }, 'jobmanager.insecure');
+    }
+    if (options.allowCodeTopologies === true) {
+      this.logger.warn({ component: 'jobmanager', note: 'whoever can submit jobs can run TypeScript code on the cluster (type-checked and loaded in a child process here, run on the TaskManagers)' }, 'jobmanager.code_topologies.allowed');
+    }
   }
 
+  /**
+   * The failure check: every half heartbeat interval (250 ms at the defaults) the assignment is run again,
+   * so a TaskManager past its heartbeat timeout loses its subtasks within half an interval. A check that
+   * fires late by more than half an interval means this process was stalled (its event loop blocked, or
+   * the machine overloaded): heartbeats that arrived meanwhile are still unread, so the stall counts as
+   * no TaskManager's silence (ControlPlane.noteStall).
+   */
   private scheduleTick(): void {
+    const tickMs = Math.max(1, Math.floor(this.options.heartbeatIntervalMs / 2));
+    const due = performance.now() + tickMs;
     this.timer = setTimeout(() => {
+      const lateMs = performance.now() - due;
+      if (lateMs > tickMs) {
+        const now = Date.now();
+        this.control?.noteStall(now - lateMs, now);
+        if (lateMs > this.options.heartbeatIntervalMs) this.logger.warn({ component: 'jobmanager.scheduler', lateMs: Math.round(lateMs) }, 'jobmanager.scheduler.stalled');
+      }
       this.control
         ?.reassign()
         .catch((err: unknown) => this.logger.warn({ component: 'jobmanager.scheduler', err }, 'jobmanager.scheduler.failed'))
         .finally(() => {
           if (!this.closing) this.scheduleTick();
         });
-    }, this.options.heartbeatIntervalMs);
+    }, tickMs);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { JOBMANAGER_OPTION_NAMES } from '../src/config/process-options';
+import { readToken } from '../src/config/read-jobmanager-access';
 import { resolveProcessOptions, type ProcessOptionValues } from '../src/config/resolve-process-options';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { JobManager } from './jobmanager';
@@ -16,7 +17,7 @@ export { JobManager, type JobManagerOptions } from './jobmanager';
 export async function startJobManager(options: ProcessOptionValues & { logger?: Logger } = {}): Promise<JobManager> {
   const { logger, ...values } = options;
   const resolved = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values });
-  const jobManager = new JobManager({ ...resolved, logger: logger ?? createLogger('jobmanager') });
+  const jobManager = new JobManager({ ...resolved, token: readToken(resolved), logger: logger ?? createLogger('jobmanager') });
   await jobManager.start();
   return jobManager;
 }

@@ -4,13 +4,12 @@ import type { Logger } from '../src/logging/logger';
 import type { NativeResult } from '../src/protocol/native/native-codec';
 import type { OnnxTensorInfo } from '../src/runtime/onnx-model-info';
 import type { Tensor } from '../src/tensor/tensor';
-import { loadTopologySource } from '../src/topology/load-topology';
 import type { PostprocessSpec, TopologySpec } from '../src/topology/schema';
 import type { ControlPlane } from './control-plane';
 import { JobStreamClient } from './job-stream-client';
 
 /** What the gateway reads from the control plane: the job list, a job's status, topology and model info. */
-export type JobDirectory = Pick<ControlPlane, 'listJobs' | 'jobStatus' | 'topology' | 'modelInfo'>;
+export type JobDirectory = Pick<ControlPlane, 'listJobs' | 'jobStatus' | 'jobSpec' | 'modelInfo'>;
 
 export interface InferenceGatewayOptions {
   /** The cluster's Redis: where a job's stream is when its topology names no `source.address`. */
@@ -72,10 +71,7 @@ export class ServedJob {
 
   /** The job's validated topology spec (model path absolute), loaded once from the submitted file. */
   topology(): Promise<TopologySpec> {
-    this.spec ??= (async () => {
-      const source = await this.jobs.topology(this.job.id);
-      return (await loadTopologySource(source, this.options.cacheDir)).topology.spec;
-    })().catch((err: unknown) => {
+    this.spec ??= this.jobs.jobSpec(this.job.id).catch((err: unknown) => {
       this.spec = undefined;
       throw err;
     });

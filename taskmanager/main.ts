@@ -1,7 +1,8 @@
 import { TASKMANAGER_OPTION_NAMES } from '../src/config/process-options';
+import { readJobManagerAccess } from '../src/config/read-jobmanager-access';
 import { resolveProcessOptions, type ProcessOptionValues } from '../src/config/resolve-process-options';
 import { createLogger, type Logger } from '../src/logging/logger';
-import { TaskManager } from './taskmanager';
+import { TaskManager, type TaskManagerOptions } from './taskmanager';
 
 export { TaskManager, generateTaskManagerId, type TaskManagerOptions } from './taskmanager';
 
@@ -9,15 +10,17 @@ export { TaskManager, generateTaskManagerId, type TaskManagerOptions } from './t
 /**
  * Starts a TaskManager and resolves once it is registered with the JobManager (it retries until the
  * JobManager answers). Options not given come from the `CS_*` environment variables, then the defaults;
- * all are validated at once (ConfigError lists every problem).
+ * all are validated at once (ConfigError lists every problem). The token and CA files are read here;
+ * `ca` (PEM) overrides `caFile`.
  *
  * @example
  * const tm = await startTaskManager({ jobmanagerUrl: jm.url, slots: 2 });
  */
-export async function startTaskManager(options: ProcessOptionValues & { logger?: Logger } = {}): Promise<TaskManager> {
-  const { logger, ...values } = options;
+export async function startTaskManager(options: ProcessOptionValues & { logger?: Logger; ca?: TaskManagerOptions['ca'] } = {}): Promise<TaskManager> {
+  const { logger, ca, ...values } = options;
   const resolved = resolveProcessOptions(TASKMANAGER_OPTION_NAMES, { values });
-  const taskManager = new TaskManager({ ...resolved, logger: logger ?? createLogger('taskmanager') });
+  const access = readJobManagerAccess(resolved);
+  const taskManager = new TaskManager({ ...resolved, ...access, ...(ca !== undefined ? { ca } : {}), logger: logger ?? createLogger('taskmanager') });
   try {
     await taskManager.start();
   } catch (err) {
@@ -38,7 +41,7 @@ export async function runTaskManager(
   const { logger: given, onStarted, ...values } = options;
   const logger = given ?? createLogger('taskmanager');
   const resolved = resolveProcessOptions(TASKMANAGER_OPTION_NAMES, { values });
-  const taskManager = new TaskManager({ ...resolved, logger });
+  const taskManager = new TaskManager({ ...resolved, ...readJobManagerAccess(resolved), logger });
   await new Promise<void>((resolve, reject) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {

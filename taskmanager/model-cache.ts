@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { ModelDirectories } from '../src/cluster-api/model-directories';
 import { modelCachePath, storeByHash, type StoredModel } from '../src/cluster-api/model-files';
 import { FileHashCache } from '../src/runtime/file-hash-cache';
 import { ClusterServingError, ConnectorError } from '../src/errors';
@@ -9,42 +10,58 @@ import type { Logger } from '../src/logging/logger';
 export interface ModelCacheOptions {
   /** Shipped models are kept as `<cacheDir>/models/<sha256>.onnx`. */
   readonly cacheDir: string;
-  /** `GET /jobs/:jobId/model` on the JobManager: the model's bytes. */
-  readonly download: (jobId: string) => Promise<ReadableStream<Uint8Array>>;
+  /** Folders a job's own `model.path` may be loaded from directly (`--model-dir`). @default none */
+  readonly modelDirs?: readonly string[];
+  /** `GET /models/:sha256` on the JobManager: the model's bytes. */
+  readonly download: (sha256: string) => Promise<ReadableStream<Uint8Array>>;
   readonly logger: Logger;
 }
 
 /**
- * Picks the model file a subtask loads, the way BigDL used Flink's distributed cache (SPEC §4): the
- * topology's own `model.path` when this machine can read it and its bytes are the ones the JobManager
- * holds (same SHA-256), otherwise `<cacheDir>/models/<sha256>.onnx`, downloaded from the JobManager once
- * (streamed to a temp file, verified, renamed) and shared by every subtask that needs it. File hashes are
- * remembered by path, mtime and size, so a subtask start does not re-read a large model.
+ * Picks the model file a subtask loads, the way BigDL used Flink's distributed cache (SPEC §4), by
+ * content hash: the topology's own `model.path` only when it is a file inside this TaskManager's model
+ * directories whose bytes are the ones the JobManager holds (same SHA-256); otherwise
+ * `<cacheDir>/models/<sha256>.onnx`, downloaded from the JobManager by hash once (streamed to a temp
+ * file, verified against the hash, renamed) and shared by every subtask that needs it. No other path is
+ * ever read. File hashes are remembered by path, mtime and size, so a subtask start does not re-read a
+ * large model.
  */
 export class ModelCache {
   private readonly hashes = new FileHashCache();
   private readonly downloads = new Map<string, Promise<string>>();
   private readonly log: Logger;
+  private readonly modelDirs: ModelDirectories;
 
   constructor(private readonly options: ModelCacheOptions) {
     this.log = options.logger.child({ component: 'taskmanager.models' });
+    this.modelDirs = new ModelDirectories(options.modelDirs ?? []);
   }
 
   /**
    * The path to load for a job whose topology names `path`. Without `sha256` (the JobManager holds no
-   * copy) that is `path` itself. Rejects with a retriable ConnectorError when the JobManager cannot be
-   * reached, and with CS_ERR_MODEL_LOAD when the model cannot be had at all.
+   * copy) that is `path` itself, if it lies inside the model directories (CS_ERR_MODEL_LOAD otherwise). Rejects with a retriable ConnectorError when the JobManager cannot be reached, and with
+   * CS_ERR_MODEL_LOAD when the model cannot be had at all.
    */
   async resolve(jobId: string, path: string, sha256: string | undefined): Promise<string> {
-    if (sha256 === undefined) return path;
-    const local = await this.hashes.hashOf(path);
-    if (local === sha256) return path;
+    const where = await this.modelDirs.locate(path);
+    if (sha256 === undefined) {
+      if (where.kind === 'file') return where.path;
+      if (where.kind === 'missing') return path; // nothing there to read; loading it reports the missing file
+      throw new ClusterServingError(
+        'CS_ERR_MODEL_LOAD',
+        `model ${path}: the JobManager holds no copy, and it is no file inside this TaskManager's model directories (${this.modelDirs.describe()}; --model-dir)`,
+        { context: { jobId } },
+      );
+    }
+    const local = where.kind === 'file' ? await this.hashes.hashOf(where.path) : undefined;
+    if (where.kind === 'file' && local === sha256) return where.path;
     const cached = modelCachePath(this.options.cacheDir, sha256);
     if ((await this.hashes.hashOf(cached)) === sha256) {
       this.log.debug({ jobId, model: path, sha256, cached }, 'taskmanager.model.cached');
       return cached;
     }
-    this.log.info({ jobId, model: path, sha256, reason: local === undefined ? 'missing' : 'different bytes' }, 'taskmanager.model.fetching');
+    const reason = where.kind !== 'file' ? 'not in the model directories' : local === undefined ? 'unreadable' : 'different bytes';
+    this.log.info({ jobId, model: path, sha256, reason }, 'taskmanager.model.fetching');
     return this.download(jobId, path, sha256);
   }
 
@@ -62,11 +79,11 @@ export class ModelCache {
     const startedAt = Date.now();
     let body: ReadableStream<Uint8Array>;
     try {
-      body = await this.options.download(jobId);
+      body = await this.options.download(sha256);
     } catch (err) {
       if (err instanceof ClusterServingError && err.retriable) throw err;
       const reason = err instanceof Error ? err.message : String(err);
-      throw new ClusterServingError('CS_ERR_MODEL_LOAD', `model ${path} cannot be read here and the JobManager did not ship it: ${reason}`, { cause: err, context: { jobId } });
+      throw new ClusterServingError('CS_ERR_MODEL_LOAD', `model ${path} (${sha256}) could not be downloaded from the JobManager: ${reason}`, { cause: err, context: { jobId } });
     }
     let stored: StoredModel;
     try {

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { RunningSubtask, SubtaskAssignment, TopologySource } from '../src/cluster-api/dto';
 import { toClusterServingError } from '../src/errors';
 import type { Logger } from '../src/logging/logger';
+import { codeTopologyRefused, isCodeTopology } from '../src/topology/code-topology-permission';
 import { loadTopologySource } from '../src/topology/load-topology';
 import type { Topology } from '../src/topology/topology';
 import { SubtaskRunner, type SubtaskRunnerOptions } from './subtask-runner';
@@ -20,6 +21,8 @@ export interface SlotTableOptions {
   readonly redisUrl: string;
   /** Shipped topologies are written under `<cacheDir>/topologies`. */
   readonly cacheDir: string;
+  /** Load TypeScript topologies (code); refused with CS_ERR_FORBIDDEN otherwise. @default false */
+  readonly allowCodeTopologies?: boolean;
   /** `GET /jobs/:id/topology` on the JobManager. */
   readonly fetchTopology: (jobId: string) => Promise<TopologySource>;
   /**
@@ -52,13 +55,20 @@ function sameSplits(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((s, i) => s === b[i]);
 }
 
+/** The consumer name of a subtask's reader in the job's consumer group. */
+function consumerName(taskManagerId: string, jobId: string, subtaskIndex: number): string {
+  return `${taskManagerId}-${jobId}-${subtaskIndex}`;
+}
+
 /**
  * The TaskManager's slots: the subtasks it runs, reconciled against the desired set each heartbeat
  * brings. A new assignment is started in the background (fetch the job's topology from the JobManager,
  * load it into the cache dir without type-checking — the JobManager did that on submit —, then
  * `new SubtaskRunner(...).start()`, with the model path from `resolveModel`); a subtask that is no
  * longer desired is closed, finishing its in-flight work. A subtask whose splits changed (a rescale) is
- * closed the same way and started again with the new splits once the old one has finished. A start
+ * closed the same way and started again with the new splits once the old one has finished; so is one
+ * whose epoch changed (it was moved away and back). A subtask whose writes are fenced (a newer epoch was
+ * assigned: this TaskManager was declared lost) is closed at once, dropping its in-flight work. A start
  * that fails is reported (see
  * {@link SlotTable.running}) so the JobManager can fail the job; a start that could not reach the
  * JobManager is simply dropped and retried on the next heartbeat.
@@ -97,7 +107,7 @@ export class SlotTable {
     for (const a of desired) wanted.set(slotKey(a.jobId, a.subtaskIndex), a);
     for (const slot of [...this.slots.values()]) {
       const next = wanted.get(slot.key);
-      if (!next || !sameSplits(next.splits, slot.assignment.splits)) this.remove(slot, false);
+      if (!next || !sameSplits(next.splits, slot.assignment.splits) || next.epoch !== slot.assignment.epoch) this.remove(slot, false);
     }
     for (const [key, assignment] of wanted) {
       if (this.slots.has(key)) continue;
@@ -129,9 +139,15 @@ export class SlotTable {
         topology,
         splits,
         redisUrl: this.options.redisUrl,
-        consumerName: `${this.options.taskManagerId}-${jobId}-${subtaskIndex}`,
+        consumerName: consumerName(this.options.taskManagerId, jobId, subtaskIndex),
         taskManagerId: this.options.taskManagerId,
         logger: this.options.logger,
+        ...(slot.assignment.epoch !== undefined ? { epoch: slot.assignment.epoch } : {}),
+        // Whoever held this subtask before under another TaskManager id is fenced by the new epoch.
+        takeOver: (consumer) => consumer.endsWith(`-${jobId}-${subtaskIndex}`) && consumer !== consumerName(this.options.taskManagerId, jobId, subtaskIndex),
+        onFenced: () => {
+          if (this.slots.get(slot.key) === slot) this.remove(slot, true);
+        },
       });
       slot.runner = runner;
       await runner.start();
@@ -195,7 +211,10 @@ export class SlotTable {
     if (!topology) {
       topology = this.options
         .fetchTopology(jobId)
-        .then(async (source) => (await loadTopologySource(source, join(this.options.cacheDir, 'topologies'))).topology);
+        .then(async (source) => {
+          if (isCodeTopology(source.filename) && this.options.allowCodeTopologies !== true) throw codeTopologyRefused(source.filename, 'TaskManager');
+          return (await loadTopologySource(source, join(this.options.cacheDir, 'topologies'))).topology;
+        });
       topology.catch(() => {
         if (this.topologies.get(jobId) === topology) this.topologies.delete(jobId);
       });

@@ -19,10 +19,11 @@ import { applyUserStep } from '../src/operators/user-step';
 import { ClusterServingError } from '../src/errors';
 import { backoffDelay } from '../src/retry/backoff';
 import { PoisonPolicy } from '../src/retry/poison-policy';
-import { deadLetterKey } from '../src/cluster-api/keys';
+import { deadLetterKey, isReplyKey, replyKeyPrefix } from '../src/cluster-api/keys';
 import { RedisStreamSource } from '../connectors/redis/redis-stream-source';
 import { RedisResultSink, type PoisonEntry } from '../connectors/redis/redis-result-sink';
 import { bigdlResultFormat, nativeResultFormat } from '../connectors/redis/result-format';
+import { isFenced } from '../connectors/redis/subtask-fence';
 import { CreditGate } from './credit-gate';
 import { CheckpointRecorder } from './checkpoint-recorder';
 
@@ -50,6 +51,19 @@ export interface SubtaskRunnerOptions {
   readonly claimMinIdleMs?: number;
   /** Checkpoints are recorded in Redis at most this often (ms), and on close. @default 1000 */
   readonly checkpointIntervalMs?: number;
+  /**
+   * The epoch the JobManager assigned this subtask with. Its writes (and claims) are refused once the
+   * JobManager has assigned a newer one (the subtask moved): the runner then stops reading and calls
+   * `onFenced`. Undefined: not fenced.
+   */
+  readonly epoch?: number;
+  /** Called once when the subtask finds itself fenced (the slot should close it). */
+  readonly onFenced?: () => void;
+  /**
+   * Consumers of the job's group that held this subtask before (declared lost, fenced): their pending
+   * entries are claimed at once. Only used with an `epoch`.
+   */
+  readonly takeOver?: (consumer: string) => boolean;
 }
 
 /** Results written to the sink in one script call at most. */
@@ -88,6 +102,8 @@ export class SubtaskRunner {
   private loop: Promise<void> | undefined;
   private stopping = false;
   private closing: Promise<void> | undefined;
+  /** Set once a write or claim was refused as stale: the subtask stops. */
+  fenced = false;
   /** Results written since start, for status and tests. */
   written = 0;
   /** Poison entries parked in the dead-letter stream since start. */
@@ -117,7 +133,8 @@ export class SubtaskRunner {
     }
     const bigdl = spec.source.protocol === 'bigdl';
     const stream = spec.source.stream ?? spec.name;
-    const { jobId, subtaskIndex, consumerName, claimIntervalMs, claimMinIdleMs } = this.options;
+    const { jobId, subtaskIndex, consumerName, claimIntervalMs, claimMinIdleMs, epoch } = this.options;
+    const fence = epoch !== undefined ? { jobId, subtaskIndex, epoch } : undefined;
     const model = (this.model = await (this.options.runtime ?? sharedOnnxModels).load(spec.model));
     const checkpoints = (this.checkpoints = new CheckpointRecorder({ redisUrl: this.options.redisUrl, jobId, subtaskIndex, taskManagerId: this.options.taskManagerId ?? consumerName, intervalMs: this.options.checkpointIntervalMs, logger: this.log }));
     const tracker = checkpoints.tracker;
@@ -130,6 +147,7 @@ export class SubtaskRunner {
       claimMinIdleMs,
       ownInFlight: (split, id) => tracker.inFlight(split, id),
       ...(bigdl ? {} : { payloadAlignment: firstTensorOffset }),
+      ...(fence ? { fence, ...(this.options.takeOver ? { takeOver: this.options.takeOver } : {}) } : {}),
     });
     this.sink = new RedisResultSink({
       url: spec.sink.address ?? this.options.redisUrl,
@@ -137,6 +155,8 @@ export class SubtaskRunner {
       resultTtlMs: spec.sink.resultTtlMs,
       replyMaxLen: spec.sink.replyMaxLen,
       format: bigdl ? bigdlResultFormat(stream, spec.source.bigdlConvention) : nativeResultFormat(stream),
+      ...(fence ? { fence } : {}),
+      onKeyConflict: (uris) => this.log.warn({ uris: uris.slice(0, 10), count: uris.length }, 'taskmanager.sink.key_conflict'),
     });
     await Promise.all([this.source.start(), this.sink.start(), checkpoints.start()]);
     const maxInFlight = Math.max(1, 4 * spec.batch.maxSize * model.concurrency);
@@ -148,7 +168,7 @@ export class SubtaskRunner {
     const imageConcurrency = decode.type === 'image' ? decode.concurrency : undefined;
     // uint8 tensors sent for float32 inputs: normalised so as their batch is built (checked per request first).
     const normalize = decode.type === 'tensor' ? decode.normalize : undefined;
-    const native = decodeNative({ maxRequestBytes: decode.maxRequestBytes });
+    const native = decodeNative({ maxRequestBytes: decode.maxRequestBytes, acceptReplyTo: (key) => isReplyKey(stream, key), replyNamespace: `${replyKeyPrefix(stream)}<id>` });
     // Decoded images live in reused arrays, given back once the request's result is written.
     const imageBuffers = (this.imageBuffers = !bigdl && decode.type === 'image' ? new ImageBufferPool() : undefined);
     const decodeEntries: OperatorFunction<SourceEntry, InferenceRequest | InferenceResult> = bigdl
@@ -185,7 +205,8 @@ export class SubtaskRunner {
           } catch (err) {
             // Left pending: claimed again once idle long enough (by this reader or another).
             for (const r of results) tracker.released(r.ref.split, r.ref.entryId);
-            this.log.error({ err, count: results.length }, 'taskmanager.sink.write_failed');
+            if (isFenced(err)) this.onFenced(err);
+            else this.log.error({ err, count: results.length }, 'taskmanager.sink.write_failed');
           } finally {
             // Written (or left to be read again): payload and decoded-image buffers can take the next
             // entries, even if a user step made outputs that view its request's tensors.
@@ -217,6 +238,7 @@ export class SubtaskRunner {
         failures = 0;
       } catch (err) {
         gate.release(credits);
+        if (isFenced(err)) this.onFenced(err);
         if (this.stopping) break;
         const delay = backoffDelay(failures++);
         this.log.warn({ err, delay }, 'taskmanager.source.read_failed');
@@ -237,6 +259,20 @@ export class SubtaskRunner {
     }
   }
 
+  /**
+   * A write or claim was refused: the JobManager gave this subtask to another TaskManager (this one was
+   * declared lost, e.g. paused past the heartbeat timeout). Stop reading at once; what is in flight is
+   * refused too and stays pending for the new holder, which takes it over.
+   */
+  private onFenced(err: unknown): void {
+    if (this.fenced) return;
+    this.fenced = true;
+    this.stopping = true;
+    this.gate?.wake();
+    this.log.warn({ reason: err instanceof Error ? err.message : String(err), epoch: this.options.epoch }, 'taskmanager.subtask.fenced');
+    this.options.onFenced?.();
+  }
+
   /** Parks poison entries (dead letter + CS_ERR_POISON result + ack, atomically) beside the graph. */
   private park(items: PoisonEntry[], gate: CreditGate): void {
     const tracker = this.checkpoints!.tracker;
@@ -248,7 +284,8 @@ export class SubtaskRunner {
       },
       (err: unknown) => {
         for (const { entry } of items) tracker.released(entry.split, entry.entryId);
-        this.log.error({ err, count: items.length }, 'taskmanager.source.poison_park_failed');
+        if (isFenced(err)) this.onFenced(err);
+        else this.log.error({ err, count: items.length }, 'taskmanager.source.poison_park_failed');
       },
     ).finally(() => {
       // Parked (copied into the dead-letter stream) or left pending: either way done with these bytes.

@@ -4,6 +4,7 @@ import { JobManagerClient } from '../src/cluster-api/jobmanager-client';
 import { ClusterServingError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { Heartbeat } from './heartbeat';
+import { prepareTopologyLoader } from '../src/topology/load-module';
 import { ModelCache } from './model-cache';
 import type { BackoffOptions } from '../src/retry/backoff';
 import { registerWithJobManager } from './registration';
@@ -20,6 +21,17 @@ export interface TaskManagerOptions {
   readonly taskManagerId?: string | undefined;
   /** Shipped topologies and models (`models/<sha256>.onnx`) are cached here. */
   readonly cacheDir: string;
+  /** Bearer token of the JobManager (registration, heartbeats, topology and model downloads); none: no header. */
+  readonly token?: string | undefined;
+  /** PEM CA certificate(s) trusted for an https JobManager URL instead of the system's. */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[] | undefined;
+  /** Load TypeScript topologies (code from whoever submits jobs): off unless asked for (`--allow-code-topologies`). @default false */
+  readonly allowCodeTopologies?: boolean;
+  /**
+   * Folders this TaskManager may load a job's `model.path` from directly (`--model-dir`); any other model
+   * is downloaded from the JobManager by content hash. @default none
+   */
+  readonly modelDirs?: readonly string[];
   /** Reported to the JobManager. @default os.hostname() */
   readonly host?: string;
   /** @default createLogger('taskmanager') */
@@ -44,8 +56,8 @@ export function generateTaskManagerId(host: string = hostname()): string {
  * heartbeats; each answer is the desired set of subtasks, which the slot table starts and stops. If the
  * JobManager goes away, the running subtasks carry on and the TaskManager keeps trying.
  *
- * `start()` resolves once registered; `close()` stops the heartbeats, closes the subtasks (finishing
- * in-flight work unless `force`) and deregisters, so the JobManager moves the splits to the others at
+ * `start()` resolves once registered; `close()` closes the subtasks (finishing in-flight work unless
+ * `force`, still heartbeating meanwhile), stops the heartbeats and deregisters, so the JobManager moves the splits to the others at
  * once. Both are idempotent.
  *
  * @example
@@ -67,13 +79,14 @@ export class TaskManager {
   constructor(readonly options: TaskManagerOptions) {
     this.id = options.taskManagerId ?? generateTaskManagerId();
     this.logger = (options.logger ?? createLogger('taskmanager')).child({ taskManagerId: this.id });
-    this.client = new JobManagerClient(options.jobmanagerUrl);
-    const models = new ModelCache({ cacheDir: options.cacheDir, download: (jobId) => this.client.jobModel(jobId), logger: this.logger });
+    this.client = new JobManagerClient(options.jobmanagerUrl, { token: options.token, ca: options.ca });
+    const models = new ModelCache({ cacheDir: options.cacheDir, modelDirs: options.modelDirs ?? [], download: (sha256) => this.client.modelByHash(sha256), logger: this.logger });
     this.slots = new SlotTable({
       taskManagerId: this.id,
       slots: options.slots,
       redisUrl: options.redisUrl,
       cacheDir: options.cacheDir,
+      allowCodeTopologies: options.allowCodeTopologies === true,
       fetchTopology: (jobId) => this.client.jobTopology(jobId),
       resolveModel: (assignment, path) => models.resolve(assignment.jobId, path, assignment.modelSha256),
       logger: this.logger,
@@ -101,6 +114,11 @@ export class TaskManager {
   }
 
   private async doStart(): Promise<void> {
+    if (this.options.allowCodeTopologies === true) {
+      // Load the TypeScript compiler now, not on the event loop of a running TaskManager whose heartbeats count.
+      await prepareTopologyLoader();
+      this.logger.warn({ component: 'taskmanager', note: 'whoever can submit jobs can run TypeScript code in this process' }, 'taskmanager.code_topologies.allowed');
+    }
     const { heartbeatIntervalMs } = await this.register();
     if (this.closing) return;
     this.heartbeat = new Heartbeat({
@@ -137,11 +155,13 @@ export class TaskManager {
     const log = this.logger.child({ component: 'taskmanager' });
     this.abort.abort();
     await this.starting?.catch(() => undefined);
-    await this.heartbeat?.stop().catch((err: unknown) => log.warn({ err }, 'taskmanager.close.heartbeat.failed'));
+    // Heartbeats go on while the subtasks finish their in-flight work: a drain longer than the heartbeat
+    // timeout must not have the JobManager move (and fence) them halfway.
     await this.slots.close({ force }).catch((err: unknown) => log.warn({ err }, 'taskmanager.close.slots.failed'));
+    await this.heartbeat?.stop().catch((err: unknown) => log.warn({ err }, 'taskmanager.close.heartbeat.failed'));
     if (this.heartbeat) {
       try {
-        await new JobManagerClient(this.options.jobmanagerUrl, { timeoutMs: DEREGISTER_TIMEOUT_MS }).deregisterTaskManager(this.id);
+        await this.client.withTimeout(DEREGISTER_TIMEOUT_MS).deregisterTaskManager(this.id);
       } catch (err) {
         log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'taskmanager.deregistration.failed');
       }

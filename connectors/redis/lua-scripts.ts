@@ -22,8 +22,8 @@ export function defineLuaScripts(redis: Redis): void {
 /** The typed handles of the scripts above. */
 export interface LuaCommands {
   /** See lua/writeResultsAndAck.lua. Args: numKeys, ...keys, ...argv. */
-  writeResultsAndAck(numKeys: number, ...args: (string | Buffer | number)[]): Promise<number>;
-  /** See lua/parkPoisonAndAck-4.lua. Args: the 4 keys, then argv. */
+  writeResultsAndAck(numKeys: number, ...args: (string | Buffer | number)[]): Promise<(number | string)[]>;
+  /** See lua/parkPoisonAndAck-5.lua. Args: the 5 keys, then argv. */
   parkPoisonAndAck(...args: (string | Buffer | number)[]): Promise<number>;
 }
 

@@ -5,8 +5,9 @@ import type { InferenceResult } from '../../src/tensor/records';
 import type { PoisonVerdict } from '../../src/retry/poison-policy';
 import { CONSUMER_GROUP, deadLetterKey } from '../../src/cluster-api/keys';
 import { nativeResultFormat, type ResultFormat } from './result-format';
-import { ConnectorError } from '../../src/errors';
+import { ClusterServingError, ConnectorError } from '../../src/errors';
 import { defineLuaScripts, lua } from './lua-scripts';
+import { fenceArgs, fencedError, type SubtaskFence } from './subtask-fence';
 
 export interface RedisResultSinkOptions {
   readonly url: string;
@@ -17,6 +18,10 @@ export interface RedisResultSinkOptions {
   readonly group?: string;
   /** Where results go and how they are encoded. @default the native protocol's */
   readonly format?: ResultFormat;
+  /** The epoch the subtask was assigned with: a write after a newer one was assigned is refused (CS_ERR_FENCED). */
+  readonly fence?: SubtaskFence;
+  /** Results whose result key or reply key had the wrong type: written without it (their entries are acknowledged). */
+  readonly onKeyConflict?: (uris: readonly string[]) => void;
 }
 
 /** A poison entry to park: the entry as read, where its result goes, and the policy's verdict. */
@@ -32,8 +37,11 @@ export interface PoisonEntry {
 /**
  * Writes native results to Redis and acknowledges their entries in one script call per batch
  * (lua/writeResultsAndAck.lua): the result hash `value` (version byte + Avro Result) with a TTL, a reply
- * on the client's reply stream when it asked for one, then XACK + XDEL of the entry. Poison entries
- * are parked with {@link RedisResultSink.park} (lua/parkPoisonAndAck-4.lua): dead letter, error result
+ * on the client's reply stream when it asked for one, then XACK + XDEL of the entry; an entry no longer
+ * pending (written before, by this or another reader) is only acknowledged, whether or not the client
+ * has deleted its result since. With a `fence`, a write
+ * after the subtask's epoch was superseded writes nothing and rejects with CS_ERR_FENCED. Poison entries
+ * are parked with {@link RedisResultSink.park} (lua/parkPoisonAndAck-5.lua): dead letter, error result
  * and acknowledgement as one step per entry.
  */
 export class RedisResultSink implements Sink {
@@ -54,29 +62,36 @@ export class RedisResultSink implements Sink {
 
   async write(results: readonly InferenceResult[]): Promise<void> {
     if (results.length === 0) return;
-    const keys: string[] = [];
-    const argv: (string | Buffer)[] = [this.options.group ?? CONSUMER_GROUP, String(this.options.resultTtlMs), String(this.options.replyMaxLen)];
+    const { stream, fence } = this.options;
+    const f = fenceArgs(fence, stream);
+    const keys: string[] = [f.key];
+    const argv: (string | Buffer)[] = [this.options.group ?? CONSUMER_GROUP, String(this.options.resultTtlMs), String(this.options.replyMaxLen), f.field, f.epoch];
     for (const r of results) {
       const rkey = this.format.key(r.uri);
       keys.push(r.ref.split, rkey, r.replyTo ?? rkey);
       argv.push(r.uri, this.format.encode(r), r.replyTo ? '1' : '0', r.ref.entryId);
     }
+    let answer: (number | string)[];
     try {
-      await lua(this.redis).writeResultsAndAck(keys.length, ...keys, ...argv);
+      answer = await lua(this.redis).writeResultsAndAck(keys.length, ...keys, ...argv);
     } catch (err) {
       throw new ConnectorError(`writing ${results.length} results failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
+    if (Number(answer[0]) === 0 && fence) throw fencedError(fence, answer[1] ?? '?', `writing ${results.length} results`);
+    const conflicts = answer.slice(2).map((i) => results[Number(i) - 1]!.uri);
+    if (conflicts.length > 0) this.options.onKeyConflict?.(conflicts);
   }
 
   /**
    * Parks poison entries: each gets a copy in the dead-letter stream `<stream>:dead-letter` (its
    * original fields plus `split`, `id`, `deliveries`, `reason`), its CS_ERR_POISON result (and reply) and
-   * its XACK + XDEL, in one atomic script call per entry. Idempotent per entry. Resolves to the number
+   * its XACK + XDEL, in one atomic script call per entry. Idempotent per entry; fenced like write(). Resolves to the number
    * parked (entries whose result was already written are only acknowledged).
    */
   async park(items: readonly PoisonEntry[]): Promise<number> {
-    const { stream, resultTtlMs, replyMaxLen } = this.options;
+    const { stream, resultTtlMs, replyMaxLen, fence } = this.options;
     const group = this.options.group ?? CONSUMER_GROUP;
+    const f = fenceArgs(fence, stream);
     try {
       const parked = await Promise.all(
         items.map(({ entry, uri, replyTo, verdict }) => {
@@ -84,14 +99,16 @@ export class RedisResultSink implements Sink {
           const fields: (string | Buffer)[] = ['uri', entry.uri, 'data', asBuffer(entry.data)];
           for (const [name, value] of entry.extra ?? []) fields.push(name, asBuffer(value));
           return lua(this.redis).parkPoisonAndAck(
-            entry.split, rkey, replyTo ?? rkey, deadLetterKey(stream),
+            entry.split, rkey, replyTo ?? rkey, deadLetterKey(stream), f.key,
             group, String(resultTtlMs), String(replyMaxLen), uri, this.format.encode({ uri, outputs: undefined, error: verdict.error }), replyTo ? '1' : '0',
-            entry.entryId, String(verdict.deliveries), verdict.reason, ...fields,
+            entry.entryId, String(verdict.deliveries), verdict.reason, f.field, f.epoch, ...fields,
           );
         }),
       );
+      if (fence && parked.some((p) => Number(p) < 0)) throw fencedError(fence, 'a newer epoch', `parking ${items.length} poison entries`);
       return parked.reduce((n, p) => n + Number(p), 0);
     } catch (err) {
+      if (err instanceof ClusterServingError) throw err;
       throw new ConnectorError(`parking ${items.length} poison entries failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }

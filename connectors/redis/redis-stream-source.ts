@@ -1,11 +1,12 @@
 import Redis from 'ioredis';
 import type { Source, SourceEntry } from '../../src/connector/source';
-import { CONSUMER_GROUP } from '../../src/cluster-api/keys';
+import { CONSUMER_GROUP, fencesKey } from '../../src/cluster-api/keys';
 import { ConnectorError } from '../../src/errors';
 import { BufferRecycler } from '../../src/connector/buffer-recycler';
 import type { EntryRef } from '../../src/tensor/records';
 import { RespConnection } from '../../src/redis/resp-connection';
 import type { RespValue } from '../../src/redis/resp-parser';
+import { fencedError, isFenced, isStale, type SubtaskFence } from './subtask-fence';
 
 /** How often `read()` looks for entries left pending by readers that stopped (ms). */
 export const DEFAULT_CLAIM_INTERVAL_MS = 1000;
@@ -41,6 +42,18 @@ export interface RedisStreamSourceOptions {
    * full speed. Undefined: payloads start aligned.
    */
   readonly payloadAlignment?: (head: Uint8Array) => number | undefined;
+  /**
+   * The epoch this reader's subtask was assigned with: every claim round first checks it, and a reader
+   * whose epoch was superseded (its subtask moved) claims nothing and fails its read with CS_ERR_FENCED.
+   */
+  readonly fence?: SubtaskFence;
+  /**
+   * Consumers whose pending entries this reader takes over at once (min-idle 0) rather than after
+   * `claimMinIdleMs`: earlier holders of this reader's subtask, which the JobManager declared lost and
+   * fenced (they can no longer write a result). The first claim round then runs as soon as the own
+   * backlog is read.
+   */
+  readonly takeOver?: (consumer: string) => boolean;
 }
 
 type StreamReply = [Buffer, [Buffer, Buffer[] | null][]][] | null;
@@ -108,7 +121,7 @@ export class RedisStreamSource implements Source {
           if (!(err instanceof Error) || !err.message.includes('BUSYGROUP')) throw new ConnectorError(`cannot create consumer group on ${split}: ${String(err)}`, { cause: err });
         }
       }
-      this.nextClaimAt = Date.now() + this.claimIntervalMs;
+      this.nextClaimAt = this.options.takeOver ? 0 : Date.now() + this.claimIntervalMs;
     })());
   }
 
@@ -127,6 +140,7 @@ export class RedisStreamSource implements Source {
       return entries;
     } catch (err) {
       if (this.closed) return [];
+      if (isFenced(err)) throw err;
       throw new ConnectorError(`reading ${this.options.splits.join(', ')} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
@@ -187,13 +201,22 @@ export class RedisStreamSource implements Source {
     return new Map(rows.map((r) => [String(r[0]), Number(r[3])]));
   }
 
-  /** Takes over up to `maxEntries` entries pending longer than claimMinIdleMs, split after split. */
+  /**
+   * Takes over up to `maxEntries` entries, split after split: every entry of a consumer that `takeOver`
+   * names, then those pending longer than claimMinIdleMs. A fenced reader claims nothing.
+   */
   private async claim(maxEntries: number): Promise<SourceEntry[]> {
+    const { fence } = this.options;
+    if (fence) {
+      const stored = await this.redis.hget(fencesKey(fence.jobId), String(fence.subtaskIndex));
+      if (isStale(fence, stored)) throw fencedError(fence, stored ?? '?', 'claiming');
+    }
     const splits = this.options.splits;
     const first = this.claimRound++ % Math.max(1, splits.length);
     const out: SourceEntry[] = [];
     for (let i = 0; i < splits.length && out.length < maxEntries && !this.closed; i++) {
       const split = splits[(first + i) % splits.length]!;
+      if (this.options.takeOver) out.push(...(await this.takeOverFrom(split, maxEntries - out.length)));
       let start = '-';
       for (let page = 0; page < CLAIM_PAGES && out.length < maxEntries; page++) {
         const pageSize = Math.max(CLAIM_PAGE, maxEntries);
@@ -207,14 +230,31 @@ export class RedisStreamSource implements Source {
     return out;
   }
 
+  /** Claims (min-idle 0) the pending entries of the consumers `takeOver` names on one split. */
+  private async takeOverFrom(split: string, maxEntries: number): Promise<SourceEntry[]> {
+    const takeOver = this.options.takeOver!;
+    const out: SourceEntry[] = [];
+    const consumers = (await this.redis.xinfo('CONSUMERS', split, this.group)) as unknown[][];
+    for (const info of consumers) {
+      const name = consumerField(info, 'name');
+      if (name === undefined || name === this.options.consumer || !takeOver(name)) continue;
+      // Never DELCONSUMER: a stale reader may read an entry just then, and deleting drops its pending entries.
+      if (Number(consumerField(info, 'pending') ?? 0) === 0 || out.length >= maxEntries) continue;
+      const rows = (await this.redis.xpending(split, this.group, '-', '+', Math.max(CLAIM_PAGE, maxEntries - out.length), name)) as PendingRow[];
+      const wanted = rows.slice(0, maxEntries - out.length);
+      if (wanted.length > 0) out.push(...(await this.claimEntries(split, new Map(wanted.map((r) => [String(r[0]), Number(r[3])])), 0)));
+    }
+    return out;
+  }
+
   private claimable(split: string, entryId: string, consumer: string): boolean {
     if (consumer !== this.options.consumer) return true;
     return this.options.ownInFlight !== undefined && !this.options.ownInFlight(split, entryId);
   }
 
   /** XCLAIM of the given ids (with their delivery counts so far); returns those still there. */
-  private async claimEntries(split: string, counts: Map<string, number>): Promise<SourceEntry[]> {
-    const reply = (await this.redis.callBuffer('XCLAIM', split, this.group, this.options.consumer, this.claimMinIdleMs, ...counts.keys())) as [Buffer, Buffer[] | null][] | null;
+  private async claimEntries(split: string, counts: Map<string, number>, minIdleMs = this.claimMinIdleMs): Promise<SourceEntry[]> {
+    const reply = (await this.redis.callBuffer('XCLAIM', split, this.group, this.options.consumer, minIdleMs, ...counts.keys())) as [Buffer, Buffer[] | null][] | null;
     const out: SourceEntry[] = [];
     for (const item of reply ?? []) {
       if (!Array.isArray(item)) continue;
@@ -235,6 +275,12 @@ export class RedisStreamSource implements Source {
     this.reader?.close();
     this.redis.disconnect();
   }
+}
+
+/** A field of an XINFO CONSUMERS row (`[name, value, ...]`), as text. */
+function consumerField(info: unknown[], field: string): string | undefined {
+  for (let i = 0; i + 1 < info.length; i += 2) if (String(info[i]) === field) return String(info[i + 1]);
+  return undefined;
 }
 
 /** Checks an XREADGROUP reply read by the RespConnection: `[[key, [[id, fields | nil], ...]], ...]` or nil. */

@@ -9,7 +9,9 @@ import { decodeGrpcInferRequest } from '../../src/protocol/kserve-v2/decode-grpc
 import { encodeGrpcInferResponse } from '../../src/protocol/kserve-v2/encode-grpc-infer-response';
 import type { GrpcModelInferRequest, GrpcModelInferResponse, GrpcModelRequest } from '../../src/protocol/kserve-v2/grpc-messages';
 import type { ModelMetadataResponse, ServerMetadataResponse } from '../../src/protocol/kserve-v2/messages';
+import { AccessToken } from '../access-token';
 import type { InferenceGateway } from '../inference-gateway';
+import type { TlsIdentity } from '../read-tls-identity';
 import { INFER_BODY_LIMIT_BYTES } from '../rest/kserve-v2-errors';
 import { toGrpcError } from './grpc-status';
 
@@ -45,7 +47,9 @@ function deadlineMs(call: grpc.ServerUnaryCall<unknown, unknown>): number | unde
  * from grpc_service.proto. Every call goes through the same {@link InferenceGateway} as the HTTP API:
  * the same model resolution, input checks and job stream, and the same errors as gRPC statuses
  * (grpc-status.ts). Inputs come as `raw_input_contents` or typed `contents`; outputs go back as
- * `raw_output_contents`. A call's gRPC deadline caps its timeout.
+ * `raw_output_contents`. A call's gRPC deadline caps its timeout. With a `token`, every call but ServerLive
+ * and ServerReady needs metadata `authorization: Bearer <token>` (UNAUTHENTICATED otherwise); with `tls`,
+ * it serves TLS with the same certificate and key as the HTTP API.
  *
  * @example
  * const grpcServer = await KServeGrpcServer.start(gateway, { host: '127.0.0.1', port: 8001, logger });
@@ -64,22 +68,33 @@ export class KServeGrpcServer {
   ) {}
 
   /** Binds host:port (0 picks a free port) and serves; CS_ERR_CONFIG when the port cannot be bound. */
-  static async start(gateway: InferenceGateway, options: { readonly host: string; readonly port: number; readonly logger: Logger }): Promise<KServeGrpcServer> {
-    const { logger } = options;
+  static async start(
+    gateway: InferenceGateway,
+    options: { readonly host: string; readonly port: number; readonly logger: Logger; readonly token?: AccessToken | undefined; readonly tls?: TlsIdentity | undefined },
+  ): Promise<KServeGrpcServer> {
+    const { logger, token } = options;
     // channelz (grpc-js's per-call statistics for its admin service, which we do not serve) costs per call.
     const server = new grpc.Server({ 'grpc.max_receive_message_length': INFER_BODY_LIMIT_BYTES, 'grpc.max_send_message_length': -1, 'grpc.enable_channelz': 0 });
     const unary =
-      <Req, Res>(method: string, handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
-      (call, callback) => {
-        handle(call.request, call).then(
-          (response) => callback(null, response),
-          (err: unknown) => {
+      <Req, Res>(method: string, handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> => {
+        const checked = token !== undefined && !AccessToken.isOpenGrpcMethod(method) ? token : undefined;
+        return (call, callback) => {
+          const fail = (err: unknown): void => {
             const error = toGrpcError(err);
             if (error.code === grpc.status.INTERNAL || error.code === grpc.status.UNAVAILABLE) logger.error({ err, method }, 'jobmanager.kserve.grpc_error');
             else logger.debug({ method, code: error.code, message: error.details }, 'jobmanager.kserve.grpc_rejected');
             callback(error);
-          },
-        );
+          };
+          if (checked) {
+            try {
+              checked.check(call.metadata.get('authorization').map((v) => (typeof v === 'string' ? v : v.toString('utf8'))));
+            } catch (err) {
+              fail(err);
+              return;
+            }
+          }
+          handle(call.request, call).then((response) => callback(null, response), fail);
+        };
       };
     server.addService(inferenceService(), {
       ServerLive: unary<object, { live: boolean }>('ServerLive', async () => ({ live: true })),
@@ -96,7 +111,8 @@ export class KServeGrpcServer {
     // We own the listening socket (grpc-js's connection injector serves what it accepts) to turn Nagle's
     // algorithm off: grpc-js's own listener leaves it on, and a reply written as HEADERS, DATA and trailers
     // then waits for the client's delayed ACK (tens of ms at one call in flight).
-    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const credentials = options.tls ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], false) : grpc.ServerCredentials.createInsecure();
+    const injector = server.createConnectionInjector(credentials);
     const listener = createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);

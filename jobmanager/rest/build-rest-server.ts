@@ -1,15 +1,30 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../../src/logging/logger';
 import type { ControlPlane } from '../control-plane';
+import type { AccessToken } from '../access-token';
 import type { InferenceGateway } from '../inference-gateway';
+import type { TlsIdentity } from '../read-tls-identity';
 import { registerCheckpointRoutes } from './checkpoints';
 import { installErrorHandler } from './error-handler';
 import { registerJobRoutes } from './jobs';
 import { registerKServeV2Routes } from './kserve-v2';
+import { registerModelRoutes } from './models';
 import { kserveInferHandler } from './kserve-v2-infer-handler';
-import { registerOverviewRoutes } from './overview';
+import { registerOverviewRoutes, type AccessMode } from './overview';
 import { registerTaskManagerRoutes } from './taskmanagers';
+import { requireToken } from './require-token';
+
+/** Who may call the API and how it is reached. */
+export interface RestAccess {
+  /** Required on every route but the health probes; none: open. */
+  readonly token?: AccessToken | undefined;
+  /** Serve https with this certificate and key; none: plain http. */
+  readonly tls?: TlsIdentity | undefined;
+  /** Shown by `GET /overview` (`access`). @default token ? 'token' : 'open' */
+  readonly mode?: AccessMode;
+}
 
 /** Largest accepted request body: a topology file with its source text. */
 export const REST_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
@@ -20,18 +35,20 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 /**
  * The JobManager's REST API (see src/cluster-api/dto.ts), not yet listening. With a gateway, it also
  * serves the KServe v2 API under /v2 (jobmanager/rest/kserve-v2.ts); the caller closes the gateway.
+ * `access` adds the bearer token every route but the health probes requires, and TLS (https).
  */
-export function buildRestServer(control: ControlPlane, logger: Logger, gateway?: InferenceGateway): FastifyInstance {
+export function buildRestServer(control: ControlPlane, logger: Logger, gateway?: InferenceGateway, access: RestAccess = {}): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = logger;
   const kserveLogger = logger.child({ component: 'jobmanager.kserve' });
-  const infer = gateway ? kserveInferHandler(gateway, kserveLogger) : undefined;
+  const infer = gateway ? kserveInferHandler(gateway, kserveLogger, { token: access.token }) : undefined;
   const app: FastifyInstance = fastify({
     loggerInstance,
     // KServe inference requests are served ahead of fastify (kserve-v2-infer-handler.ts); the rest by fastify.
     serverFactory: (handler) => {
-      const server = createServer((req, res) => {
+      const listener = (req: IncomingMessage, res: ServerResponse): void => {
         if (!infer?.(req, res)) handler(req, res);
-      });
+      };
+      const server = access.tls ? createHttpsServer({ cert: access.tls.cert, key: access.tls.key }, listener) : createServer(listener);
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
       return server;
     },
@@ -40,10 +57,12 @@ export function buildRestServer(control: ControlPlane, logger: Logger, gateway?:
     return503OnClosing: true,
   });
   installErrorHandler(app, logger);
+  if (access.token) requireToken(app, access.token);
   registerJobRoutes(app, control);
+  registerModelRoutes(app, control);
   registerCheckpointRoutes(app, control);
   registerTaskManagerRoutes(app, control);
-  registerOverviewRoutes(app, control);
+  registerOverviewRoutes(app, control, access.mode ?? (access.token ? 'token' : 'open'));
   if (gateway) registerKServeV2Routes(app, gateway, kserveLogger);
   return app;
 }

@@ -33,8 +33,8 @@ export function parseParallelism(value: unknown): number {
  */
 export function registerJobRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.post('/jobs', async (request): Promise<SubmitJobResponse> => {
-    const { topology } = parseSubmitJobRequest(request.body);
-    return control.submit(topology);
+    const { topology, ...rest } = parseSubmitJobRequest(request.body);
+    return control.submit(topology, rest);
   });
 
   app.get('/jobs', async (): Promise<JobList> => control.listJobs());

@@ -7,7 +7,9 @@ import { decodeInferRequest } from '../../src/protocol/kserve-v2/decode-infer-re
 import { encodeInferResponse } from '../../src/protocol/kserve-v2/encode-infer-response';
 import { INFERENCE_HEADER_CONTENT_LENGTH } from '../../src/protocol/kserve-v2/messages';
 import type { InferenceGateway } from '../inference-gateway';
+import type { AccessToken } from '../access-token';
 import { INFER_BODY_LIMIT_BYTES, toKServeError } from './kserve-v2-errors';
+import { WWW_AUTHENTICATE } from './require-token';
 
 const gunzipAsync = promisify(gunzip);
 const inflateAsync = promisify(inflate);
@@ -74,9 +76,11 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
  * route, including the rest of /v2). Same request decoding, gateway call, response encoding and error
  * bodies as a fastify route would have; what it skips is fastify's per-request machinery (routing,
  * hooks, content-type parsing, reply serialisation), which cost about as much CPU per request as Node's
- * HTTP handling itself in a measurement of the two (see ARCHITECTURE.md, decision log).
+ * HTTP handling itself in a measurement of the two (see ARCHITECTURE.md, decision log). With a `token`,
+ * a request without it is refused (401) before its body is read.
  */
-export function kserveInferHandler(gateway: InferenceGateway, logger: Logger): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function kserveInferHandler(gateway: InferenceGateway, logger: Logger, options: { readonly token?: AccessToken | undefined } = {}): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const { token } = options;
   const send = (res: ServerResponse, status: number, body: Buffer, contentType: string, headerBytes?: number): void => {
     const headers: Record<string, string | number> = { 'content-type': contentType, 'content-length': body.byteLength };
     if (headerBytes !== undefined) headers[INFERENCE_HEADER_CONTENT_LENGTH] = headerBytes;
@@ -90,9 +94,11 @@ export function kserveInferHandler(gateway: InferenceGateway, logger: Logger): (
     if (res.headersSent) return void res.destroy();
     // A body left unread would be taken for the next request on this connection.
     if (!req.complete) res.setHeader('connection', 'close');
+    if (status === 401) res.setHeader('www-authenticate', WWW_AUTHENTICATE);
     send(res, status, Buffer.from(JSON.stringify(body)), 'application/json; charset=utf-8');
   };
   const handle = async (req: IncomingMessage, res: ServerResponse, name: string, version: string | undefined): Promise<void> => {
+    token?.check(req.headers.authorization); // before the body is read
     const body = await decompress(await readBody(req), req.headers);
     const request = decodeInferRequest(body, headerLength(req.headers));
     const result = await gateway.infer(name, version, request);

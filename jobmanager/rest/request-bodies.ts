@@ -4,13 +4,23 @@ import { ClusterServingError } from '../../src/errors';
 
 /** Runtime checks of the request bodies typed in src/cluster-api/dto.ts; unknown fields are refused. */
 
+/** Largest topology file a submit may carry, in bytes (UTF-8). */
+export const MAX_TOPOLOGY_BYTES = 256 * 1024;
+
 const topologySource = z.strictObject({
   filename: z.string().min(1).max(255),
-  source: z.string(),
-  baseDir: z.string(),
+  source: z.string().refine((text) => Buffer.byteLength(text, 'utf8') <= MAX_TOPOLOGY_BYTES, {
+    message: `the topology file is larger than ${MAX_TOPOLOGY_BYTES} bytes (${MAX_TOPOLOGY_BYTES / 1024} KiB), the most a submit takes`,
+    abort: true,
+  }),
+  baseDir: z.string().max(4096),
 });
 
-const submitJob = z.strictObject({ topology: topologySource });
+const submitJob = z.strictObject({
+  topology: topologySource,
+  modelSha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 in lower-case hex').optional(),
+  submitId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'must be 1 to 128 letters, digits, "-", "_", "." or ":"').optional(),
+});
 
 const registerTaskManager = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/),

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { JobState, JobStatus, SubtaskStatus, TopologySource } from '../../src/cluster-api/dto';
-import { JOBS_KEY, jobKey } from '../../src/cluster-api/keys';
+import { JOBS_KEY, fencesKey, jobKey } from '../../src/cluster-api/keys';
 import type { SplitSharing } from '../scheduler/spread-splits';
 
 /** A job as the JobManager keeps it (its topology source text is read separately, see {@link JobStore.topology}). */
@@ -11,6 +11,8 @@ export interface JobRecord extends JobStatus {
   readonly sharing: SplitSharing;
   /** SHA-256 (hex) of the model file the JobManager keeps for this job; absent when it could not read it at submit. */
   readonly modelSha256?: string;
+  /** The id the submitter chose for this submission: a retried submit with it answers this job. */
+  readonly submitId?: string;
 }
 
 /** What can change after submission. */
@@ -22,11 +24,11 @@ export interface JobUpdate {
   readonly failure?: string;
 }
 
-const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256'] as const;
+const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256', 'submitId'] as const;
 const JOB_STATES: readonly JobState[] = ['CREATED', 'RUNNING', 'CANCELED', 'FAILED'];
 
 function parseRecord(values: readonly (string | null)[]): JobRecord | undefined {
-  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256] = values;
+  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256, submitId] = values;
   if (!id || !name || !state || !JOB_STATES.includes(state as JobState)) return undefined;
   return {
     id,
@@ -41,6 +43,7 @@ function parseRecord(values: readonly (string | null)[]): JobRecord | undefined 
     subtasks: JSON.parse(subtasks ?? '[]') as SubtaskStatus[],
     ...(failure ? { failure } : {}),
     ...(modelSha256 ? { modelSha256 } : {}),
+    ...(submitId ? { submitId } : {}),
   };
 }
 
@@ -69,6 +72,7 @@ export class JobStore {
         sharing: job.sharing,
         subtasks: JSON.stringify(job.subtasks),
         ...(job.modelSha256 !== undefined ? { modelSha256: job.modelSha256 } : {}),
+        ...(job.submitId !== undefined ? { submitId: job.submitId } : {}),
       })
       .zadd(JOBS_KEY, String(job.submittedAt), job.id)
       .exec();
@@ -95,6 +99,12 @@ export class JobStore {
     return jobs;
   }
 
+  /** The epochs stored in the job's fence hash, by subtask index (also of subtasks a rescale dropped). */
+  async epochs(jobId: string): Promise<Map<number, number>> {
+    const all = await this.redis.hgetall(fencesKey(jobId));
+    return new Map(Object.entries(all).map(([index, epoch]) => [Number(index), Number(epoch)]));
+  }
+
   /** The topology file as submitted, or undefined when the job is unknown. */
   async topology(jobId: string): Promise<TopologySource | undefined> {
     const [filename, source, baseDir] = await this.redis.hmget(jobKey(jobId), 'filename', 'source', 'baseDir');
@@ -102,13 +112,25 @@ export class JobStore {
     return { filename, source, baseDir: baseDir ?? '' };
   }
 
-  /** Changes state, parallelism, assignment or failure of an existing job. */
+  /**
+   * Changes state, parallelism, assignment or failure of an existing job. The subtasks' epochs go to the
+   * job's fence hash (`fencesKey`, field = subtask index) in the same transaction, so the sink never
+   * sees an epoch the job record does not hold.
+   */
   async update(jobId: string, update: JobUpdate): Promise<void> {
     const fields: Record<string, string> = {};
     if (update.state !== undefined) fields.state = update.state;
     if (update.parallelism !== undefined) fields.parallelism = String(update.parallelism);
     if (update.subtasks !== undefined) fields.subtasks = JSON.stringify(update.subtasks);
     if (update.failure !== undefined) fields.failure = update.failure;
-    if (Object.keys(fields).length > 0) await this.redis.hset(jobKey(jobId), fields);
+    if (Object.keys(fields).length === 0) return;
+    const epochs: Record<string, string> = {};
+    for (const s of update.subtasks ?? []) if (s.epoch !== undefined) epochs[String(s.index)] = String(s.epoch);
+    if (Object.keys(epochs).length === 0) {
+      await this.redis.hset(jobKey(jobId), fields);
+      return;
+    }
+    const replies = await this.redis.multi().hset(jobKey(jobId), fields).hset(fencesKey(jobId), epochs).exec();
+    for (const [err] of replies ?? []) if (err) throw err;
   }
 }

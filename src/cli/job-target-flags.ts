@@ -6,7 +6,7 @@ import type { TargetOptions, TargetRef } from './serving-target';
 import type { InputFileFlags } from './tensor-files/read-input-file';
 import { ClusterServingError } from '../errors';
 
-const TARGET_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'cacheDir'] as const;
+const TARGET_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'cacheDir', 'token', 'tokenFile', 'caFile'] as const;
 
 /** A whole number in [min, max], for commander. */
 export function integerFlag(min: number, max: number): (value: string) => number {
@@ -56,7 +56,7 @@ interface TargetFlagValues {
 /**
  * Adds what `cs predict` and `cs bench` share: the optional `[job]` and `[file]` arguments, `--input`,
  * `--dtype`, `--shape`, `--stream`, `--partitions`, `--timeout-ms`, and `--jobmanager`, `--redis`,
- * `--cache-dir` from the process options table. Every flag reads a `CS_*` variable when absent.
+ * `--cache-dir`, `--token`, `--token-file`, `--ca` from the process options table. Every flag reads a `CS_*` variable when absent.
  */
 export function addTargetFlags(command: Command, defaultTimeoutMs: number): Command {
   command

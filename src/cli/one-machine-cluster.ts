@@ -1,7 +1,12 @@
+import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
 import { JobManagerClient } from '../cluster-api/jobmanager-client';
+import { readToken } from '../config/read-jobmanager-access';
 import type { TopologySource } from '../cluster-api/dto';
 import type { ProcessOptions } from '../config/process-options';
 import type { TopologySpec } from '../topology/schema';
+import { join } from 'node:path';
+import { submitTopology } from './submit-topology';
 
 /** A JobManager, a TaskManager and one submitted job, all in this process (`cs start`, `cs demo`). */
 export interface OneMachineCluster {
@@ -17,10 +22,13 @@ export interface OneMachineCluster {
 /**
  * Starts the one-machine cluster for `spec`: an active job of the same name left by an earlier run
  * that was killed is canceled first, so it cannot hold the slots; the TaskManager gets
- * max(1, parallelism) slots. `onNote` hears about such clean-ups.
+ * max(1, parallelism) slots. `onNote` hears about such clean-ups. A token given to the JobManager is
+ * passed to the TaskManager and the client; with TLS they trust the JobManager's own certificate
+ * besides the system's CAs.
  */
 export async function startOneMachineCluster(
-  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir'>,
+  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir' | 'allowCodeTopologies' | 'modelDirs'> &
+    Partial<Pick<ProcessOptions, 'token' | 'tokenFile' | 'insecure' | 'tlsCert' | 'tlsKey'>>,
   source: TopologySource,
   spec: TopologySpec,
   onNote: (line: string) => void = () => undefined,
@@ -33,16 +41,21 @@ export async function startOneMachineCluster(
   try {
     const jobManager = await startJobManager({ ...options });
     closers.unshift(() => jobManager.close());
-    const client = new JobManagerClient(jobManager.url);
+    const token = readToken(options);
+    const ca = options.tlsCert === undefined ? undefined : [...rootCertificates, await readFile(options.tlsCert)];
+    const client = new JobManagerClient(jobManager.url, { token, ca });
     for (const stale of (await client.listJobs()).jobs) {
       if (stale.name === spec.name && (stale.state === 'CREATED' || stale.state === 'RUNNING')) {
         await client.cancelJob(stale.id);
         onNote(`canceled job ${stale.id} (${stale.name}) left by an earlier run`);
       }
     }
-    const taskManager = await startTaskManager({ jobmanagerUrl: jobManager.url, redisUrl: options.redisUrl, cacheDir: options.cacheDir, slots: Math.max(1, spec.parallelism) });
+    const taskManager = await startTaskManager({ jobmanagerUrl: jobManager.url, redisUrl: options.redisUrl, cacheDir: options.cacheDir, slots: Math.max(1, spec.parallelism), token, ca,
+      allowCodeTopologies: options.allowCodeTopologies,
+      modelDirs: options.modelDirs,
+    });
     closers.unshift(() => taskManager.close());
-    const { jobId } = await client.submitJob(source);
+    const { jobId } = await submitTopology(client, source, { spec, cacheDir: join(options.cacheDir, 'cli') });
     closers.unshift(async () => {
       await client.cancelJob(jobId);
     });

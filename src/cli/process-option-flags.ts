@@ -13,19 +13,21 @@ export function addProcessOptions(command: Command, names: readonly ProcessOptio
     const spec = PROCESS_OPTIONS[name];
     const fallback = defaultText(spec);
     const help = `${spec.description} (env ${spec.env}${fallback !== undefined ? `, default ${fallback}` : ''})`;
-    command.addOption(new Option(`${spec.flag} <${spec.valueName.toLowerCase()}>`, help));
+    if (spec.kind === 'switch') command.addOption(new Option(spec.flag, help));
+    else if (spec.kind === 'path-list') command.addOption(new Option(`${spec.flag} <${spec.valueName.toLowerCase()}>`, help).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]));
+    else command.addOption(new Option(`${spec.flag} <${spec.valueName.toLowerCase()}>`, help));
   }
   return command;
 }
 
 /** The flags of the named options that were given on the command line, as text. */
 export function processOptionValues(command: Command, names: readonly ProcessOptionName[]): ProcessOptionValues {
-  const given = command.opts<Record<string, string | undefined>>();
-  const values: { [K in ProcessOptionName]?: string } = {};
+  const given = command.opts<Record<string, string | boolean | string[] | undefined>>();
+  const values: { [K in ProcessOptionName]?: string | boolean | readonly string[] } = {};
   for (const name of names) {
     const attribute = new Option(PROCESS_OPTIONS[name].flag).attributeName();
     const value = given[attribute];
-    if (value !== undefined) values[name] = value;
+    if (value !== undefined) values[name] = String(value); // a switch (e.g. --insecure) is `true`
   }
   return values;
 }

@@ -1,5 +1,6 @@
 import type { JobSummary, ModelTensorStatus } from '../cluster-api/dto';
 import { JobManagerClient } from '../cluster-api/jobmanager-client';
+import { readJobManagerAccess } from '../config/read-jobmanager-access';
 import { ClusterServingError } from '../errors';
 import { loadTopologySource } from '../topology/load-topology';
 
@@ -23,11 +24,14 @@ export interface ServingTarget {
 /** How the target is named on the command line: a job (id or name) through the JobManager, or a stream directly. */
 export type TargetRef = { readonly job: string } | { readonly stream: string; readonly partitions: number };
 
-/** The JobManager, the cluster's Redis (a stream's default address) and where topologies are loaded from. */
+/** The JobManager (and its token and CA), the cluster's Redis (a stream's default address) and where topologies are loaded from. */
 export interface TargetOptions {
   readonly jobmanagerUrl: string;
   readonly redisUrl: string;
   readonly cacheDir: string;
+  readonly token?: string | undefined;
+  readonly tokenFile?: string | undefined;
+  readonly caFile?: string | undefined;
 }
 
 function isActive(job: JobSummary): boolean {
@@ -54,7 +58,7 @@ function pickJob(jobs: readonly JobSummary[], ref: string): JobSummary | undefin
  */
 export async function resolveServingTarget(ref: TargetRef, options: TargetOptions): Promise<ServingTarget> {
   if ('stream' in ref) return { label: `stream ${ref.stream}`, redisUrl: options.redisUrl, stream: ref.stream, partitions: ref.partitions };
-  const client = new JobManagerClient(options.jobmanagerUrl);
+  const client = new JobManagerClient(options.jobmanagerUrl, readJobManagerAccess(options));
   const job = pickJob((await client.listJobs()).jobs, ref.job);
   if (!job) throw new ClusterServingError('CS_ERR_NOT_FOUND', `unknown job "${ref.job}": the JobManager at ${options.jobmanagerUrl} has no job with that id and no running job with that name (see cs job list)`);
   const label = `job ${job.name}`;

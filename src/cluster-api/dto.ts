@@ -11,12 +11,16 @@
  *   GET    /jobs/:jobId/checkpoints      → JobCheckpoints
  *   GET    /jobs/:jobId/model            → the model file's bytes (application/octet-stream), when the
  *                                           JobManager holds them (SubtaskAssignment.modelSha256 is set)
+ *   PUT    /models/:sha256               the model file's bytes (application/octet-stream) → ModelUploadResponse
+ *                                           (refused unless they hash to :sha256)
+ *   GET    /models/:sha256               → the held model file of that content hash (HEAD: whether it is held)
  *   POST   /taskmanagers                  RegisterTaskManagerRequest → RegisterTaskManagerResponse
  *   POST   /taskmanagers/:tmId/heartbeat  HeartbeatRequest → HeartbeatResponse
  *   DELETE /taskmanagers/:tmId            → 204 (graceful deregistration)
  *   GET    /taskmanagers                  → TaskManagerList
- *   GET    /overview                      → { jobs, taskmanagers, slotsTotal, slotsAvailable }
- * Errors: HTTP 4xx/5xx with ErrorBody.
+ *   GET    /overview                      → { jobs, taskmanagers, slotsTotal, slotsAvailable, access }
+ * Errors: HTTP 4xx/5xx with ErrorBody. With a token configured, every path but /v2/health/live and
+ * /v2/health/ready needs `Authorization: Bearer <token>` (401 CS_ERR_UNAUTHENTICATED otherwise).
  */
 
 /** The topology file as submitted: the JobManager keeps it and ships it to the TaskManagers. */
@@ -31,6 +35,23 @@ export interface TopologySource {
 
 export interface SubmitJobRequest {
   readonly topology: TopologySource;
+  /**
+   * SHA-256 (hex) of a model uploaded before (`PUT /models/:sha256`): the job runs that model, and the
+   * topology's `model.path` is not read on the JobManager. Without it the path must lie inside one of
+   * the JobManager's model directories (`--model-dir`).
+   */
+  readonly modelSha256?: string;
+  /**
+   * An id the submitter chooses for this submission (e.g. a random UUID): a retried submit with the same
+   * id answers the job the first one created instead of creating a second.
+   */
+  readonly submitId?: string;
+}
+
+/** The answer to `PUT /models/:sha256`. */
+export interface ModelUploadResponse {
+  readonly sha256: string;
+  readonly bytes: number;
 }
 
 export interface SubmitJobResponse {
@@ -45,6 +66,11 @@ export interface SubtaskStatus {
   readonly taskManagerId: string | null;
   /** Stream keys (splits) this subtask reads. */
   readonly splits: readonly string[];
+  /**
+   * Incremented each time the subtask's TaskManager changes (assigned, moved or unassigned); the sink
+   * refuses writes made with an older one. Absent before the first assignment.
+   */
+  readonly epoch?: number;
 }
 
 /** One split's progress, as `cs job status` shows it. */
@@ -137,6 +163,11 @@ export interface SubtaskAssignment {
   readonly jobName: string;
   readonly subtaskIndex: number;
   readonly splits: readonly string[];
+  /**
+   * The subtask's epoch (see SubtaskStatus.epoch): the TaskManager runs it with this one and restarts it
+   * when it changes. Absent from a JobManager that does not fence: the subtask then runs unfenced.
+   */
+  readonly epoch?: number;
   /**
    * Set when the JobManager holds the job's model file: its SHA-256 (hex). A TaskManager that cannot
    * read the model path (or reads different bytes) fetches `GET /jobs/:jobId/model` and caches it by

@@ -1,5 +1,5 @@
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 /**
  * The process options of every `cs` process in ONE table: command-line flag ↔ `CS_*` environment
@@ -9,14 +9,18 @@ import { join } from 'node:path';
  * Precedence: flag, then environment variable, then default.
  */
 
-/** How an option's text becomes a value; each kind validates its own text. */
-export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path';
+/**
+ * How an option's text becomes a value; each kind validates its own text. `secret` is text never shown
+ * back (not even in a ConfigError); `file` a path to an existing file; `switch` a flag without a value
+ * (its env var: 1/true/yes/on or 0/false/no/off); `path-list` a repeatable flag or a path-delimited env var.
+ */
+export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path' | 'secret' | 'file' | 'switch' | 'path-list';
 
 /** One row of the table. */
 export interface ProcessOptionSpec {
   /** Long flag without its value, e.g. `--redis`. */
   readonly flag: string;
-  /** Placeholder shown in help, e.g. `URL`. */
+  /** Placeholder shown in help, e.g. `URL` (a `switch` takes no value on the command line). */
   readonly valueName: string;
   /** Environment variable read when the flag is absent. */
   readonly env: string;
@@ -26,6 +30,7 @@ export interface ProcessOptionSpec {
   /** One line for `--help`. */
   readonly description: string;
 }
+
 
 /** The typed, validated process options (each field's unit in its name). */
 export interface ProcessOptions {
@@ -67,13 +72,16 @@ export interface ProcessOptions {
    */
   readonly taskManagerId: string | undefined;
   /**
-   * How often TaskManagers send heartbeats (the JobManager tells them), in ms.
-   * @default 2000
+   * How often TaskManagers send heartbeats (the JobManager tells them), in ms. The JobManager checks for
+   * lost TaskManagers every half interval.
+   * @default 500
    */
   readonly heartbeatIntervalMs: number;
   /**
-   * A TaskManager silent for this long loses its subtasks to the others, in ms.
-   * @default 10000
+   * A TaskManager silent for this long loses its subtasks to the others, in ms. With the defaults a killed
+   * TaskManager's subtasks run elsewhere within about 4.5 s, while one whose event loop is blocked for 2 s
+   * keeps them (3.5 s ≥ 2 s pause + one interval + margin).
+   * @default 3500
    */
   readonly heartbeatTimeoutMs: number;
   /**
@@ -81,6 +89,51 @@ export interface ProcessOptions {
    * @default `<os tmpdir>/cluster-serving`
    */
   readonly cacheDir: string;
+  /**
+   * Bearer token of the JobManager's APIs (REST, KServe HTTP and gRPC): the JobManager requires it, its
+   * clients send it. Prefer {@link tokenFile} or the env var: a flag shows in `ps`.
+   * @default undefined
+   */
+  readonly token: string | undefined;
+  /**
+   * File holding the bearer token (one line); the alternative to {@link token}.
+   * @default undefined
+   */
+  readonly tokenFile: string | undefined;
+  /**
+   * Lets a JobManager listen beyond loopback without a token (logged as a warning).
+   * @default false
+   */
+  readonly insecure: boolean;
+  /**
+   * PEM certificate (chain) of the JobManager's HTTP (and gRPC) listener: https when set, with {@link tlsKey}.
+   * @default undefined
+   */
+  readonly tlsCert: string | undefined;
+  /**
+   * PEM private key of {@link tlsCert}.
+   * @default undefined
+   */
+  readonly tlsKey: string | undefined;
+  /**
+   * PEM CA certificate(s) a client of the JobManager trusts for an https URL, instead of the system's.
+   * @default undefined
+   */
+  readonly caFile: string | undefined;
+  /**
+   * Whether TypeScript topologies (code, run on the JobManager at submit and on the TaskManagers) are
+   * accepted. Off: `POST /jobs` refuses them with 403 and a TaskManager refuses to load one. `cs start
+   * FILE.ts` turns it on for its own loopback-only JobManager and TaskManager.
+   * @default false
+   */
+  readonly allowCodeTopologies: boolean;
+  /**
+   * Folders model files may be read from (realpath inside one of them); none by default, so models are
+   * uploaded with the job (`cs job submit` does) and shipped by content hash. The flag is repeatable; the
+   * variable is a path list (`:`-separated, `;` on Windows).
+   * @default []
+   */
+  readonly modelDirs: readonly string[];
 }
 
 export type ProcessOptionName = keyof ProcessOptions;
@@ -148,16 +201,16 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     valueName: 'MS',
     env: 'CS_HEARTBEAT_INTERVAL_MS',
     kind: 'duration-ms',
-    default: '2000',
-    description: 'how often TaskManagers send heartbeats',
+    default: '500',
+    description: 'how often TaskManagers send heartbeats (the JobManager checks every half interval)',
   },
   heartbeatTimeoutMs: {
     flag: '--heartbeat-timeout-ms',
     valueName: 'MS',
     env: 'CS_HEARTBEAT_TIMEOUT_MS',
     kind: 'duration-ms',
-    default: '10000',
-    description: 'a TaskManager silent this long loses its subtasks',
+    default: '3500',
+    description: 'a TaskManager silent this long loses its subtasks (to a new epoch: its writes are fenced)',
   },
   cacheDir: {
     flag: '--cache-dir',
@@ -167,6 +220,70 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     default: () => join(tmpdir(), 'cluster-serving'),
     description: 'cache of submitted topologies and models',
   },
+  token: {
+    flag: '--token',
+    valueName: 'TOKEN',
+    env: 'CS_TOKEN',
+    kind: 'secret',
+    default: undefined,
+    description: 'bearer token of the JobManager API (prefer --token-file or the env var: a flag shows in ps)',
+  },
+  tokenFile: {
+    flag: '--token-file',
+    valueName: 'FILE',
+    env: 'CS_TOKEN_FILE',
+    kind: 'file',
+    default: undefined,
+    description: 'file holding the bearer token of the JobManager API',
+  },
+  insecure: {
+    flag: '--insecure',
+    valueName: '',
+    env: 'CS_INSECURE',
+    kind: 'switch',
+    default: undefined,
+    description: 'let the JobManager listen beyond loopback without a token (anyone who reaches it can run jobs)',
+  },
+  tlsCert: {
+    flag: '--tls-cert',
+    valueName: 'FILE',
+    env: 'CS_TLS_CERT',
+    kind: 'file',
+    default: undefined,
+    description: 'PEM certificate of the JobManager: its HTTP and gRPC APIs use TLS (with --tls-key)',
+  },
+  tlsKey: {
+    flag: '--tls-key',
+    valueName: 'FILE',
+    env: 'CS_TLS_KEY',
+    kind: 'file',
+    default: undefined,
+    description: 'PEM private key of --tls-cert',
+  },
+  caFile: {
+    flag: '--ca',
+    valueName: 'FILE',
+    env: 'CS_CA_FILE',
+    kind: 'file',
+    default: undefined,
+    description: 'PEM CA certificate to trust for an https JobManager URL (instead of the system CAs)',
+  },
+  allowCodeTopologies: {
+    flag: '--allow-code-topologies',
+    valueName: '',
+    env: 'CS_ALLOW_CODE_TOPOLOGIES',
+    kind: 'switch',
+    default: '0',
+    description: 'accept and run TypeScript topologies (code from whoever may submit jobs)',
+  },
+  modelDirs: {
+    flag: '--model-dir',
+    valueName: 'DIR',
+    env: 'CS_MODEL_DIRS',
+    kind: 'path-list',
+    default: undefined,
+    description: `a folder model paths may point into; repeatable, the variable takes a ${delimiter === ':' ? 'colon' : 'semicolon'}-separated list (none by default: models are uploaded with the job)`,
+  },
 });
 
 /** The default of one option as text, or undefined when it has none. */
@@ -175,7 +292,10 @@ export function defaultText(spec: ProcessOptionSpec): string | undefined {
 }
 
 /** The options a JobManager process reads. */
-export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir'] as const satisfies readonly ProcessOptionName[];
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs'] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
-export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir'] as const satisfies readonly ProcessOptionName[];
+export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir', 'token', 'tokenFile', 'caFile', 'allowCodeTopologies', 'modelDirs'] as const satisfies readonly ProcessOptionName[];
+
+/** What every client of the JobManager reads to reach it (the CLI's job and taskmanager commands, cs predict, cs bench). */
+export const JOBMANAGER_CLIENT_OPTION_NAMES = ['jobmanagerUrl', 'token', 'tokenFile', 'caFile'] as const satisfies readonly ProcessOptionName[];

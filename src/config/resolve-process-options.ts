@@ -1,11 +1,27 @@
-import { resolve as resolvePath } from 'node:path';
+import { statSync } from 'node:fs';
+import { delimiter, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../errors';
 import { PROCESS_OPTIONS, defaultText, type ProcessOptionKind, type ProcessOptionName, type ProcessOptions, type ProcessOptionSpec } from './process-options';
 
 /** Values given explicitly (flags, or a caller's object); strings are parsed like the command line. */
-export type ProcessOptionValues = { readonly [K in ProcessOptionName]?: string | number | undefined };
+export type ProcessOptionValues = { readonly [K in ProcessOptionName]?: string | number | boolean | readonly string[] | undefined };
 
-type Parsed = { ok: true; value: string | number } | { ok: false; problem: string };
+type Parsed = { ok: true; value: string | number | boolean | readonly string[] } | { ok: false; problem: string };
+
+/** Printable ASCII without spaces (what an HTTP header and gRPC metadata carry), at most 4096. */
+const SECRET_PATTERN = /^[\x21-\x7e]{1,4096}$/;
+
+function parseFile(text: string): Parsed {
+  if (text.trim() === '') return { ok: false, problem: 'must be a file path' };
+  const path = resolvePath(text);
+  try {
+    if (statSync(path).isFile()) return { ok: true, value: path };
+    return { ok: false, problem: 'is not a file' };
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    return { ok: false, problem: code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? String(err)})` };
+  }
+}
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 
@@ -46,10 +62,33 @@ function parseValue(kind: ProcessOptionKind, text: string): Parsed {
       return ID_PATTERN.test(text) ? { ok: true, value: text } : { ok: false, problem: 'must be letters, digits, "-", "_" or "." (at most 100)' };
     case 'path':
       return text.trim() !== '' ? { ok: true, value: resolvePath(text) } : { ok: false, problem: 'must be a folder path' };
+    case 'secret':
+      return SECRET_PATTERN.test(text.trim()) ? { ok: true, value: text.trim() } : { ok: false, problem: 'must be printable ASCII without spaces (at most 4096 characters)' };
+    case 'file':
+      return parseFile(text);
+    case 'switch':
+      return parseSwitch(text);
+    case 'path-list':
+      return { ok: true, value: Object.freeze(text.split(delimiter).filter((p) => p.trim() !== '').map((p) => resolvePath(p))) };
   }
 }
 
-function describeSource(spec: ProcessOptionSpec, from: 'flag' | 'env' | 'default', text: string): string {
+/** `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off` (any case); a bare flag is given as `true`. */
+function parseSwitch(text: string): Parsed {
+  const t = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(t)) return { ok: true, value: true };
+  if (['0', 'false', 'no', 'off', ''].includes(t)) return { ok: true, value: false };
+  return { ok: false, problem: 'must be 1 or 0 (true/false, yes/no, on/off)' };
+}
+
+/** A value given in code or by the CLI, as the text its kind parses (a list joins with the path delimiter). */
+function givenText(value: string | number | boolean | readonly string[]): string {
+  return Array.isArray(value) ? value.join(delimiter) : String(value);
+}
+
+function describeSource(spec: ProcessOptionSpec, from: 'flag' | 'env' | 'default', given: string): string {
+  const text = spec.kind === 'secret' ? '(hidden)' : given;
+  if (spec.kind === 'secret') return from === 'env' ? `${spec.env}=${text}` : `${spec.flag} ${text}`;
   if (from === 'flag') return `${spec.flag} ${JSON.stringify(text)}`;
   if (from === 'env') return `${spec.env}=${JSON.stringify(text)}`;
   return `default of ${spec.flag} ${JSON.stringify(text)}`;
@@ -71,7 +110,8 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
   const values = input.values ?? {};
   const env = input.env ?? process.env;
   const problems: string[] = [];
-  const out: Record<string, string | number | undefined> = {};
+  const out: Record<string, string | number | boolean | readonly string[] | undefined> = {};
+  const sources: Partial<Record<ProcessOptionName, 'flag' | 'env' | 'default'>> = {};
   for (const name of names) {
     const spec = PROCESS_OPTIONS[name];
     const given = values[name];
@@ -79,7 +119,7 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
     let text: string | undefined;
     let from: 'flag' | 'env' | 'default';
     if (given !== undefined) {
-      text = String(given);
+      text = givenText(given);
       from = 'flag';
     } else if (envText !== undefined && envText !== '') {
       text = envText;
@@ -89,9 +129,10 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
       from = 'default';
     }
     if (text === undefined) {
-      out[name] = undefined;
+      out[name] = spec.kind === 'switch' ? false : spec.kind === 'path-list' ? Object.freeze([]) : undefined;
       continue;
     }
+    sources[name] = from;
     const parsed = parseValue(spec.kind, text);
     if (parsed.ok) out[name] = parsed.value;
     else problems.push(`${describeSource(spec, from, text)}: ${parsed.problem}`);
@@ -103,6 +144,17 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
   }
   if (typeof out.port === 'number' && out.port !== 0 && out.grpcPort === out.port) {
     problems.push(`${PROCESS_OPTIONS.grpcPort.flag} (${out.grpcPort}) must differ from ${PROCESS_OPTIONS.port.flag}: the REST and gRPC APIs listen on ports of their own`);
+  }
+  // The token from a flag beats a token file from the environment, and the other way round.
+  if (out.token !== undefined && out.tokenFile !== undefined && sources.token !== sources.tokenFile) {
+    if (sources.token === 'flag') out.tokenFile = undefined;
+    else out.token = undefined;
+  }
+  if (out.token !== undefined && out.tokenFile !== undefined) {
+    problems.push(`give the token once: ${PROCESS_OPTIONS.token.flag} (${PROCESS_OPTIONS.token.env}) or ${PROCESS_OPTIONS.tokenFile.flag} (${PROCESS_OPTIONS.tokenFile.env}), not both`);
+  }
+  if ((out.tlsCert === undefined) !== (out.tlsKey === undefined) && names.some((n) => n === 'tlsCert' || n === 'tlsKey')) {
+    problems.push(`${PROCESS_OPTIONS.tlsCert.flag} and ${PROCESS_OPTIONS.tlsKey.flag} go together: give both (certificate and private key) or neither`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as unknown as Readonly<Pick<ProcessOptions, K>>;

@@ -15,7 +15,10 @@ export const ERROR_CODES = {
   CS_ERR_NOT_FOUND: { retriable: false, docs: 'A job, TaskManager or resource does not exist.' },
   CS_ERR_MODEL_LOAD: { retriable: false, docs: 'A model file could not be read or loaded by the runtime.' },
   CS_ERR_POISON: { retriable: false, docs: 'A request was delivered more than source.maxDeliveries times without a result (it kept failing or crashing its reader); it is parked in the dead-letter stream `<stream>:dead-letter`.' },
+  CS_ERR_UNAUTHENTICATED: { retriable: false, docs: 'The JobManager requires a bearer token (Authorization: Bearer <token>; gRPC metadata authorization) and the request had none or a wrong one.' },
+  CS_ERR_FENCED: { retriable: false, docs: 'A subtask wrote with an older epoch than the JobManager last assigned (it was declared lost and its subtask moved); nothing was written, and the subtask stops.' },
   CS_ERR_CLOSED: { retriable: false, docs: 'The component was closed while the operation was pending.' },
+  CS_ERR_FORBIDDEN: { retriable: false, docs: "The cluster's configuration does not allow this (e.g. a TypeScript topology on a JobManager or TaskManager started without --allow-code-topologies)." },
   CS_ERR_INTERNAL: { retriable: false, docs: 'An unexpected failure inside the server; the message says where.' },
 } as const;
 

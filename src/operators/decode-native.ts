@@ -7,6 +7,13 @@ import { toClusterServingError } from '../errors';
 export interface DecodeNativeOptions {
   /** Larger payloads get an error result without being parsed. */
   readonly maxRequestBytes: number;
+  /**
+   * Whether a request's reply stream key is acceptable (the job's reply namespace); a request naming any
+   * other key gets a CS_ERR_BAD_REQUEST result at its default result key and no reply. @default any key
+   */
+  readonly acceptReplyTo?: (key: string) => boolean;
+  /** What the reply namespace looks like, for the error message. */
+  readonly replyNamespace?: string;
   /** Clock for `receivedAt` (performance.now by default). */
   readonly now?: () => number;
 }
@@ -26,6 +33,10 @@ export function decodeNative(options: DecodeNativeOptions): OperatorFunction<Sou
     }
     try {
       const { inputs, replyTo } = decodeRequest(entry.data);
+      if (replyTo !== undefined && options.acceptReplyTo && !options.acceptReplyTo(replyTo)) {
+        const shown = replyTo.length > 100 ? `${replyTo.slice(0, 100)}…` : replyTo;
+        return errorResult({ uri, ref, replyTo: undefined, receivedAt }, { code: 'CS_ERR_BAD_REQUEST', message: `replyTo ${JSON.stringify(shown)} is not a reply stream of this job (${options.replyNamespace ?? 'its reply namespace'})` });
+      }
       if (!entry.uri) return errorResult({ uri, ref, replyTo, receivedAt }, { code: 'CS_ERR_BAD_REQUEST', message: 'stream entry has no uri field' });
       return { kind: 'request', uri, ref, replyTo, inputs, receivedAt };
     } catch (err) {

@@ -71,6 +71,20 @@ export async function loadTopologyModule(file: string): Promise<unknown> {
 }
 
 /**
+ * Makes the TypeScript loader ready ahead of the first topology: registers ts-node, installs the
+ * resolution fallback and compiles a one-line module, so that loading a topology later costs only its own
+ * transpilation. A TaskManager that may run code topologies calls it before it registers, so the
+ * second or so this takes (loading the compiler) never delays its heartbeats.
+ */
+export async function prepareTopologyLoader(): Promise<void> {
+  await ensureTsNode();
+  installResolutionFallback();
+  const tsNode = await import('ts-node');
+  const service = (process as unknown as Record<symbol, { compile?: (code: string, fileName: string) => string } | undefined>)[tsNode.REGISTER_INSTANCE];
+  service?.compile?.('export const warm: number = 1;\n', join(packageRoot(), '.cs-warm-up.ts'));
+}
+
+/**
  * Registers ts-node once, unless the process already runs under it (tests, `ts-node` CLI): a second
  * registration would chain both `.ts` hooks and compile every file twice. The existing instance is then
  * used as configured; a type-checking or `scope`-restricted one may refuse topologies outside its project,

@@ -84,8 +84,8 @@ export async function loadTopologySource(src: TopologySource, cacheDir: string, 
   const path = join(dir, `topology-${hash}${ext}`);
   if (!(await exists(path))) {
     await mkdir(dir, { recursive: true });
-    // Write then rename, so a concurrent load of the same source never reads a half-written file.
-    // A random name: identical sources submitted in the same millisecond must not share a temp file.
+    // Write then rename, so a concurrent load of the same source never reads a half-written file; the
+    // temporary name is random, as two loads in one process and millisecond must not share it.
     const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     await writeFile(temp, src.source, 'utf8');
     await rename(temp, path);

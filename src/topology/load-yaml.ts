@@ -3,6 +3,9 @@ import { TopologyError } from '../errors/cluster-serving-error';
 import type { TopologySpec } from './schema';
 import { checkSpec } from './validate-spec';
 
+/** Most alias expansions a topology may make (yaml's `maxAliasCount`): a few anchors are normal, an alias bomb is not. */
+export const MAX_ALIAS_COUNT = 100;
+
 /**
  * Parses and validates a YAML topology file (SPEC §4).
  *
@@ -32,10 +35,11 @@ export function parseYamlTopology(text: string, filename: string): TopologySpec 
   }
   let value: unknown;
   try {
-    value = doc.toJS({ maxAliasCount: 100 });
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
-    // yaml throws (not reports) on an alias bomb or an alias to no anchor: the file's fault, not ours.
-    throw new TopologyError([`${filename}: ${err instanceof Error ? firstLine(err.message) : String(err)}`]);
+    // yaml refuses an alias bomb (aliases expanding to more nodes than maxAliasCount allows) with a plain Error.
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new TopologyError([`${filename}: ${/alias/i.test(reason) ? `too many aliases (at most ${MAX_ALIAS_COUNT} alias expansions): ${reason}` : reason}`], { cause: err });
   }
   if (value === null || value === undefined) throw new TopologyError([`${filename}: the file is empty; a topology needs at least name, source and model`]);
   const check = checkSpec(value);

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +9,7 @@ import { InputQueue } from '../../src/client/input-queue';
 import { toTypedArray } from '../../src/tensor/tensor';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import { ensureModels } from '../../src/models/generate';
+import { packageRoot } from '../../src/package-root';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { uniqueName, waitFor } from '../support/wait-for';
 import { hasStackTrace, lines, spawnCs } from './run-cs';
@@ -94,7 +95,7 @@ describe('cs start FILE (one machine, real Redis, real ONNX Runtime)', () => {
     assert.equal(hasStackTrace(cs.stderr), false);
   });
 
-  it('stops with one error line when the job fails (model file missing)', async () => {
+  it('stops with one error line when the model file is missing (it is uploaded to its own JobManager)', async () => {
     const name = uniqueName('start-fail');
     const file = join(dir, `${name}.yaml`);
     await writeFile(file, `name: ${name}\nsource:\n  type: redis\nmodel:\n  path: no-such-model.onnx\n`);
@@ -104,6 +105,36 @@ describe('cs start FILE (one machine, real Redis, real ONNX Runtime)', () => {
     assert.notEqual(code, 0);
     const errLines = lines(cs.stderr);
     assert.equal(errLines.length, 1, cs.stderr);
-    assert.match(errLines[0]!, /^error: job [0-9a-f]{32} failed: subtask 0 on \S+: .*no-such-model\.onnx/);
+    assert.match(errLines[0]!, /^error: cannot read the model file \S*no-such-model\.onnx \(model\.path of \S+\): no such file \(CS_ERR_MODEL_LOAD\)$/);
+  });
+
+  it('runs a TypeScript topology on its loopback-only cluster, saying that it allows code; asks for the flag on another address', async () => {
+    const name = uniqueName('start-ts');
+    const file = join(dir, `${name}.ts`);
+    const text = (await readFile(join(packageRoot(), 'topologies', 'tiny-custom.ts'), 'utf8'))
+      .replaceAll("'tiny-custom'", `'${name}'`)
+      .replace(/'\.\.\/models\/tiny\.onnx'/, JSON.stringify(tinyModel));
+    await writeFile(file, text);
+
+    const open = start([...startArgs(file), '--host', '0.0.0.0']);
+    children.push(open.child);
+    assert.notEqual(await open.exited, 0);
+    assert.deepEqual(lines(open.stderr), [`error: ${name}.ts is a TypeScript topology and the JobManager would listen on 0.0.0.0, where others could submit code too: add --allow-code-topologies to allow that, or listen on 127.0.0.1 (CS_ERR_CONFIG)`]);
+
+    const cs = start(startArgs(file));
+    children.push(cs.child);
+    await waitFor(() => cs.stdout.includes('running;') || cs.child.exitCode !== null, { maxWaitMs: 90_000, what: 'cs start to be running' });
+    assert.equal(cs.child.exitCode, null, cs.stderr);
+    assert.match(cs.stderr, new RegExp(`^code +${name}\\.ts is TypeScript: code topologies are allowed for this cluster, whose JobManager listens on 127\\.0\\.0\\.1 only$`, 'm'));
+    const queue = new InputQueue({ redis: redisUrl, stream: name });
+    try {
+      const x = Float32Array.from({ length: 16 }, (_, i) => i / 16);
+      const outputs = await waitFor(() => queue.predict({ input: { data: x, shape: [1, 16] } }, { timeoutMs: 5000 }).catch(() => undefined), { maxWaitMs: 90_000, what: 'a result' });
+      assert.deepEqual(outputs.get('argmax')?.shape, [1], 'the topology\'s own result step ran');
+    } finally {
+      await queue.close();
+    }
+    cs.child.kill('SIGINT');
+    assert.equal(await cs.exited, 0, cs.stderr);
   });
 });

@@ -1,8 +1,10 @@
 import { strict as assert } from 'node:assert';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { PROCESS_OPTIONS } from '../../src/config/process-options';
+import { readJobManagerAccess, readToken } from '../../src/config/read-jobmanager-access';
 import { resolveProcessOptions } from '../../src/config/resolve-process-options';
 import { ConfigError } from '../../src/errors';
 
@@ -62,5 +64,84 @@ describe('resolveProcessOptions', () => {
     assert.equal(new Set(specs.map((s) => s.flag)).size, specs.length);
     assert.equal(new Set(specs.map((s) => s.env)).size, specs.length);
     for (const s of specs) assert.match(s.env, /^CS_[A-Z_]+$/);
+  });
+
+  it('reads --allow-code-topologies as a switch: off by default, on from the bare flag or CS_ALLOW_CODE_TOPOLOGIES=1', () => {
+    assert.equal(resolveProcessOptions(['allowCodeTopologies'], { env: {} }).allowCodeTopologies, false);
+    assert.equal(resolveProcessOptions(['allowCodeTopologies'], { values: { allowCodeTopologies: true }, env: {} }).allowCodeTopologies, true);
+    assert.equal(resolveProcessOptions(['allowCodeTopologies'], { env: { CS_ALLOW_CODE_TOPOLOGIES: '1' } }).allowCodeTopologies, true);
+    assert.equal(resolveProcessOptions(['allowCodeTopologies'], { env: { CS_ALLOW_CODE_TOPOLOGIES: 'no' } }).allowCodeTopologies, false);
+    assert.throws(
+      () => resolveProcessOptions(['allowCodeTopologies'], { env: { CS_ALLOW_CODE_TOPOLOGIES: 'maybe' } }),
+      (err: unknown) => err instanceof ConfigError && /^CS_ALLOW_CODE_TOPOLOGIES="maybe": must be 1 or 0/.test(err.message),
+    );
+  });
+
+  it('reads --model-dir as a list of absolute folders: repeated flags, or CS_MODEL_DIRS as a path list; none by default', () => {
+    assert.deepEqual(resolveProcessOptions(['modelDirs'], { env: {} }).modelDirs, []);
+    assert.deepEqual(resolveProcessOptions(['modelDirs'], { values: { modelDirs: ['/srv/models', 'rel'] }, env: {} }).modelDirs, ['/srv/models', resolve('rel')]);
+    assert.deepEqual(resolveProcessOptions(['modelDirs'], { env: { CS_MODEL_DIRS: ['/a', '/b'].join(delimiter) } }).modelDirs, ['/a', '/b']);
+  });
+});
+
+describe('access options: token, token file, --insecure, TLS and CA files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cs-access-options-'));
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, '  s3cret-token\n');
+
+  it('never shows a token in an error, from a flag or the env', () => {
+    for (const input of [{ values: { token: 'has space' }, env: {} }, { env: { CS_TOKEN: 'has space' } }]) {
+      try {
+        resolveProcessOptions(['token'], input);
+        assert.fail('expected a ConfigError');
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /^(--token|CS_TOKEN=)\s?\(hidden\): must be printable ASCII without spaces/);
+        assert.equal(err.message.includes('has space'), false);
+      }
+    }
+  });
+
+  it('takes the token from --token, CS_TOKEN or the token file, and refuses both from one level (two flags or two variables)', () => {
+    assert.equal(readToken(resolveProcessOptions(['token', 'tokenFile'], { env: { CS_TOKEN: 'abc' } })), 'abc');
+    assert.equal(readToken(resolveProcessOptions(['token', 'tokenFile'], { env: { CS_TOKEN_FILE: tokenFile } })), 's3cret-token');
+    assert.equal(readToken(resolveProcessOptions(['token', 'tokenFile'], { env: {} })), undefined);
+    assert.throws(
+      () => resolveProcessOptions(['token', 'tokenFile'], { env: { CS_TOKEN: 'abc', CS_TOKEN_FILE: tokenFile } }),
+      (err: unknown) => err instanceof ConfigError && /give the token once: --token \(CS_TOKEN\) or --token-file \(CS_TOKEN_FILE\), not both/.test(err.message),
+    );
+  });
+
+  it('refuses a missing or empty token file, naming the file and not its content', () => {
+    assert.throws(() => resolveProcessOptions(['tokenFile'], { env: { CS_TOKEN_FILE: join(dir, 'missing') } }), (err: unknown) => err instanceof ConfigError && /CS_TOKEN_FILE=".*missing": no such file/.test(err.message));
+    const empty = join(dir, 'empty');
+    writeFileSync(empty, '\n');
+    assert.throws(() => readToken({ tokenFile: empty }), (err: unknown) => err instanceof ConfigError && /--token-file ".*empty": the file is empty/.test(err.message));
+    const spaced = join(dir, 'spaced');
+    writeFileSync(spaced, 'two words\n');
+    assert.throws(() => readToken({ tokenFile: spaced }), (err: unknown) => err instanceof ConfigError && !err.message.includes('two words'));
+  });
+
+  it('reads --insecure as a switch (1/true/yes/on), false when absent', () => {
+    assert.equal(resolveProcessOptions(['insecure'], { env: {} }).insecure, false);
+    assert.equal(resolveProcessOptions(['insecure'], { env: { CS_INSECURE: '1' } }).insecure, true);
+    assert.equal(resolveProcessOptions(['insecure'], { values: { insecure: 'true' }, env: {} }).insecure, true);
+    assert.equal(resolveProcessOptions(['insecure'], { env: { CS_INSECURE: 'off' } }).insecure, false);
+    assert.throws(() => resolveProcessOptions(['insecure'], { env: { CS_INSECURE: 'maybe' } }), (err: unknown) => err instanceof ConfigError && /CS_INSECURE="maybe": must be 1\/true\/yes\/on/.test(err.message));
+  });
+
+  it('wants --tls-cert and --tls-key together, and a CA file that holds a certificate', () => {
+    assert.throws(() => resolveProcessOptions(['tlsCert', 'tlsKey'], { values: { tlsCert: tokenFile }, env: {} }), (err: unknown) => err instanceof ConfigError && /--tls-cert and --tls-key go together/.test(err.message));
+    assert.throws(() => readJobManagerAccess({ caFile: tokenFile }), (err: unknown) => err instanceof ConfigError && /--ca ".*token": holds no PEM certificate/.test(err.message));
+  });
+});
+
+describe('token precedence', () => {
+  it('a token or token file given as a flag beats the other from the environment', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cs-token-precedence-'));
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'from-file\n');
+    assert.equal(readToken(resolveProcessOptions(['token', 'tokenFile'], { values: { token: 'from-flag' }, env: { CS_TOKEN_FILE: tokenFile } })), 'from-flag');
+    assert.equal(readToken(resolveProcessOptions(['token', 'tokenFile'], { values: { tokenFile }, env: { CS_TOKEN: 'from-env' } })), 'from-file');
   });
 });

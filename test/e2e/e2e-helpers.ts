@@ -51,13 +51,13 @@ export interface E2eContext {
  * scratch folder and a running JobManager process; everything is stopped after the file's tests.
  * The returned object is filled in by the `before` hook.
  */
-export function useE2eCluster(prefix: string): E2eContext {
+export function useE2eCluster(prefix: string, options: { heartbeats?: 'fast' | 'default' } = {}): E2eContext {
   const ctx = {} as E2eContext;
   before(async () => {
     ctx.redis = await testRedisUrl();
     await ensureModels(defaultModelsDir(), ['tiny', 'cnn']);
     ctx.dir = mkdtempSync(join(tmpdir(), `cs-${prefix}-`));
-    ctx.cluster = await TestCluster.start(ctx.redis, ctx.dir);
+    ctx.cluster = await TestCluster.start(ctx.redis, ctx.dir, options);
   });
   after(async () => {
     await ctx.cluster?.stop();

@@ -18,7 +18,10 @@ import { hasStackTrace, lines, runCs, spawnCs } from '../cli/run-cs';
 /**
  * The product as a user runs it, in separate processes: `cs jobmanager start`, `cs taskmanager start`,
  * `cs job submit topologies/tiny-custom.ts` (a TypeScript topology with user-defined result steps,
- * shipped by the JobManager to the TaskManager), then a TypeScript client.
+ * shipped by the JobManager to the TaskManager), then a TypeScript client. Both processes allow code
+ * topologies (`--allow-code-topologies`); the JobManager has no model directory, so `cs job submit`
+ * uploads the model and the TaskManager downloads it by hash. Every wait is for an outcome, with room
+ * for a busy machine.
  */
 describe('cs job submit of a TypeScript topology, with real JobManager and TaskManager processes', () => {
   const children: ChildProcess[] = [];
@@ -33,9 +36,9 @@ describe('cs job submit of a TypeScript topology, with real JobManager and TaskM
     const port = await freePort();
     jm = `http://127.0.0.1:${port}`;
     const env = { CS_HEARTBEAT_INTERVAL_MS: '200', CS_HEARTBEAT_TIMEOUT_MS: '3000' };
-    children.push(spawnCs(['jobmanager', 'start', '--port', String(port), '--redis', redis, '--cache-dir', join(cacheDir, 'jm')], { env }));
-    children.push(spawnCs(['taskmanager', 'start', '--jobmanager', jm, '--redis', redis, '--cache-dir', join(cacheDir, 'tm')], { env }));
-    await waitFor(async () => (await new JobManagerClient(jm).listTaskManagers()).taskmanagers.length === 1, { maxWaitMs: 20_000, what: 'a registered TaskManager' });
+    children.push(spawnCs(['jobmanager', 'start', '--port', String(port), '--redis', redis, '--cache-dir', join(cacheDir, 'jm'), '--allow-code-topologies'], { env }));
+    children.push(spawnCs(['taskmanager', 'start', '--jobmanager', jm, '--redis', redis, '--cache-dir', join(cacheDir, 'tm'), '--allow-code-topologies'], { env }));
+    await waitFor(async () => (await new JobManagerClient(jm).listTaskManagers()).taskmanagers.length === 1, { maxWaitMs: 60_000, what: 'a registered TaskManager' });
   });
 
   after(async () => {
@@ -50,14 +53,14 @@ describe('cs job submit of a TypeScript topology, with real JobManager and TaskM
     const [jobId] = lines(submitted.stdout);
     assert.match(jobId ?? '', /^[0-9a-f]{32}$/);
     const client = new JobManagerClient(jm);
-    await waitFor(async () => (await client.jobStatus(jobId!)).state === 'RUNNING', { maxWaitMs: 20_000, what: 'job RUNNING' });
+    await waitFor(async () => (await client.jobStatus(jobId!)).state === 'RUNNING', { maxWaitMs: 60_000, what: 'job RUNNING' });
 
     const q = new InputQueue({ redis, stream: 'tiny-custom' });
     const session = await ort.InferenceSession.create(join(defaultModelsDir(), 'tiny.onnx'));
     try {
       const x = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i * 0.7));
       // The TaskManager starts the subtask on its next heartbeat: retry the first request briefly.
-      const outputs = await waitFor(() => q.predict({ input: { data: x, shape: [1, 16] } }, { timeoutMs: 2000 }).catch(() => undefined), { maxWaitMs: 30_000, what: 'first result' });
+      const outputs = await waitFor(() => q.predict({ input: { data: x, shape: [1, 16] } }, { timeoutMs: 5000 }).catch(() => undefined), { maxWaitMs: 90_000, what: 'first result' });
       const direct = (await session.run({ input: new ort.Tensor('float32', x, [1, 16]) })).output!.data as Float32Array;
       const output = toTypedArray(outputs.get('output')!) as Float32Array;
       assert.deepEqual([...output], [...direct]);

@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
+import { tmpdir } from 'node:os';
 import { freePort } from '../../src/embedded/free-port';
+import { defaultModelsDir } from '../../src/models/generate';
 import { spawnCs } from '../cli/run-cs';
 import { waitFor } from './wait-for';
 
@@ -36,19 +38,24 @@ export class TestCluster {
     readonly redisUrl: string,
     readonly port: number,
     readonly cacheDir: string,
+    /** The JobManager's environment: FAST_HEARTBEATS unless the cluster runs with the default settings. */
+    private readonly jobManagerEnv: Record<string, string> = { ...FAST_HEARTBEATS },
   ) {
     this.url = `http://127.0.0.1:${port}`;
     this.client = new JobManagerClient(this.url);
   }
 
-  static async start(redisUrl: string, cacheDir: string): Promise<TestCluster> {
-    const cluster = new TestCluster(redisUrl, await freePort(), cacheDir);
+  /** `heartbeats: 'default'` runs the JobManager with the product's default heartbeat interval and timeout. */
+  static async start(redisUrl: string, cacheDir: string, options: { heartbeats?: 'fast' | 'default' } = {}): Promise<TestCluster> {
+    const cluster = new TestCluster(redisUrl, await freePort(), cacheDir, options.heartbeats === 'default' ? {} : { ...FAST_HEARTBEATS });
     await cluster.startJobManager();
     return cluster;
   }
 
   async startJobManager(): Promise<CsProcess> {
-    const p = track(spawnCs(['jobmanager', 'start', '--port', String(this.port), '--redis', this.redisUrl, '--cache-dir', `${this.cacheDir}/jm`], { env: { ...FAST_HEARTBEATS } }));
+    // A test cluster trusts its tests: models from the example and temp folders, TypeScript topologies allowed.
+    const modelDirs = [defaultModelsDir(), tmpdir()].flatMap((dir) => ['--model-dir', dir]);
+    const p = track(spawnCs(['jobmanager', 'start', '--port', String(this.port), '--redis', this.redisUrl, '--cache-dir', `${this.cacheDir}/jm`, ...modelDirs, '--allow-code-topologies'], { env: { ...this.jobManagerEnv } }));
     this.processes.push(p);
     this.jobManager = p;
     await waitFor(() => this.client.listJobs().then(() => true), { maxWaitMs: 20_000, what: `JobManager at ${this.url}` });
@@ -58,7 +65,7 @@ export class TestCluster {
   /** Starts a TaskManager and waits until the JobManager lists it. */
   async startTaskManager(id: string, slots = 1): Promise<CsProcess> {
     const p = track(
-      spawnCs(['taskmanager', 'start', '--jobmanager', this.url, '--redis', this.redisUrl, '--slots', String(slots), '--id', id, '--cache-dir', `${this.cacheDir}/${id}`], { env: { ...FAST_HEARTBEATS } }),
+      spawnCs(['taskmanager', 'start', '--jobmanager', this.url, '--redis', this.redisUrl, '--slots', String(slots), '--id', id, '--cache-dir', `${this.cacheDir}/${id}`, '--allow-code-topologies'], { env: { ...this.jobManagerEnv } }),
     );
     this.processes.push(p);
     await waitFor(async () => (await this.client.listTaskManagers()).taskmanagers.some((t) => t.id === id), { maxWaitMs: 20_000, what: `TaskManager ${id} registered` });

@@ -1,4 +1,6 @@
 import { strict as assert } from 'node:assert';
+import { tmpdir } from 'node:os';
+import { defaultModelsDir } from '../../src/models/generate';
 import type { HeartbeatResponse, RegisterTaskManagerResponse, SubmitJobResponse, TopologySource } from '../../src/cluster-api/dto';
 import { createLogger } from '../../src/logging/logger';
 import { startJobManager, type JobManager } from '../../jobmanager/main';
@@ -15,7 +17,18 @@ export interface TestJobManagerOptions {
   readonly heartbeatIntervalMs?: number;
   /** @default 2000 */
   readonly heartbeatTimeoutMs?: number;
+  /** Folders model paths may point into. @default {@link TEST_MODEL_DIRS} */
+  readonly modelDirs?: readonly string[];
+  /** Accept TypeScript topologies. @default false */
+  readonly allowCodeTopologies?: boolean;
 }
+
+/**
+ * The model directories of a test JobManager: the OS temp folder (tests write their models into temp
+ * folders), the example models and `/srv/topologies` (where {@link yamlTopology}'s model, which nobody
+ * reads, would be).
+ */
+export const TEST_MODEL_DIRS: readonly string[] = [tmpdir(), defaultModelsDir(), '/srv/topologies'];
 
 /** A JobManager in this process on 127.0.0.1, with fast heartbeats and logs at CS_TEST_LOG_LEVEL (silent by default). */
 export function startTestJobManager(options: TestJobManagerOptions): Promise<JobManager> {
@@ -27,6 +40,8 @@ export function startTestJobManager(options: TestJobManagerOptions): Promise<Job
     cacheDir: options.cacheDir,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 100,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 2000,
+    modelDirs: options.modelDirs ?? TEST_MODEL_DIRS,
+    allowCodeTopologies: options.allowCodeTopologies ?? false,
     logger: createLogger('jobmanager', process.env.CS_TEST_LOG_LEVEL ?? 'silent'),
   });
 }

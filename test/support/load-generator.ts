@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { splitStreamKey } from '../../src/cluster-api/keys';
+import { resultKey, splitStreamKey } from '../../src/cluster-api/keys';
 import { partitionOf } from '../../src/client/partition';
 import { decodeResult, encodeRequest, type NativeResult } from '../../src/protocol/native/native-codec';
 import type { NamedTensors } from '../../src/tensor/tensor';
@@ -27,6 +27,8 @@ export class LoadGenerator {
     private readonly stream: string,
     private readonly partitions: number,
     private readonly inputs: (i: number) => NamedTensors,
+    /** deleteResults: delete each result hash once its reply is read, as InputQueue.predict does. */
+    private readonly options: { deleteResults?: boolean } = {},
   ) {
     this.writer = new Redis(redisUrl, { enableAutoPipelining: true });
     this.reader = new Redis(redisUrl);
@@ -45,6 +47,7 @@ export class LoadGenerator {
             const list = this.replies.get(result.uri) ?? [];
             list.push({ at: performance.now(), result });
             this.replies.set(result.uri, list);
+            if (this.options.deleteResults) void this.writer.del(resultKey(this.stream, result.uri)).catch(() => undefined);
           }
         }
       }

@@ -39,11 +39,12 @@ describe('ModelCache', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function cache(cacheDir: string, download: (jobId: string) => Promise<ReadableStream<Uint8Array>>): ModelCache {
-    return new ModelCache({ cacheDir, download, logger });
+  /** A cache whose model directory is the test's folder (`dir`), unless `modelDirs` says otherwise. */
+  function cache(cacheDir: string, download: (sha256: string) => Promise<ReadableStream<Uint8Array>>, modelDirs: readonly string[] = [dir]): ModelCache {
+    return new ModelCache({ cacheDir, modelDirs, download, logger });
   }
 
-  it('keeps the topology path when the JobManager holds no copy, or when the local bytes are the same', async () => {
+  it('keeps the topology path inside the model directories when the JobManager holds no copy, or when the local bytes are the same', async () => {
     const local = join(dir, 'same.onnx');
     await writeFile(local, model);
     let downloads = 0;
@@ -51,10 +52,25 @@ describe('ModelCache', () => {
       downloads += 1;
       return streamOf(model);
     });
-    assert.equal(await c.resolve('job', join(dir, 'nowhere.onnx'), undefined), join(dir, 'nowhere.onnx'));
+    assert.equal(await c.resolve('job', local, undefined), local);
     assert.equal(await c.resolve('job', local, hash), local);
     assert.equal(await c.resolve('job', local, hash), local);
     assert.equal(downloads, 0);
+  });
+
+  it('reads no path outside the model directories: without a copy on the JobManager that is CS_ERR_MODEL_LOAD, with one it downloads by hash', async () => {
+    const local = join(dir, 'outside.onnx');
+    await writeFile(local, model);
+    let asked: string | undefined;
+    const c = cache(join(dir, 'cache-outside'), async (sha) => {
+      asked = sha;
+      return streamOf(model);
+    }, []);
+    for (const path of [local, '/etc/passwd']) {
+      await assert.rejects(c.resolve('job', path, undefined), (err: unknown) => err instanceof ClusterServingError && err.code === 'CS_ERR_MODEL_LOAD' && /no file inside this TaskManager's model directories \(none/.test(err.message));
+    }
+    assert.equal(await c.resolve('job', local, hash), modelCachePath(join(dir, 'cache-outside'), hash));
+    assert.equal(asked, hash, 'downloaded by content hash');
   });
 
   it('downloads a missing or different model once for concurrent subtasks, verifies it and caches it by hash', async () => {
@@ -62,8 +78,8 @@ describe('ModelCache', () => {
     await writeFile(different, Uint8Array.of(1, 2, 3));
     const cacheDir = join(dir, 'cache-download');
     let downloads = 0;
-    const c = cache(cacheDir, async (jobId) => {
-      assert.equal(jobId, 'job-1');
+    const c = cache(cacheDir, async (sha) => {
+      assert.equal(sha, hash);
       downloads += 1;
       return streamOf(model);
     });
@@ -97,7 +113,7 @@ describe('ModelCache', () => {
     });
     await assert.rejects(
       without.resolve('job', join(dir, 'missing.onnx'), hash),
-      (err: unknown) => err instanceof ClusterServingError && err.code === 'CS_ERR_MODEL_LOAD' && !err.retriable && /missing\.onnx cannot be read here/.test(err.message),
+      (err: unknown) => err instanceof ClusterServingError && err.code === 'CS_ERR_MODEL_LOAD' && !err.retriable && /missing\.onnx \(\w+\) could not be downloaded/.test(err.message),
     );
   });
 });

@@ -117,9 +117,9 @@ describe('model shipping: the JobManager keeps the model, a TaskManager that can
     }
   });
 
-  it('accepts a job whose model the JobManager cannot read; GET /jobs/:id/model is then 404', async () => {
+  it('accepts a job whose model path lies in a model directory but is not there on the JobManager; GET /jobs/:id/model is then 404', async () => {
     const name = uniqueName('unshipped');
-    const source = [`name: ${name}`, 'source:', '  type: redis', 'model:', '  path: /nowhere/model.onnx', ''].join('\n');
+    const source = [`name: ${name}`, 'source:', '  type: redis', 'model:', `  path: ${join(root, 'nowhere', 'model.onnx')}`, ''].join('\n');
     const { jobId } = await new JobManagerClient(jm.url).submitJob({ filename: `${name}.yaml`, source, baseDir: root });
     try {
       const res = await fetch(`${jm.url}/jobs/${jobId}/model`);

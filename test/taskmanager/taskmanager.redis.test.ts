@@ -79,6 +79,7 @@ describe('TaskManager against a real JobManager (real Redis)', () => {
       slots,
       taskManagerId: uniqueName('tm'),
       cacheDir,
+      modelDirs: ['/srv/topologies'],
       logger: createLogger('taskmanager', LOG_LEVEL),
       registrationBackoff: { initialMs: 20, maxMs: 200 },
       createRunner,

@@ -1,19 +1,20 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { JobStatus } from '../../cluster-api/dto';
-import { JobManagerClient } from '../../cluster-api/jobmanager-client';
-import { resolveProcessOptions } from '../../config/resolve-process-options';
+import type { JobManagerClient } from '../../cluster-api/jobmanager-client';
 import type { CliOutput } from '../cli-output';
 import { formatTable } from '../format-table';
-import { addProcessOptions, processOptionValues } from '../process-option-flags';
+import { addJobManagerClientFlags, jobManagerClientFromFlags } from '../jobmanager-client-flags';
+import { resolveProcessOptions } from '../../config/resolve-process-options';
 import { readTopologyFile } from '../read-topology-file';
+import { submitTopology } from '../submit-topology';
+import { join } from 'node:path';
 
 function client(command: Command): JobManagerClient {
-  const { jobmanagerUrl } = resolveProcessOptions(['jobmanagerUrl'], { values: processOptionValues(command, ['jobmanagerUrl']) });
-  return new JobManagerClient(jobmanagerUrl);
+  return jobManagerClientFromFlags(command);
 }
 
 function withJobManagerFlag(command: Command): Command {
-  return addProcessOptions(command, ['jobmanagerUrl']);
+  return addJobManagerClientFlags(command);
 }
 
 /**
@@ -73,10 +74,11 @@ function parseParallelismFlag(value: string): number {
 export function jobCommand(output: CliOutput): Command {
   const job = new Command('job').description('submit, list, inspect, rescale and cancel jobs');
 
-  const submit = withJobManagerFlag(job.command('submit').description('submit a topology file (YAML or TypeScript); prints the job id').argument('<file>', 'topology file'));
+  const submit = withJobManagerFlag(job.command('submit').description('submit a topology file (YAML or TypeScript) with the model file it names (uploaded when readable here); prints the job id').argument('<file>', 'topology file'));
   submit.action(async (file: string) => {
     const topology = await readTopologyFile(file);
-    const { jobId } = await client(submit).submitJob(topology);
+    const { cacheDir } = resolveProcessOptions(['cacheDir']);
+    const { jobId } = await submitTopology(client(submit), topology, { cacheDir: join(cacheDir, 'cli') });
     output.out(jobId);
   });
 

@@ -1,8 +1,10 @@
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { splitStreamKeys } from '../../cluster-api/keys';
 import { JobManagerClient } from '../../cluster-api/jobmanager-client';
-import { JOBMANAGER_OPTION_NAMES } from '../../config/process-options';
+import { JOBMANAGER_OPTION_NAMES, type ProcessOptions } from '../../config/process-options';
+import { isCodeTopology } from '../../topology/code-topology-permission';
 import { resolveProcessOptions } from '../../config/resolve-process-options';
 import { ClusterServingError } from '../../errors';
 import { loadTopologySource } from '../../topology/load-topology';
@@ -36,9 +38,11 @@ export function startCommand(output: CliOutput): Command {
   );
   start.action(async (file: string) => {
     const values = processOptionValues(start, JOBMANAGER_OPTION_NAMES);
-    const options = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values });
+    const resolved = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values });
     const source = await readTopologyFile(file);
+    const options = { ...resolved, allowCodeTopologies: allowOwnCode(resolved, source.filename, (line) => process.stderr.write(`${line}\n`)) };
     const { spec } = (await loadTopologySource(source, join(options.cacheDir, 'cli'))).topology;
+    await requireModelFile(spec.model.path, source.filename);
     const shutdown = onShutdownSignal(() => process.stderr.write('forced exit\n'));
     let failure: unknown;
     let cluster: OneMachineCluster | undefined;
@@ -59,6 +63,40 @@ export function startCommand(output: CliOutput): Command {
     if (failure !== undefined) throw failure;
   });
   return start;
+}
+
+/**
+ * `cs start FILE.ts` runs the user's own code on the user's own machine: it allows code topologies for its
+ * embedded JobManager and TaskManager when the JobManager listens on loopback only (and says so on
+ * stderr). On any other address that would let others run code too, so it must then be asked for
+ * (`--allow-code-topologies`); without it the command stops with one line naming the flag.
+ */
+function allowOwnCode(options: Pick<ProcessOptions, 'host' | 'allowCodeTopologies'>, filename: string, note: (line: string) => void): boolean {
+  if (options.allowCodeTopologies || !isCodeTopology(filename)) return options.allowCodeTopologies;
+  if (!isLoopback(options.host)) {
+    throw new ClusterServingError(
+      'CS_ERR_CONFIG',
+      `${filename} is a TypeScript topology and the JobManager would listen on ${options.host}, where others could submit code too: add --allow-code-topologies to allow that, or listen on 127.0.0.1`,
+    );
+  }
+  note(`code     ${filename} is TypeScript: code topologies are allowed for this cluster, whose JobManager listens on ${options.host} only`);
+  return true;
+}
+
+/** `cs start` uploads the model to its own JobManager: the file must be readable here (one clear line otherwise). */
+async function requireModelFile(path: string, topologyFile: string): Promise<void> {
+  try {
+    if ((await stat(path)).isFile()) return;
+    throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'not a file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new ClusterServingError('CS_ERR_MODEL_LOAD', `cannot read the model file ${path} (model.path of ${topologyFile}): ${reason}`, { cause: err });
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** Polls the job every `intervalMs` until `stop()`: resolves with an error when it fails, with nothing when it is canceled. */

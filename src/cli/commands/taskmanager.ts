@@ -1,11 +1,10 @@
 import { Command } from 'commander';
 import type { JobStatus, TaskManagerInfo } from '../../cluster-api/dto';
-import { JobManagerClient } from '../../cluster-api/jobmanager-client';
 import { ClusterServingError } from '../../errors';
 import { TASKMANAGER_OPTION_NAMES } from '../../config/process-options';
-import { resolveProcessOptions } from '../../config/resolve-process-options';
 import type { CliOutput } from '../cli-output';
 import { formatTable } from '../format-table';
+import { addJobManagerClientFlags, jobManagerClientFromFlags } from '../jobmanager-client-flags';
 import { addProcessOptions, processOptionValues } from '../process-option-flags';
 
 /**
@@ -44,10 +43,9 @@ export function taskManagerCommand(output: CliOutput): Command {
     });
   });
 
-  const list = addProcessOptions(taskmanager.command('list').description('list registered TaskManagers'), ['jobmanagerUrl']);
+  const list = addJobManagerClientFlags(taskmanager.command('list').description('list registered TaskManagers'));
   list.action(async () => {
-    const { jobmanagerUrl } = resolveProcessOptions(['jobmanagerUrl'], { values: processOptionValues(list, ['jobmanagerUrl']) });
-    const client = new JobManagerClient(jobmanagerUrl);
+    const client = jobManagerClientFromFlags(list);
     const { taskmanagers } = await client.listTaskManagers();
     if (taskmanagers.length === 0) return output.out('no TaskManagers');
     const jobIds = [...new Set(taskmanagers.flatMap((tm) => tm.subtasks.map((s) => s.jobId)))];
