@@ -27,7 +27,8 @@ export function processOptionValues(command: Command, names: readonly ProcessOpt
   for (const name of names) {
     const attribute = new Option(PROCESS_OPTIONS[name].flag).attributeName();
     const value = given[attribute];
-    if (value !== undefined) values[name] = String(value); // a switch (e.g. --insecure) is `true`
+    // A switch (e.g. --insecure) is `true`; a repeated flag (--model-dir) is a list, kept as one.
+    if (value !== undefined) values[name] = Array.isArray(value) ? value : String(value);
   }
   return values;
 }

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { defaultModelsDir, ensureModels } from '../../src/models/generate';
 import { uniqueName, waitFor } from '../support/wait-for';
 import { LoadGenerator } from '../support/load-generator';
+import type { JobStatus } from '../../src/cluster-api/dto';
 import { checkTinyResults, tinyInput, topologyFile, useE2eCluster, tinyTopology } from './e2e-helpers';
 
 const ctx = useE2eCluster('failover');
 
-test('3 TaskManagers serve a job; one is SIGKILLed under load: every request gets exactly one result and throughput recovers', async () => {
+test('3 TaskManagers serve a job; one is SIGKILLed under load: every request gets exactly one result and the survivors take its splits over', async () => {
   for (const id of ['tm-a', 'tm-b', 'tm-c']) await ctx.cluster.startTaskManager(id, 2);
   const name = uniqueName('failover');
   const source = topologyFile(
@@ -24,38 +25,46 @@ test('3 TaskManagers serve a job; one is SIGKILLed under load: every request get
 
   const gen = new LoadGenerator(ctx.redis, name, 3, tinyInput);
   const rate = 200;
-  let killedAt = 0;
-  let reassignedAt = 0;
-  const watch = (async () => {
-    while (reassignedAt === 0) {
-      await new Promise((r) => setTimeout(r, 50));
-      if (killedAt === 0) continue;
-      const s = await ctx.cluster.client.jobStatus(jobId).catch(() => undefined);
-      if (s && s.subtasks.every((t) => t.taskManagerId !== null && t.taskManagerId !== victim)) reassignedAt = performance.now();
-    }
-  })();
   try {
-    await gen.run(rate, 14, (elapsed) => {
-      if (killedAt === 0 && elapsed >= 3000) {
-        victimProcess.child.kill('SIGKILL');
-        killedAt = performance.now();
-      }
-    });
-    const loadEnd = performance.now();
+    await gen.run(rate, 3);
+    victimProcess.child.kill('SIGKILL');
+    const killedAt = performance.now();
+    const firstAfterKill = gen.sent.size;
+    // Load goes on until the victim's subtasks run elsewhere (an outcome, however long the machine takes).
+    let reassigned: JobStatus | undefined;
+    await gen.runUntil(
+      rate,
+      async () => {
+        const s = await ctx.cluster.client.jobStatus(jobId).catch(() => undefined);
+        if (s?.subtasks.every((t) => t.taskManagerId !== null && t.taskManagerId !== victim)) reassigned = s;
+        return reassigned !== undefined;
+      },
+      { maxWaitMs: 60_000, what: "the victim's subtasks reassigned" },
+    );
+    const reassignedAt = performance.now();
+    // Then more load, served by the survivors alone.
+    const firstAfterReassign = gen.sent.size;
+    await gen.run(rate, 3);
     await waitFor(() => gen.missing().length === 0, { maxWaitMs: 40_000, what: `every request answered (${gen.missing().length} missing)` });
-    await watch;
     assert.deepEqual(gen.duplicated(), [], 'no request got two results');
     assert.deepEqual(checkTinyResults(gen), []);
-    // Recovery: kill → splits reassigned → every request sent before the kill answered (lag back to zero).
+    assert.ok(gen.sentSince(firstAfterKill).length > 0 && gen.sentSince(firstAfterReassign).length > 0, 'load ran across the failover');
+    // The victim's splits are read by survivors, which record their checkpoints.
+    const victimSplits = before.subtasks.filter((t) => t.taskManagerId === victim).flatMap((t) => t.splits);
+    await waitFor(
+      async () => {
+        const { splits } = await ctx.cluster.client.checkpoints(jobId);
+        return victimSplits.every((split) => splits.some((c) => c.split === split && c.taskManagerId !== victim));
+      },
+      { maxWaitMs: 30_000, what: "checkpoints of the victim's splits recorded by a survivor" },
+    );
+    // Figures for the reader (the bench measures throughput; nothing here depends on speed).
     const sentBeforeKill = [...gen.sent].filter(([, at]) => at < killedAt).map(([u]) => u);
     const lagZeroAt = Math.max(...sentBeforeKill.map((u) => gen.replies.get(u)![0]!.at));
-    const recovered = gen.rate(loadEnd - 3000, loadEnd);
     console.log(
       `failover: ${gen.sent.size} requests, kill → splits reassigned ${((reassignedAt - killedAt) / 1000).toFixed(2)} s, ` +
-        `kill → every earlier request answered ${((lagZeroAt - killedAt) / 1000).toFixed(2)} s, ` +
-        `throughput before kill ${gen.rate(killedAt - 2000, killedAt).toFixed(0)}/s, last 3 s ${recovered.toFixed(0)}/s (offered ${rate}/s)`,
+        `kill → every earlier request answered ${((lagZeroAt - killedAt) / 1000).toFixed(2)} s (offered ${rate}/s)`,
     );
-    assert.ok(recovered >= 0.75 * rate, `throughput recovered to ${recovered.toFixed(0)}/s of ${rate}/s offered`);
   } finally {
     await gen.close();
   }

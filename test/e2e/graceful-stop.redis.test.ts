@@ -19,19 +19,21 @@ test('a TaskManager stopped with SIGTERM under load finishes its batches, releas
 
   const gen = new LoadGenerator(ctx.redis, name, 2, tinyInput);
   let stoppedAt = 0;
-  let exitCode: Promise<number | null> | undefined;
   try {
-    await gen.run(300, 6, (elapsed) => {
-      if (!exitCode && elapsed >= 2000) {
-        leaving.child.kill('SIGTERM');
-        stoppedAt = performance.now();
-        exitCode = leaving.exited;
-      }
-    });
+    await gen.run(300, 2);
+    leaving.child.kill('SIGTERM');
+    stoppedAt = performance.now();
+    let exited = false;
+    const exitCode = leaving.exited.finally(() => (exited = true));
+    // Load goes on until the TaskManager has exited, however long it takes to finish its batches.
+    await gen.runUntil(300, () => exited, { what: 'the TaskManager exited' });
     assert.equal(await exitCode, 0, leaving.output());
-    // Deregistered on the way out: its subtask moved without waiting for a heartbeat timeout (2 s).
-    const status = await ctx.cluster.client.jobStatus(jobId);
-    assert.ok(status.subtasks.every((s) => s.taskManagerId === 'tm-1'), JSON.stringify(status.subtasks));
+    // Deregistered on the way out: the moment it has exited, the JobManager no longer lists it (a lost
+    // TaskManager would still be listed until its heartbeat timeout); its subtask moves to tm-1.
+    const members = await ctx.cluster.client.listTaskManagers();
+    assert.ok(!members.taskmanagers.some((t) => t.id === 'tm-2'), JSON.stringify(members.taskmanagers));
+    await waitFor(async () => (await ctx.cluster.client.jobStatus(jobId)).subtasks.every((s) => s.taskManagerId === 'tm-1'), { maxWaitMs: 30_000, what: 'both subtasks on tm-1' });
+    await gen.run(300, 1);
     await waitFor(() => gen.missing().length === 0, { maxWaitMs: 20_000, what: `every request answered (${gen.missing().length} missing)` });
     assert.deepEqual(gen.duplicated(), []);
     assert.deepEqual(checkTinyResults(gen), []);

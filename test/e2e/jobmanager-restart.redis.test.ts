@@ -20,23 +20,27 @@ test('the JobManager SIGKILLed under load loses no request; restarted, it lists 
   const statusBefore = await ctx.cluster.client.jobStatus(jobId);
 
   const gen = new LoadGenerator(ctx.redis, name, 2, tinyInput);
-  let down = 0;
-  let restarting: Promise<unknown> | undefined;
   try {
-    await gen.run(200, 9, (elapsed) => {
-      if (down === 0 && elapsed >= 2000) {
-        ctx.cluster.jobManager!.child.kill('SIGKILL');
-        down = performance.now();
-      }
-      if (down !== 0 && !restarting && elapsed >= 5000) restarting = ctx.cluster.startJobManager();
+    await gen.run(200, 2);
+    const jobManager = ctx.cluster.jobManager!;
+    jobManager.child.kill('SIGKILL');
+    await jobManager.exited;
+    // Load while the JobManager is down; it stays down until every request sent meanwhile is answered:
+    // the TaskManagers serve without it (an outcome, whatever the machine's speed).
+    const firstWhileDown = gen.sent.size;
+    await gen.run(200, 3);
+    const sentWhileDown = gen.sentSince(firstWhileDown);
+    await waitFor(() => gen.answered(sentWhileDown) === sentWhileDown.length, {
+      maxWaitMs: 60_000,
+      what: `every request sent while the JobManager was down answered before it restarts (${gen.answered(sentWhileDown)}/${sentWhileDown.length})`,
     });
-    await restarting;
-    const whileDown = gen.rate(down + 500, down + 2500);
+    assert.ok(sentWhileDown.length > 0);
+    await ctx.cluster.startJobManager();
+    await gen.run(200, 2);
     await waitFor(() => gen.missing().length === 0, { maxWaitMs: 30_000, what: `every request answered (${gen.missing().length} missing)` });
     assert.deepEqual(gen.duplicated(), []);
     assert.deepEqual(checkTinyResults(gen), []);
-    console.log(`jobmanager restart: ${gen.sent.size} requests, served ${whileDown.toFixed(0)}/s while the JobManager was down (offered 200/s)`);
-    assert.ok(whileDown > 150, 'the TaskManagers kept serving while the JobManager was down');
+    console.log(`jobmanager restart: ${gen.sent.size} requests, ${sentWhileDown.length} sent and answered while the JobManager was down`);
 
     const jobsAfter = await ctx.cluster.client.listJobs();
     assert.deepEqual(jobsAfter, jobsBefore);

@@ -26,25 +26,37 @@ test('two jobs with different models share the TaskManagers; rescaling one 1 →
   const tinyGen = new LoadGenerator(ctx.redis, tiny, 3, tinyInput);
   const addGen = new LoadGenerator(ctx.redis, add, 2, addInput);
   const placements = new Set<string>();
+  let rescaled = false;
   try {
+    // Each step waits for an outcome, not for time: some of the tiny job's requests answered at the
+    // current parallelism, then the rescale, then its subtasks all placed; the other job's placement is
+    // read throughout, and load runs on both jobs until the last step is done.
+    const answeredSince = (from: number, n: number) => (): boolean => tinyGen.answered(tinyGen.sentSince(from)) >= n;
     const rescales = (async () => {
       for (const parallelism of [3, 1]) {
-        await new Promise((r) => setTimeout(r, 1500));
+        const from = tinyGen.sent.size;
+        await waitFor(answeredSince(from, 100), { maxWaitMs: 60_000, what: `100 requests of the tiny job answered before rescaling to ${parallelism}` });
         await ctx.cluster.client.rescaleJob(tinyJob, parallelism);
         await waitFor(async () => {
           const s = await ctx.cluster.client.jobStatus(tinyJob);
           return s.subtasks.length === parallelism && s.subtasks.every((t) => t.taskManagerId !== null);
         }, { maxWaitMs: 20_000, what: `tiny job at parallelism ${parallelism}` });
-      }
-    })();
-    const watchAdd = (async () => {
-      const until = performance.now() + 6000;
-      while (performance.now() < until) {
         placements.add(JSON.stringify((await ctx.cluster.client.jobStatus(addJob)).subtasks));
-        await new Promise((r) => setTimeout(r, 100));
+      }
+      const from = tinyGen.sent.size;
+      await waitFor(answeredSince(from, 100), { maxWaitMs: 60_000, what: '100 requests of the tiny job answered after the rescales' });
+    })().finally(() => (rescaled = true));
+    let reads = 0;
+    const watchAdd = (async () => {
+      while (!rescaled) {
+        placements.add(JSON.stringify((await ctx.cluster.client.jobStatus(addJob)).subtasks));
+        reads++;
+        await new Promise((r) => setTimeout(r, 100)); // polling interval, not a synchronisation
       }
     })();
-    await Promise.all([tinyGen.run(150, 6), addGen.run(150, 6), rescales, watchAdd]);
+    const done = (): boolean => rescaled;
+    await Promise.all([tinyGen.runUntil(150, done, { what: 'the rescales' }), addGen.runUntil(150, done, { what: 'the rescales' }), rescales, watchAdd]);
+    assert.ok(reads > 0);
     assert.deepEqual([...placements], [addPlacement], 'the other job kept its subtasks where they were');
     await waitFor(() => tinyGen.missing().length === 0 && addGen.missing().length === 0, { maxWaitMs: 30_000, what: 'every request of both jobs answered' });
     assert.deepEqual(tinyGen.duplicated(), []);

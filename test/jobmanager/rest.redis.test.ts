@@ -101,7 +101,7 @@ describe('JobManager REST API (real Redis)', () => {
           const r = await tm.heartbeat();
           return r.assignments.filter((a) => a.jobId === jobId).length === 2 ? r : undefined;
         },
-        { maxWaitMs: 5000, what: 'two subtasks assigned' },
+        { maxWaitMs: 30_000, what: 'two subtasks assigned' },
       );
       assert.equal(beat.known, true);
       const mine = beat.assignments.filter((a) => a.jobId === jobId).sort((a, b) => a.subtaskIndex - b.subtaskIndex);
@@ -150,7 +150,7 @@ describe('JobManager REST API (real Redis)', () => {
     const jobId = await submit(yamlTopology(uniqueName('failover')));
     const survivor = new RestTaskManager(() => jm.url, 1);
     try {
-      await waitFor(async () => (await silent.heartbeat()).assignments.some((a) => a.jobId === jobId), { maxWaitMs: 5000, what: 'first assignment' });
+      await waitFor(async () => (await silent.heartbeat()).assignments.some((a) => a.jobId === jobId), { maxWaitMs: 30_000, what: 'first assignment' });
       await survivor.register();
       // `silent` stops heartbeating now; `survivor` keeps going and gets the subtask after the timeout
       const moved = await waitFor(async () => (await survivor.heartbeat()).assignments.find((a) => a.jobId === jobId), {
@@ -174,7 +174,7 @@ describe('JobManager REST API (real Redis)', () => {
     await tm.register();
     const jobId = await submit(yamlTopology(uniqueName('failing')));
     try {
-      await waitFor(async () => (await tm.heartbeat()).assignments.some((a) => a.jobId === jobId), { maxWaitMs: 5000, what: 'assignment' });
+      await waitFor(async () => (await tm.heartbeat()).assignments.some((a) => a.jobId === jobId), { maxWaitMs: 30_000, what: 'assignment' });
       const beat = await tm.heartbeat([{ jobId, subtaskIndex: 0, failure: 'model file not found: /srv/model.onnx' }]);
       assert.deepEqual(
         beat.assignments.filter((a) => a.jobId === jobId),
@@ -203,7 +203,7 @@ describe('JobManager REST API (real Redis)', () => {
     await tm.register();
     const jobId = await submit(yamlTopology(uniqueName('restart')));
     try {
-      await waitFor(async () => (await tm.heartbeat()).assignments.some((a) => a.jobId === jobId), { maxWaitMs: 5000, what: 'assignment' });
+      await waitFor(async () => (await tm.heartbeat()).assignments.some((a) => a.jobId === jobId), { maxWaitMs: 30_000, what: 'assignment' });
       await jm.close();
       jm = await newJobManager();
       const beat = await tm.heartbeat([{ jobId, subtaskIndex: 0 }]);

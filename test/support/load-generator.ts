@@ -56,18 +56,50 @@ export class LoadGenerator {
 
   /** Sends `ratePerSecond` requests a second for `seconds` (paced in 10 ms ticks); `onTick` sees the elapsed ms. */
   async run(ratePerSecond: number, seconds: number, onTick?: (elapsedMs: number) => void | Promise<void>): Promise<void> {
+    const start = performance.now();
+    await this.pace(ratePerSecond, async () => {
+      const elapsed = performance.now() - start;
+      await onTick?.(elapsed);
+      return elapsed >= seconds * 1000;
+    });
+  }
+
+  /**
+   * Sends `ratePerSecond` requests a second until `done()` answers true (asked every 10 ms tick): load that
+   * lasts until an outcome, not for a fixed time. Throws when `done()` is still false after `maxWaitMs`.
+   */
+  async runUntil(ratePerSecond: number, done: () => boolean | Promise<boolean>, options: { maxWaitMs?: number; what?: string } = {}): Promise<void> {
+    const { maxWaitMs = 120_000, what = 'the condition' } = options;
+    const start = performance.now();
+    await this.pace(ratePerSecond, async () => {
+      if (await done()) return true;
+      if (performance.now() - start > maxWaitMs) throw new Error(`load ran ${maxWaitMs} ms without ${what}`);
+      return false;
+    });
+  }
+
+  private async pace(ratePerSecond: number, stop: () => Promise<boolean>): Promise<void> {
     this.startReading();
     const start = performance.now();
     let sentHere = 0;
-    while (performance.now() - start < seconds * 1000) {
+    while (!this.stopped && !(await stop())) {
       const due = Math.floor(((performance.now() - start) / 1000) * ratePerSecond);
       while (sentHere < due) {
         await this.sendOne(this.sent.size);
         sentHere++;
       }
-      await onTick?.(performance.now() - start);
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** How many of `uris` have a reply. */
+  answered(uris: readonly string[]): number {
+    return uris.filter((u) => this.replies.has(u)).length;
+  }
+
+  /** The uris sent so far, in order, from index `from` on. */
+  sentSince(from: number): string[] {
+    return [...this.sent.keys()].slice(from);
   }
 
   private async sendOne(i: number): Promise<void> {

@@ -68,7 +68,7 @@ describe('checkpoints: recorded by the subtask, served by the JobManager', () =>
     try {
       await runner.start();
       const input = { input: { data: new Float32Array(16).fill(0.5), shape: [1, 16] } };
-      await Promise.all(Array.from({ length: 10 }, () => q.predict(input, { timeoutMs: 5000 })));
+      await Promise.all(Array.from({ length: 10 }, () => q.predict(input, { timeoutMs: 30_000 })));
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push(await q.enqueue(`late-${i}`, input));
       const last = ids[ids.length - 1]!;
@@ -119,7 +119,7 @@ describe('checkpoints: recorded by the subtask, served by the JobManager', () =>
     try {
       await runner.start();
       const input = { input: { data: new Float32Array(16), shape: [1, 16] } };
-      await q.predict(input, { timeoutMs: 5000 });
+      await q.predict(input, { timeoutMs: 30_000 });
       second = await q.enqueue('second', input);
       await waitFor(() => runner.written === 2, { what: 'second result' });
     } finally {
@@ -152,7 +152,7 @@ describe('checkpoints: recorded by the subtask, served by the JobManager', () =>
     );
     try {
       await Promise.all(runners.map((r) => r.start()));
-      await Promise.all(Array.from({ length: 40 }, () => q.predict(input, { timeoutMs: 5000 })));
+      await Promise.all(Array.from({ length: 40 }, () => q.predict(input, { timeoutMs: 30_000 })));
       assert.ok(runners.every((r) => r.written > 0), 'both subtasks served the shared split');
       const [ms, seq] = ghostId.split('-').map(BigInt) as [bigint, bigint];
       const beforeGhost = seq > 0n ? `${ms}-${seq - 1n}` : `${ms - 1n}-18446744073709551615`;

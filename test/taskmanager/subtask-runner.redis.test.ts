@@ -35,7 +35,7 @@ describe('subtask runner against real Redis and ONNX Runtime', () => {
     const session = await ort.InferenceSession.create(models.tiny);
     try {
       const inputs = Array.from({ length: 20 }, (_, i) => input(i, 1 + (i % 3)));
-      const outs = await Promise.all(inputs.map((x) => q.predict({ input: { data: x, shape: [x.length / 16, 16] } }, { timeoutMs: 5000 })));
+      const outs = await Promise.all(inputs.map((x) => q.predict({ input: { data: x, shape: [x.length / 16, 16] } }, { timeoutMs: 30_000 })));
       for (let i = 0; i < inputs.length; i++) {
         const x = inputs[i]!;
         const direct = (await session.run({ input: new ort.Tensor('float32', x, [x.length / 16, 16]) })).output!.data as Float32Array;

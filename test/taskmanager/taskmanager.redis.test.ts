@@ -94,7 +94,7 @@ describe('TaskManager against a real JobManager (real Redis)', () => {
     const name = uniqueName('served');
     const { jobId } = await client.submitJob(yamlTopology(name, { parallelism: 2, partitions: 2 }));
     try {
-      await waitFor(() => runs.filter((r) => r.started).length === 2, { maxWaitMs: 5000, what: 'two subtasks started' });
+      await waitFor(() => runs.filter((r) => r.started).length === 2, { maxWaitMs: 30_000, what: 'two subtasks started' });
       const byIndex = [...runs].sort((a, b) => a.options.subtaskIndex - b.options.subtaskIndex);
       assert.deepEqual(
         byIndex.map((r) => ({ index: r.options.subtaskIndex, splits: r.options.splits, consumer: r.options.consumerName, redis: r.options.redisUrl })),
@@ -117,7 +117,7 @@ describe('TaskManager against a real JobManager (real Redis)', () => {
       assert.equal((await client.jobStatus(jobId)).state, 'RUNNING');
 
       await client.cancelJob(jobId);
-      await waitFor(() => runs.every((r) => r.closed), { maxWaitMs: 5000, what: 'subtasks closed after cancel' });
+      await waitFor(() => runs.every((r) => r.closed), { maxWaitMs: 30_000, what: 'subtasks closed after cancel' });
     } finally {
       await client.cancelJob(jobId).catch(() => undefined);
       await tm.close();
@@ -142,10 +142,10 @@ describe('TaskManager against a real JobManager (real Redis)', () => {
           const s = await client.jobStatus(jobId);
           return s.state === 'FAILED' ? s : undefined;
         },
-        { maxWaitMs: 5000, what: 'job FAILED' },
+        { maxWaitMs: 30_000, what: 'job FAILED' },
       );
       assert.match(job.failure ?? '', /model file not found/);
-      await waitFor(() => tm.runningSubtasks === 0, { maxWaitMs: 5000, what: 'failed slot released' });
+      await waitFor(() => tm.runningSubtasks === 0, { maxWaitMs: 30_000, what: 'failed slot released' });
       assert.equal(runs.length, 1);
     } finally {
       await tm.close();

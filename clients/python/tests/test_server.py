@@ -114,12 +114,9 @@ def test_one_megabyte_tensor_round_trip(cluster: Cluster) -> None:
     big = np.random.default_rng(7).standard_normal((1, 262_144)).astype(np.float32)  # 1 MiB
     big_bytes = np.random.default_rng(8).integers(0, 256, (1, 1 << 20), dtype=np.uint8)  # 1 MiB
     with cluster.queue(cluster.identity) as q:
-        started = time.monotonic()
-        out = q.predict(identity_inputs(1, float32=big, uint8=big_bytes), timeout=20)
-        elapsed = time.monotonic() - started
+        out = q.predict(identity_inputs(1, float32=big, uint8=big_bytes), timeout=60)
     assert out["y_float32"].shape == big.shape and out["y_float32"].tobytes() == big.tobytes()
     assert out["y_uint8"].shape == big_bytes.shape and out["y_uint8"].tobytes() == big_bytes.tobytes()
-    assert elapsed < 10, f"a 2 MiB round trip took {elapsed:.2f} s"
 
 
 def test_enqueue_then_query(cluster: Cluster, tiny_session: Any) -> None:
@@ -168,7 +165,8 @@ def test_timeout_when_no_server_reads_the_stream(cluster: Cluster, redis_client:
         elapsed = time.monotonic() - started
         assert info.value.code == "CS_ERR_TIMEOUT"
         assert isinstance(info.value, TimeoutError)
-        assert 1.0 <= elapsed <= 1.5, f"timed out after {elapsed:.3f} s"
+        # Not before its deadline; the upper bound only catches a wait that ignores it (no speed claim).
+        assert 1.0 <= elapsed < 30, f"timed out after {elapsed:.3f} s"
         # It is a TimeoutError for callers that know nothing of Cluster Serving.
         with pytest.raises(TimeoutError):
             q.predict({"input": tiny_input()}, timeout=0.2)
@@ -209,11 +207,14 @@ def test_close_fails_waiting_predicts_with_cs_err_closed(cluster: Cluster, redis
 
     t = threading.Thread(target=wait)
     t.start()
-    time.sleep(0.3)
-    started = time.monotonic()
+    # The predict is waiting once its request is on the stream (nobody serves this stream).
+    deadline = time.monotonic() + 30
+    while redis_client.xlen(stream) == 0:
+        assert time.monotonic() < deadline, "the request was never written"
+        time.sleep(0.02)
     q.close()
-    t.join(5)
+    # Closing wakes the waiter: it fails with CS_ERR_CLOSED, not with its 30 s CS_ERR_TIMEOUT.
+    t.join(60)
     assert not t.is_alive()
-    assert time.monotonic() - started < 2.5
     assert len(errors) == 1 and isinstance(errors[0], ClusterServingError) and errors[0].code == "CS_ERR_CLOSED"
     redis_client.unlink(stream)

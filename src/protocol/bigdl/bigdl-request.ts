@@ -2,6 +2,9 @@ import { DataType, RecordBatchReader, type RecordBatch, type Struct, type Vector
 import { RequestError } from '../../errors';
 import { elementCount, tensorFrom, type Tensor } from '../../tensor/tensor';
 import { listValues } from './list-values';
+import { boundFlatbufferVectors } from './bound-flatbuffer-vectors';
+
+boundFlatbufferVectors();
 
 /**
  * One input of a BigDL Cluster Serving request (reference/bigdl-protocol.md), in the client's argument
@@ -11,6 +14,9 @@ export type BigdlInput =
   | { readonly kind: 'tensor'; readonly tensor: Tensor }
   | { readonly kind: 'image'; readonly bytes: Buffer }
   | { readonly kind: 'strings'; readonly values: readonly string[] };
+
+/** The most elements a sparse input may expand to (64 MiB of float32). */
+export const MAX_SPARSE_DENSE_ELEMENTS = 2 ** 24;
 
 const IMAGE_MAGIC: readonly (readonly number[])[] = [
   [0xff, 0xd8, 0xff], // JPEG
@@ -50,6 +56,8 @@ function tensorOf(name: string, struct: Vector<Struct>): Tensor {
   // Sparse: indices laid out one row per dimension, [ndim][nnz].
   const indices = listValues(struct, 'indiceData');
   if (!indices) throw new RequestError('CS_ERR_BAD_REQUEST', 'tensor struct has no "indiceData" child');
+  // The dense tensor is allocated from the shape alone: a forged one must not allocate gigabytes.
+  if (size > MAX_SPARSE_DENSE_ELEMENTS) throw new RequestError('CS_ERR_BAD_REQUEST', `input ${name}: sparse shape [${shape.join(', ')}] exceeds ${MAX_SPARSE_DENSE_ELEMENTS} elements`);
   const [ndim, nnz] = indicesShape as [number, number];
   if (indicesShape.length !== 2 || ndim !== shape.length || nnz !== data.length || indices.length !== ndim * nnz) {
     throw new RequestError('CS_ERR_BAD_REQUEST', `input ${name}: sparse indices [${indicesShape.join(', ')}] do not match ${data.length} values and shape [${shape.join(', ')}]`);

@@ -45,6 +45,8 @@ export function listValues(column: Vector<Struct>, name: string): NumberArray | 
     if (!element || !isPlainNumber(element)) throw new RequestError('CS_ERR_BAD_REQUEST', `tensor struct child "${name}" is ${String(list.type)}, not a list of numbers`);
     const offsets = (list as Data<List>).valueOffsets;
     const values = list.children[0]!.values as NumberArray;
+    // A forged row count beyond the offsets sent would loop over rows that are not there.
+    if (list.length > offsets.length - 1) throw new RequestError('CS_ERR_BAD_REQUEST', `tensor struct child "${name}" declares ${list.length} rows but carries ${Math.max(offsets.length - 1, 0)}`);
     // Runs of consecutive rows whose value ranges touch: one view per run.
     let runStart = 0;
     let runEnd = 0;
