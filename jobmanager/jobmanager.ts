@@ -2,7 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis, redisFatalError } from '../src/redis/create-redis';
+import { redactRedisUrl } from '../src/redis/redis-security';
 import { ClusterServingError, ConnectorError } from '../src/errors';
 import { createLogger, type Logger } from '../src/logging/logger';
 import { loadTopologySource } from '../src/topology/load-topology';
@@ -116,7 +118,7 @@ export class JobManager {
     if (options.grpcPort !== undefined) this.grpc = await KServeGrpcServer.start(this.gateway, { host: options.host, port: options.grpcPort, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
     await this.control.reassign();
     this.scheduleTick();
-    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl) }, 'jobmanager.started');
+    this.logger.info({ component: 'jobmanager', url: this.address, grpc: this.grpc?.address, redis: redactRedisUrl(options.redisUrl) }, 'jobmanager.started');
   }
 
   private scheduleTick(): void {
@@ -164,11 +166,6 @@ export class JobManager {
   }
 }
 
-/** `redis://user:secret@host` → `redis://user:***@host`, for logs. */
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
-}
-
 /** ioredis's reconnection delay once connected (ms): the survivable-Redis-restart path of SPEC §6. */
 function reconnectDelayMs(times: number): number {
   return Math.min(times * 100, 2000);
@@ -181,7 +178,9 @@ function reconnectDelayMs(times: number): number {
 async function connectRedis(url: string, logger: Logger): Promise<Redis> {
   let connected = false;
   let lastError: Error | undefined;
-  const redis = new Redis(url, {
+  const redis = createRedis(url, {
+    logger: logger.child({ component: 'jobmanager.redis' }),
+    label: 'jobmanager',
     lazyConnect: true,
     connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
     maxRetriesPerRequest: 3,
@@ -189,9 +188,9 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
     disconnectTimeout: 200,
     retryStrategy: (times) => (connected ? reconnectDelayMs(times) : null),
   });
+  // createRedis logs each outage once; this keeps the reason a failed start reports.
   redis.on('error', (err: Error) => {
     lastError = err;
-    if (connected) logger.warn({ component: 'jobmanager.redis', reason: err.message }, 'jobmanager.redis.error');
   });
   try {
     await redis.connect();
@@ -200,7 +199,9 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
     return redis;
   } catch (err) {
     redis.disconnect();
+    const fatal = redisFatalError(redis);
+    if (fatal) throw fatal;
     const reason = lastError?.message ?? (err instanceof Error ? err.message : String(err));
-    throw new ConnectorError(`cannot reach Redis at ${redactUrl(url)}: ${reason}`, { cause: lastError ?? err });
+    throw new ConnectorError(`cannot reach Redis at ${redactRedisUrl(url)}: ${reason}`, { cause: lastError ?? err });
   }
 }

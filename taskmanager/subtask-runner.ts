@@ -214,12 +214,14 @@ export class SubtaskRunner {
       let batch: SourceEntry[];
       try {
         batch = await this.source!.read(credits, READ_BLOCK_MS);
+        if (failures > 0) this.log.info({ failures }, 'taskmanager.source.read_recovered');
         failures = 0;
       } catch (err) {
         gate.release(credits);
         if (this.stopping) break;
-        const delay = backoffDelay(failures++);
-        this.log.warn({ err, delay }, 'taskmanager.source.read_failed');
+        const delay = backoffDelay(failures++, { maxMs: 1000 });
+        // Once per outage at warn (Redis restarting is retried, not reported per retry).
+        this.log[failures === 1 ? 'warn' : 'debug']({ err, delay }, 'taskmanager.source.read_failed');
         await new Promise((r) => setTimeout(r, delay));
         continue;
       }

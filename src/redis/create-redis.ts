@@ -1,0 +1,72 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { createLogger, type Logger } from '../logging/logger';
+import { certificateFailure, isCertificateError } from './redis-failures';
+import { processRedisCredentials, redactRedisUrl, type RedisCredentials } from './redis-security';
+
+export interface CreateRedisOptions extends RedisOptions {
+  /** TLS files and password. @default the process's ({@link processRedisCredentials}) */
+  readonly credentials?: RedisCredentials;
+  /** Where the connection's outages are logged. @default a `redis` logger on stderr */
+  readonly logger?: Pick<Logger, 'warn' | 'info' | 'error'>;
+  /** Names the connection in its log lines, e.g. `jobmanager` or `cs-source-tm-1`. */
+  readonly label?: string;
+}
+
+let defaultLogger: Logger | undefined;
+/** Numbers the connections of this process in log lines (several may share a label). */
+let connectionCount = 0;
+
+/** The certificate failure that stopped a connection made by {@link createRedis}, if any. */
+const fatalErrors = new WeakMap<Redis, Error>();
+
+/** The error that made `redis` give up for good (a TLS certificate failure), or undefined. */
+export function redisFatalError(redis: Redis): Error | undefined {
+  return fatalErrors.get(redis);
+}
+
+/**
+ * An ioredis client with the process's (or the given) TLS files and password, and an `error` listener
+ * attached from the start, so that ioredis never prints "Unhandled error event". While Redis is away
+ * ioredis reconnects by itself; the outage is logged once at warn when it starts and once at info when
+ * Redis is back, never per retry. A TLS certificate failure is not retried: it is logged once at error,
+ * the client stops reconnecting (its commands reject) and {@link redisFatalError} tells why.
+ */
+export function createRedis(url: string, options: CreateRedisOptions = {}): Redis {
+  const { credentials = processRedisCredentials(), logger, label, ...redisOptions } = options;
+  const log = logger ?? (defaultLogger ??= createLogger('redis'));
+  const where = { component: 'redis', connection: label, connectionId: ++connectionCount, redis: redactRedisUrl(url) };
+  const secure = /^rediss:/i.test(url);
+  const userRetry = redisOptions.retryStrategy;
+  let redis: Redis | undefined;
+  const ioOptions: RedisOptions = {
+    ...redisOptions,
+    ...(credentials.password !== undefined && !new URL(url).password ? { password: credentials.password } : {}),
+    ...(secure ? { tls: { ...(credentials.tls ?? {}) } } : {}),
+    retryStrategy: (times) => {
+      if (redis && fatalErrors.has(redis)) return null;
+      return userRetry ? userRetry(times) : Math.min(times * 50, 1000);
+    },
+  };
+  redis = new Redis(url, ioOptions);
+  const client = redis;
+  let downSince: number | undefined;
+  client.on('error', (err: Error) => {
+    if (isCertificateError(err)) {
+      if (!fatalErrors.has(client)) {
+        const failure = certificateFailure(url, err);
+        fatalErrors.set(client, failure);
+        log.error({ ...where, reason: failure.message }, 'redis.tls.failed');
+      }
+      return;
+    }
+    if (downSince !== undefined) return;
+    downSince = Date.now();
+    log.warn({ ...where, reason: err.message }, 'redis.unavailable');
+  });
+  client.on('ready', () => {
+    if (downSince === undefined) return;
+    log.info({ ...where, downMs: Date.now() - downSince }, 'redis.available');
+    downSince = undefined;
+  });
+  return client;
+}
