@@ -1,6 +1,7 @@
 import { TASKMANAGER_OPTION_NAMES } from '../src/config/process-options';
 import { resolveProcessOptions, type ProcessOptionValues } from '../src/config/resolve-process-options';
 import { createLogger, type Logger } from '../src/logging/logger';
+import { redisSecurityOf, setProcessRedisSecurity } from '../src/redis/redis-security';
 import { TaskManager } from './taskmanager';
 
 export { TaskManager, generateTaskManagerId, type TaskManagerOptions } from './taskmanager';
@@ -17,6 +18,8 @@ export { TaskManager, generateTaskManagerId, type TaskManagerOptions } from './t
 export async function startTaskManager(options: ProcessOptionValues & { logger?: Logger } = {}): Promise<TaskManager> {
   const { logger, ...values } = options;
   const resolved = resolveProcessOptions(TASKMANAGER_OPTION_NAMES, { values });
+  // Every Redis connection of the process (state, sources, sinks) uses these TLS files and password.
+  setProcessRedisSecurity(redisSecurityOf(resolved));
   const taskManager = new TaskManager({ ...resolved, logger: logger ?? createLogger('taskmanager') });
   try {
     await taskManager.start();
@@ -38,6 +41,8 @@ export async function runTaskManager(
   const { logger: given, onStarted, ...values } = options;
   const logger = given ?? createLogger('taskmanager');
   const resolved = resolveProcessOptions(TASKMANAGER_OPTION_NAMES, { values });
+  // Every Redis connection of the process (state, sources, sinks) uses these TLS files and password.
+  setProcessRedisSecurity(redisSecurityOf(resolved));
   const taskManager = new TaskManager({ ...resolved, logger });
   await new Promise<void>((resolve, reject) => {
     let signals = 0;

@@ -1,6 +1,6 @@
 import { JobManagerClient } from '../cluster-api/jobmanager-client';
 import type { TopologySource } from '../cluster-api/dto';
-import type { ProcessOptions } from '../config/process-options';
+import type { ProcessOptions, RedisSecurityOptionName } from '../config/process-options';
 import type { TopologySpec } from '../topology/schema';
 
 /** A JobManager, a TaskManager and one submitted job, all in this process (`cs start`, `cs demo`). */
@@ -20,7 +20,7 @@ export interface OneMachineCluster {
  * max(1, parallelism) slots. `onNote` hears about such clean-ups.
  */
 export async function startOneMachineCluster(
-  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir'>,
+  options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir'> & Partial<Pick<ProcessOptions, RedisSecurityOptionName>>,
   source: TopologySource,
   spec: TopologySpec,
   onNote: (line: string) => void = () => undefined,
@@ -40,7 +40,16 @@ export async function startOneMachineCluster(
         onNote(`canceled job ${stale.id} (${stale.name}) left by an earlier run`);
       }
     }
-    const taskManager = await startTaskManager({ jobmanagerUrl: jobManager.url, redisUrl: options.redisUrl, cacheDir: options.cacheDir, slots: Math.max(1, spec.parallelism) });
+    const taskManager = await startTaskManager({
+      jobmanagerUrl: jobManager.url,
+      redisUrl: options.redisUrl,
+      cacheDir: options.cacheDir,
+      slots: Math.max(1, spec.parallelism),
+      redisCaFile: options.redisCaFile,
+      redisCertFile: options.redisCertFile,
+      redisKeyFile: options.redisKeyFile,
+      redisPasswordFile: options.redisPasswordFile,
+    });
     closers.unshift(() => taskManager.close());
     const { jobId } = await client.submitJob(source);
     closers.unshift(async () => {

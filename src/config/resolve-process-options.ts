@@ -1,5 +1,6 @@
 import { resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../errors';
+import { redactRedisUrl } from '../redis/redis-security';
 import { PROCESS_OPTIONS, defaultText, type ProcessOptionKind, type ProcessOptionName, type ProcessOptions, type ProcessOptionSpec } from './process-options';
 
 /** Values given explicitly (flags, or a caller's object); strings are parsed like the command line. */
@@ -50,6 +51,8 @@ function parseValue(kind: ProcessOptionKind, text: string): Parsed {
 }
 
 function describeSource(spec: ProcessOptionSpec, from: 'flag' | 'env' | 'default', text: string): string {
+  // A Redis URL's password is never echoed, not even in an error.
+  if (spec.kind === 'redis-url') text = redactRedisUrl(text);
   if (from === 'flag') return `${spec.flag} ${JSON.stringify(text)}`;
   if (from === 'env') return `${spec.env}=${JSON.stringify(text)}`;
   return `default of ${spec.flag} ${JSON.stringify(text)}`;
@@ -103,6 +106,13 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
   }
   if (typeof out.port === 'number' && out.port !== 0 && out.grpcPort === out.port) {
     problems.push(`${PROCESS_OPTIONS.grpcPort.flag} (${out.grpcPort}) must differ from ${PROCESS_OPTIONS.port.flag}: the REST and gRPC APIs listen on ports of their own`);
+  }
+  const tlsFiles = (['redisCaFile', 'redisCertFile', 'redisKeyFile'] as const).filter((k) => typeof out[k] === 'string');
+  if (typeof out.redisUrl === 'string' && tlsFiles.length > 0 && !out.redisUrl.startsWith('rediss://')) {
+    problems.push(`${tlsFiles.map((k) => PROCESS_OPTIONS[k].flag).join(', ')} need a rediss:// URL (TLS), got ${PROCESS_OPTIONS.redisUrl.flag} ${redactRedisUrl(out.redisUrl)}`);
+  }
+  if ((typeof out.redisCertFile === 'string') !== (typeof out.redisKeyFile === 'string') && 'redisCertFile' in out) {
+    problems.push(`${PROCESS_OPTIONS.redisCertFile.flag} and ${PROCESS_OPTIONS.redisKeyFile.flag} go together`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as unknown as Readonly<Pick<ProcessOptions, K>>;

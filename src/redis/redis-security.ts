@@ -26,6 +26,9 @@ export interface RedisCredentials {
   readonly password?: string;
 }
 
+let processSecurity: RedisSecurity | undefined;
+let processCredentials: RedisCredentials | undefined;
+
 /** The environment variables of {@link RedisSecurity} (the same names as the process options' rows). */
 export const REDIS_SECURITY_ENV = {
   caFile: 'CS_REDIS_CA',
@@ -47,8 +50,20 @@ export function redisSecurityFromEnv(env: NodeJS.ProcessEnv = process.env): Redi
   };
 }
 
-let processSecurity: RedisSecurity | undefined;
-let processCredentials: RedisCredentials | undefined;
+/** The RedisSecurity of resolved process options (TLS files, password file) plus CS_REDIS_PASSWORD from `env`. */
+export function redisSecurityOf(
+  options: { readonly redisCaFile?: string | undefined; readonly redisCertFile?: string | undefined; readonly redisKeyFile?: string | undefined; readonly redisPasswordFile?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): RedisSecurity {
+  return {
+    caFile: options.redisCaFile,
+    certFile: options.redisCertFile,
+    keyFile: options.redisKeyFile,
+    passwordFile: options.redisPasswordFile,
+    password: env[REDIS_SECURITY_ENV.password] || undefined,
+  };
+}
+
 
 /**
  * Sets the RedisSecurity of every Redis connection this process opens without one of its own (sources,
@@ -67,10 +82,10 @@ export function processRedisCredentials(): RedisCredentials {
 
 /**
  * The credentials of a client: each field given in `options` (even as undefined, to turn it off), else
- * its environment variable.
+ * the process's ({@link setProcessRedisSecurity}, e.g. from the `cs` flags), else its environment variable.
  */
 export function clientRedisCredentials(options: RedisSecurity, env: NodeJS.ProcessEnv = process.env): RedisCredentials {
-  const fromEnv = redisSecurityFromEnv(env);
+  const fromEnv = processSecurity ?? redisSecurityFromEnv(env);
   const pick = <K extends keyof RedisSecurity>(k: K): RedisSecurity[K] => (k in options ? options[k] : fromEnv[k]);
   return loadRedisCredentials({ caFile: pick('caFile'), certFile: pick('certFile'), keyFile: pick('keyFile'), password: pick('password'), passwordFile: pick('passwordFile') });
 }
