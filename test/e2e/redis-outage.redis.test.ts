@@ -9,19 +9,10 @@ import { freePort } from '../../src/embedded/free-port';
 import { defaultModelsDir, ensureModels } from '../../src/models/generate';
 import { tinyReference } from '../../src/models/tiny-mlp';
 import { toTypedArray } from '../../src/tensor/tensor';
-import { spawnCs } from '../cli/run-cs';
+import { startLoggedCs, submitTinyJob } from '../support/logged-cs';
 import { PersistentRedis } from '../support/persistent-redis';
 import { uniqueName, waitFor } from '../support/wait-for';
 import { tinyInput } from './e2e-helpers';
-
-/** One `cs` process with its output kept (logs at warn, so outages are logged). */
-function startCs(args: string[]): { child: ReturnType<typeof spawnCs>; output: () => string } {
-  const child = spawnCs(args, { env: { CS_LOG_LEVEL: 'warn' } });
-  let text = '';
-  child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
-  return { child, output: () => text };
-}
 
 /** `redis.unavailable` log lines per process and connection: each outage is logged once per connection, not per retry. */
 function outageLogsPerConnection(output: string): Map<string, number> {
@@ -41,8 +32,8 @@ test('Redis (AOF, appendfsync always) SIGKILLed and restarted on the same port a
   const redis = await PersistentRedis.start();
   const port = await freePort();
   const jmUrl = `http://127.0.0.1:${port}`;
-  const jm = startCs(['jobmanager', 'start', '--port', String(port), '--redis', redis.url, '--cache-dir', join(dir, 'jm')]);
-  const tm = startCs(['taskmanager', 'start', '--jobmanager', jmUrl, '--redis', redis.url, '--slots', '2', '--id', 'tm-outage', '--cache-dir', join(dir, 'tm')]);
+  const jm = startLoggedCs(['jobmanager', 'start', '--port', String(port), '--redis', redis.url, '--cache-dir', join(dir, 'jm')]);
+  const tm = startLoggedCs(['taskmanager', 'start', '--jobmanager', jmUrl, '--redis', redis.url, '--slots', '2', '--id', 'tm-outage', '--cache-dir', join(dir, 'tm')]);
   const unhandled: string[] = [];
   const consoleError = console.error;
   console.error = (...args: unknown[]) => {
@@ -53,8 +44,7 @@ test('Redis (AOF, appendfsync always) SIGKILLed and restarted on the same port a
   try {
     await waitFor(async () => (await client.listTaskManagers()).taskmanagers.length === 1, { maxWaitMs: 30_000, what: 'the TaskManager registered' });
     const name = uniqueName('outage');
-    const { jobId } = await client.submitJob({ filename: `${name}.yaml`, source: `name: ${name}\nsource: { type: redis, partitions: 2 }\nbatch: { maxSize: 32, maxDelayMs: 1 }\nmodel: { path: ${join(defaultModelsDir(), 'tiny.onnx')} }\nparallelism: 2\n`, baseDir: dir });
-    await waitFor(async () => (await client.jobStatus(jobId)).state === 'RUNNING', { maxWaitMs: 60_000, what: 'job RUNNING' });
+    await submitTinyJob(client, dir, name, 2);
     const q = new InputQueue({ redis: redis.url, stream: name, partitions: 2 });
     // A first request answered: the subtasks read.
     await waitFor(() => q.predict(tinyInput(0), { timeoutMs: 5000 }).then(() => true), { maxWaitMs: 60_000, what: 'a first request answered' });

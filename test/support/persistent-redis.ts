@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/embedded/free-port';
-import { pingRedis } from '../../src/embedded/redis-server';
+import { createConnection } from 'node:net';
 import { waitFor } from './wait-for';
 
 /**
@@ -19,25 +19,34 @@ export class PersistentRedis {
     readonly port: number,
     readonly dir: string,
     private readonly extraArgs: readonly string[],
-    /** The port `ready()` pings (the plain port; 0 when only TLS listens). */
-    private readonly pingPort: number,
+    /** A TLS port besides the plain one (which readiness checks use), when TLS files are given. */
+    readonly tlsPort: number | undefined,
   ) {}
 
+  /** The plain-TCP URL. */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(options: { extraArgs?: readonly string[]; port?: number; plainPort?: boolean } = {}): Promise<PersistentRedis> {
-    const port = options.port ?? (await freePort());
-    const r = new PersistentRedis(port, mkdtempSync(join(tmpdir(), 'cs-aof-redis-')), options.extraArgs ?? [], options.plainPort === false ? 0 : port);
+  /** The TLS URL (`rediss://`), when started with `tls`. */
+  get tlsUrl(): string {
+    return `rediss://127.0.0.1:${this.tlsPort ?? 0}`;
+  }
+
+  static async start(options: { extraArgs?: readonly string[]; tls?: { cert: string; key: string; ca: string; authClients?: boolean } } = {}): Promise<PersistentRedis> {
+    const port = await freePort();
+    const tlsPort = options.tls ? await freePort() : undefined;
+    const tlsArgs = options.tls
+      ? ['--tls-port', String(tlsPort), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-ca-cert-file', options.tls.ca, '--tls-auth-clients', options.tls.authClients ? 'yes' : 'no']
+      : [];
+    const r = new PersistentRedis(port, mkdtempSync(join(tmpdir(), 'cs-aof-redis-')), [...tlsArgs, ...(options.extraArgs ?? [])], tlsPort);
     await r.restart();
     return r;
   }
 
-  /** Starts redis-server (again) on the same port and folder and waits until it answers PING (when it can). */
+  /** Starts redis-server (again) on the same ports and folder and waits until it answers PING. */
   async restart(): Promise<void> {
-    const plain = this.pingPort === 0 ? ['--port', '0'] : ['--port', String(this.port)];
-    const args = [...plain, '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--protected-mode', 'no', '--loglevel', 'warning', ...this.extraArgs];
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--protected-mode', 'no', '--loglevel', 'warning', ...this.extraArgs];
     const child = spawn(process.env.CS_REDIS_SERVER_BIN ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
@@ -48,7 +57,7 @@ export class PersistentRedis {
     };
     process.once('exit', onExit);
     child.once('exit', () => process.off('exit', onExit));
-    if (this.pingPort !== 0) await waitFor(() => pingRedis('127.0.0.1', this.pingPort), { maxWaitMs: 20_000, what: `redis-server on ${this.port} (${this.log.trim()})` });
+    await waitFor(() => answers(this.port), { maxWaitMs: 20_000, what: `redis-server on ${this.port} (${this.log.trim()})` });
   }
 
   /** SIGKILL: no shutdown, no final save; resolves once the process is gone. */
@@ -68,4 +77,19 @@ export class PersistentRedis {
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Whether a Redis on the port answers PING (PONG, or NOAUTH when it wants a password). */
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => done(/^(\+PONG|-NOAUTH)/.test(d.toString())));
+  });
 }
