@@ -38,16 +38,18 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
   const secure = /^rediss:/i.test(url);
   const userRetry = redisOptions.retryStrategy;
   let redis: Redis | undefined;
+  // ioredis takes a URL's user name with an empty password over an explicit `password` option: put it in the URL.
+  const withPassword = new URL(url);
+  if (credentials.password !== undefined && !withPassword.password) withPassword.password = encodeURIComponent(credentials.password);
   const ioOptions: RedisOptions = {
     ...redisOptions,
-    ...(credentials.password !== undefined && !new URL(url).password ? { password: credentials.password } : {}),
     ...(secure ? { tls: { ...(credentials.tls ?? {}) } } : {}),
     retryStrategy: (times) => {
       if (redis && fatalErrors.has(redis)) return null;
       return userRetry ? userRetry(times) : Math.min(times * 50, 1000);
     },
   };
-  redis = new Redis(url, ioOptions);
+  redis = new Redis(withPassword.toString(), ioOptions);
   const client = redis;
   let downSince: number | undefined;
   client.on('error', (err: Error) => {
