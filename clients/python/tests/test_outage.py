@@ -7,6 +7,7 @@ request the client sent must be answered, each with its own right output.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import socket
@@ -14,13 +15,13 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import List
+from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 import pytest
 import redis
 
-from cluster_serving import ClusterServingError, InputQueue
+from cluster_serving import AsyncInputQueue, ClusterServingError, InputQueue
 
 
 def _free_port() -> int:
@@ -68,8 +69,11 @@ class AofRedis:
         self.proc.wait()
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not on PATH")
-def test_redis_sigkill_and_restart_under_load_every_request_answered(repo: Path, tmp_path: Path) -> None:
+@pytest.fixture()
+def served(repo: Path, tmp_path: Path) -> Iterator[Tuple[AofRedis, str, Path]]:
+    """A Redis with AOF and `cs start` serving the tiny model on it: (redis, stream, cs start's log)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not on PATH")
     aof = AofRedis(tmp_path / "redis")
     aof.folder.mkdir()
     aof.start()
@@ -79,64 +83,19 @@ def test_redis_sigkill_and_restart_under_load_every_request_answered(repo: Path,
     name = f"py-outage-{int(time.time() * 1000) % 10**8}"
     topology = tmp_path / f"{name}.yaml"
     topology.write_text(f"name: {name}\nsource: {{ type: redis }}\nbatch: {{ maxSize: 32, maxDelayMs: 1 }}\nmodel: {{ path: {tmp_path / 'models' / 'tiny.onnx'} }}\n")
-    log = open(tmp_path / "cs-start.log", "wb")
+    log_path = tmp_path / "cs-start.log"
+    log = open(log_path, "wb")
     start = subprocess.Popen(cs + ["start", str(topology), "--port", "0", "--redis", aof.url, "--cache-dir", str(tmp_path / "cache")],
                              stdout=log, stderr=subprocess.STDOUT, cwd=repo, start_new_session=True)
     try:
         def running() -> bool:
-            assert start.poll() is None, (tmp_path / "cs-start.log").read_text()
-            return "running;" in (tmp_path / "cs-start.log").read_text()
+            assert start.poll() is None, log_path.read_text()
+            return "running;" in log_path.read_text()
 
         _wait("cs start running", running, 90)
-        with InputQueue(aof.url, stream=name) as q:
-            _wait("a first answer", lambda: q.predict({"input": np.zeros((1, 16), np.float32)}, timeout=5.0) is not None, 60)
-            sent = 0
-            answered = 0
-            lost: List[str] = []
-            lock = threading.Lock()
-            reference = {}
-
-            def one(i: int) -> None:
-                nonlocal answered
-                x = np.full((1, 16), i / 1000, np.float32)
-                try:
-                    out = q.predict({"input": x}, timeout=90.0)
-                except ClusterServingError as err:
-                    with lock:
-                        lost.append(f"request {i}: {err}")
-                    return
-                with lock:
-                    answered += 1
-                    reference[i] = out["output"]
-
-            threads: List[threading.Thread] = []
-            killed_at = 0.0
-            restarted = False
-            rate = 40
-            begin = time.monotonic()
-            while time.monotonic() - begin < 12 or not restarted:
-                due = int((time.monotonic() - begin) * rate)
-                while sent < due:
-                    t = threading.Thread(target=one, args=(sent,), daemon=True)
-                    t.start()
-                    threads.append(t)
-                    sent += 1
-                if not killed_at and answered >= 100:
-                    aof.kill()
-                    killed_at = time.monotonic()
-                if killed_at and not restarted and time.monotonic() - killed_at >= 1.5:
-                    aof.start()
-                    restarted = True
-                time.sleep(0.01)
-            for t in threads:
-                t.join(120)
-            print(f"redis outage drill (Python client, cs start, appendfsync always): sent {sent}, answered {answered}, lost {len(lost)}")
-            assert lost == []
-            assert answered == sent
-            # Equal inputs get equal outputs: every answer is the request's own.
-            assert all(np.allclose(reference[i], q.predict({"input": np.full((1, 16), i / 1000, np.float32)}, timeout=30.0)["output"]) for i in (0, sent // 2, sent - 1))
-        assert start.poll() is None, (tmp_path / "cs-start.log").read_text()
-        assert "Unhandled error event" not in (tmp_path / "cs-start.log").read_text()
+        yield aof, name, log_path
+        assert start.poll() is None, log_path.read_text()
+        assert "Unhandled error event" not in log_path.read_text()
     finally:
         start.send_signal(signal.SIGINT)
         try:
@@ -146,3 +105,111 @@ def test_redis_sigkill_and_restart_under_load_every_request_answered(repo: Path,
         log.close()
         if aof.proc and aof.proc.poll() is None:
             aof.kill()
+
+
+def _input(i: int) -> np.ndarray:
+    return np.full((1, 16), i / 1000, np.float32)
+
+
+class Drill:
+    """Sends 40 requests a second for 12 s; SIGKILLs Redis once 100 are answered and restarts it 1.5 s later."""
+
+    def __init__(self, aof: AofRedis) -> None:
+        self.aof = aof
+        self.sent = 0
+        self.answered = 0
+        self.lost: List[str] = []
+        self.outputs: Dict[int, np.ndarray] = {}
+        self.killed_at = 0.0
+        self.restarted = False
+        self.begin = time.monotonic()
+
+    def tick(self) -> int:
+        """Kills or restarts Redis when due; returns how many requests should have been sent by now."""
+        if not self.killed_at and self.answered >= 100:
+            self.aof.kill()
+            self.killed_at = time.monotonic()
+        if self.killed_at and not self.restarted and time.monotonic() - self.killed_at >= 1.5:
+            self.aof.start()
+            self.restarted = True
+        return int((time.monotonic() - self.begin) * 40)
+
+    def running(self) -> bool:
+        return time.monotonic() - self.begin < 12 or not self.restarted
+
+    def check(self, client: str) -> None:
+        print(f"redis outage drill ({client}, cs start, appendfsync always): sent {self.sent}, answered {self.answered}, lost {len(self.lost)}")
+        assert self.lost == []
+        assert self.answered == self.sent
+
+
+def test_sync_client_rides_through_redis_sigkill_and_restart(served: Tuple[AofRedis, str, Path]) -> None:
+    aof, name, _ = served
+    with InputQueue(aof.url, stream=name) as q:
+        _wait("a first answer", lambda: q.predict({"input": _input(0)}, timeout=5.0) is not None, 60)
+        drill = Drill(aof)
+        lock = threading.Lock()
+
+        def one(i: int) -> None:
+            try:
+                out = q.predict({"input": _input(i)}, timeout=90.0)
+            except ClusterServingError as err:
+                with lock:
+                    drill.lost.append(f"request {i}: {err}")
+                return
+            with lock:
+                drill.answered += 1
+                drill.outputs[i] = out["output"]
+
+        threads: List[threading.Thread] = []
+        while drill.running():
+            due = drill.tick()
+            while drill.sent < due:
+                t = threading.Thread(target=one, args=(drill.sent,), daemon=True)
+                t.start()
+                threads.append(t)
+                drill.sent += 1
+            time.sleep(0.01)
+        for t in threads:
+            t.join(120)
+        drill.check("Python InputQueue")
+        # Equal inputs get equal outputs: the answers are the requests' own.
+        for i in (0, drill.sent // 2, drill.sent - 1):
+            assert np.allclose(drill.outputs[i], q.predict({"input": _input(i)}, timeout=30.0)["output"])
+
+
+def test_async_client_rides_through_redis_sigkill_and_restart(served: Tuple[AofRedis, str, Path]) -> None:
+    aof, name, _ = served
+
+    async def run() -> Drill:
+        async with AsyncInputQueue(aof.url, stream=name) as q:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    await q.predict({"input": _input(0)}, timeout=5.0)
+                    break
+                except ClusterServingError:
+                    assert time.monotonic() < deadline, "no first answer"
+            drill = Drill(aof)
+
+            async def one(i: int) -> None:
+                try:
+                    out = await q.predict({"input": _input(i)}, timeout=90.0)
+                except ClusterServingError as err:
+                    drill.lost.append(f"request {i}: {err}")
+                    return
+                drill.answered += 1
+                drill.outputs[i] = out["output"]
+
+            tasks = []
+            while drill.running():
+                # Killing and starting Redis block: off the event loop, so the client keeps running meanwhile.
+                due = await asyncio.to_thread(drill.tick)
+                while drill.sent < due:
+                    tasks.append(asyncio.create_task(one(drill.sent)))
+                    drill.sent += 1
+                await asyncio.sleep(0.01)
+            await asyncio.gather(*tasks)
+            return drill
+
+    asyncio.run(run()).check("Python AsyncInputQueue")

@@ -14,6 +14,9 @@ from .errors import ClusterServingError
 
 log = logging.getLogger("cluster_serving")
 
+#: How long ``enqueue`` waits for a Redis that is away (seconds).
+ENQUEUE_TIMEOUT = 10.0
+
 _TRANSIENT_REPLY = re.compile(r"^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b")
 _CERTIFICATE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate (verify failed|required)|unknown ca|bad certificate|self[- ]signed", re.I)
 

@@ -15,11 +15,8 @@ from numpy.typing import ArrayLike
 from . import _resp
 from ._connection import connection_kwargs
 from ._queue_base import QueueBase, check_timeout, check_unique, log, merge_inputs, raise_first_error, timed_out_result, timeout_error
-from ._outage import OutageLog, backoff, certificate_failure, is_certificate_error, is_transient
+from ._outage import ENQUEUE_TIMEOUT, OutageLog, backoff, certificate_failure, is_certificate_error, is_transient
 from ._writer import PipelinedWriter
-
-#: How long ``enqueue`` waits for a Redis that is away (seconds).
-ENQUEUE_TIMEOUT = 10.0
 from .codec import Result
 from .errors import ClusterServingError
 
