@@ -44,20 +44,23 @@ export class PersistentRedis {
     return r;
   }
 
-  /** Starts redis-server (again) on the same ports and folder and waits until it answers PING. */
-  async restart(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--protected-mode', 'no', '--loglevel', 'warning', ...this.extraArgs];
+  /**
+   * Starts redis-server (again) on the same ports and folder, with `extraArgs` for this start only, and
+   * waits until it answers PING, or with `until: 'loading'` until it answers `LOADING` (still reading its data).
+   */
+  async restart(options: { extraArgs?: readonly string[]; until?: 'ready' | 'loading' } = {}): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--protected-mode', 'no', '--loglevel', 'warning', ...this.extraArgs, ...(options.extraArgs ?? [])];
     const child = spawn(process.env.CS_REDIS_SERVER_BIN ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
-    child.unref();
     this.child = child;
     const onExit = (): void => {
       child.kill('SIGKILL');
     };
     process.once('exit', onExit);
     child.once('exit', () => process.off('exit', onExit));
-    await waitFor(() => answers(this.port), { maxWaitMs: 20_000, what: `redis-server on ${this.port} (${this.log.trim()})` });
+    const want = options.until === 'loading' ? /^-LOADING/ : /^(\+PONG|-NOAUTH)/;
+    await waitFor(() => answers(this.port, want), { maxWaitMs: 20_000, what: `redis-server on ${this.port} (${this.log.trim()})` });
   }
 
   /** SIGKILL: no shutdown, no final save; resolves once the process is gone. */
@@ -79,8 +82,8 @@ export class PersistentRedis {
   }
 }
 
-/** Whether a Redis on the port answers PING (PONG, or NOAUTH when it wants a password). */
-function answers(port: number): Promise<boolean> {
+/** Whether a Redis on the port answers PING as `want` says (e.g. PONG, or NOAUTH when it wants a password). */
+function answers(port: number, want: RegExp): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     const done = (ok: boolean): void => {
@@ -90,6 +93,6 @@ function answers(port: number): Promise<boolean> {
     socket.setTimeout(2000, () => done(false));
     socket.on('error', () => done(false));
     socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (d) => done(/^(\+PONG|-NOAUTH)/.test(d.toString())));
+    socket.on('data', (d) => done(want.test(d.toString())));
   });
 }
