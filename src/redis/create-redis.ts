@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createLogger, type Logger } from '../logging/logger';
 import { certificateFailure, isCertificateError } from './redis-failures';
@@ -15,6 +16,9 @@ export interface CreateRedisOptions extends RedisOptions {
 let defaultLogger: Logger | undefined;
 /** Numbers the connections of this process in log lines (several may share a label). */
 let connectionCount = 0;
+
+/** Sockets that have a listener for errors after their first. */
+const guarded = new WeakSet<EventEmitter>();
 
 /** The certificate failure that stopped a connection made by {@link createRedis}, if any. */
 const fatalErrors = new WeakMap<Redis, Error>();
@@ -53,6 +57,13 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
   const client = redis;
   let downSince: number | undefined;
   client.on('error', (err: Error) => {
+    // ioredis listens `once` for a socket's error: a TLS socket that fails twice (a rejected certificate,
+    // then the server's alert) would throw the second one. The failed socket's later errors go nowhere.
+    const socket = (client as unknown as { stream?: EventEmitter }).stream;
+    if (socket && !guarded.has(socket)) {
+      guarded.add(socket);
+      socket.on('error', () => undefined);
+    }
     if (isCertificateError(err)) {
       if (!fatalErrors.has(client)) {
         const failure = certificateFailure(url, err);
