@@ -58,8 +58,7 @@ export function isTransientRedisError(err: unknown): boolean {
 export function certificateFailure(url: string, err: unknown): ClusterServingError {
   const cause = causes(err).find((e) => e instanceof Error && isCertificateError(e)) as Error | undefined;
   const code = (cause as { code?: unknown } | undefined)?.code;
-  return new ClusterServingError(
-    'CS_ERR_CONNECTOR',
+  return new ConnectorError(
     `TLS to Redis at ${redactRedisUrl(url)} failed: ${cause?.message ?? String(err)}${typeof code === 'string' ? ` (${code})` : ''}; ` +
       'give the CA that signed the server certificate with --redis-ca / CS_REDIS_CA (and a client certificate with --redis-cert and --redis-key when the server asks for one)',
     { cause: err, retriable: false },

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { ClusterServingError, ConnectorError } from '../errors';
+import { ConnectorError } from '../errors';
 import { RespError, RespParser, type BulkAllocator, type RespValue } from './resp-parser';
 import { isTransientRedisError } from './redis-failures';
 import { processRedisCredentials } from './redis-security';
@@ -104,9 +104,9 @@ export class RespConnection {
       if (options.name) await conn.call(['CLIENT', 'SETNAME', options.name]);
     } catch (err) {
       conn.close();
-      const message = `cannot set up the Redis connection to ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`;
+      const message = `cannot set up the Redis connection: ${err instanceof Error ? err.message : String(err)}`;
       if (isTransientRedisError(err)) throw new ConnectorError(message, { cause: err });
-      throw new ClusterServingError('CS_ERR_CONNECTOR', message, { cause: err, retriable: false });
+      throw new ConnectorError(message, { cause: err, retriable: false });
     }
     return conn;
   }
