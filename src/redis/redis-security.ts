@@ -117,7 +117,7 @@ export function loadRedisCredentials(security: RedisSecurity): RedisCredentials 
   return { ...(tls ? { tls } : {}), ...(password ? { password } : {}) };
 }
 
-/** `redis://user:secret@host` → `redis://user:***@host`; anything else unchanged. For every URL that is printed or returned. */
+/** `redis://user:secret@host` → `redis://user:***@host` (any scheme); anything else unchanged. For every URL that is printed or returned. */
 export function redactRedisUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 }
