@@ -213,3 +213,87 @@ def test_async_client_rides_through_redis_sigkill_and_restart(served: Tuple[AofR
             return drill
 
     asyncio.run(run()).check("Python AsyncInputQueue")
+
+
+def test_password_and_tls_files_default_to_the_cs_redis_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from cluster_serving._connection import connection_kwargs
+
+    monkeypatch.setenv("CS_REDIS_PASSWORD", "from-env")
+    monkeypatch.setenv("CS_REDIS_CA", "/etc/ca.pem")
+    plain = connection_kwargs("redis://127.0.0.1:6379", None, False, None, None)
+    assert plain["password"] == "from-env"
+    assert "ssl_ca_certs" not in plain
+    assert connection_kwargs("redis://:in-url@127.0.0.1:6379", None, False, None, None)["password"] == "in-url"
+    assert connection_kwargs("redis://127.0.0.1:6379", "given", False, None, None)["password"] == "given"
+    tls = connection_kwargs("rediss://127.0.0.1:6380", None, False, None, None)
+    assert tls["ssl_ca_certs"] == "/etc/ca.pem"
+    assert connection_kwargs("rediss://127.0.0.1:6380", None, False, {"ssl_ca_certs": "/mine.pem"}, None)["ssl_ca_certs"] == "/mine.pem"
+    monkeypatch.delenv("CS_REDIS_PASSWORD")
+    (tmp_path / "pw").write_text("file-pw\nrest\n")
+    monkeypatch.setenv("CS_REDIS_PASSWORD_FILE", str(tmp_path / "pw"))
+    assert connection_kwargs("redis://127.0.0.1:6379", None, False, None, None)["password"] == "file-pw"
+
+
+def test_redis_away_is_transient_a_certificate_failure_is_not() -> None:
+    import ssl
+
+    from cluster_serving._outage import is_certificate_error, is_transient
+
+    assert is_transient(redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."))
+    assert is_transient(redis.BusyLoadingError("Redis is loading the dataset in memory"))
+    assert not is_transient(redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"))
+    cert = redis.ConnectionError("Error 1 connecting to 127.0.0.1:6380. [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    assert is_certificate_error(cert) and not is_transient(cert)
+    try:
+        raise redis.ConnectionError("wrapped") from ssl.SSLCertVerificationError("certificate verify failed")
+    except redis.ConnectionError as err:
+        assert is_certificate_error(err)
+
+
+def _certificates(folder: Path) -> Dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 signed by it, and a second CA that signed nothing (openssl CLI)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.crt", "-days", "1", "-subj", f"/CN=test {ca}")
+    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "server.ext")
+    return {"ca": folder / "ca.crt", "other-ca": folder / "other-ca.crt", "server": folder / "server.crt", "server-key": folder / "server.key"}
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None or shutil.which("openssl") is None, reason="redis-server or openssl not on PATH")
+def test_tls_with_the_ca_from_the_environment_and_a_clear_error_for_an_untrusted_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    certs = _certificates(tmp_path)
+    port, tls_port = _free_port(), _free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path), "--tls-port", str(tls_port),
+         "--tls-cert-file", str(certs["server"]), "--tls-key-file", str(certs["server-key"]), "--tls-ca-cert-file", str(certs["ca"]), "--tls-auth-clients", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait("redis-server", lambda: redis.Redis(port=port).ping(), 20)
+        url = f"rediss://127.0.0.1:{tls_port}"
+        monkeypatch.setenv("CS_REDIS_CA", str(certs["ca"]))
+        with InputQueue(url, stream="py-tls") as q:
+            assert q.enqueue("req-1", input=np.zeros((1, 16), np.float32))
+        with InputQueue(url, stream="py-tls", ssl_options={"ssl_ca_certs": str(certs["other-ca"])}) as q:
+            with pytest.raises(ClusterServingError) as failed:
+                q.predict({"input": np.zeros((1, 16), np.float32)}, timeout=120.0)
+            assert failed.value.code == "CS_ERR_CONNECTOR"
+            assert "TLS to Redis failed" in str(failed.value) and "CS_REDIS_CA" in str(failed.value)
+
+        async def untrusted_async() -> ClusterServingError:
+            async with AsyncInputQueue(url, stream="py-tls", ssl_options={"ssl_ca_certs": str(certs["other-ca"])}) as aq:
+                try:
+                    await aq.predict({"input": np.zeros((1, 16), np.float32)}, timeout=120.0)
+                except ClusterServingError as err:
+                    return err
+            raise AssertionError("the request should have failed")
+
+        err = asyncio.run(untrusted_async())
+        assert err.code == "CS_ERR_CONNECTOR" and "TLS to Redis failed" in str(err)
+    finally:
+        server.kill()
+        server.wait()
