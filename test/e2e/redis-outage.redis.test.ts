@@ -49,6 +49,22 @@ test('Redis (AOF, appendfsync always) SIGKILLed and restarted on the same port a
     // A first request answered: the subtasks read.
     await waitFor(() => q.predict(tinyInput(0), { timeoutMs: 5000 }).then(() => true), { maxWaitMs: 60_000, what: 'a first request answered' });
 
+    // Over HTTP too (the JobManager's KServe gateway writes to and reads from Redis): a tenth of the pace, each with a 60 s deadline (`timeout` is in µs, as Triton's).
+    const infer = async (i: number): Promise<number[]> => {
+      const input = [...(toTypedArray(tinyInput(i).get('input')!) as Float32Array)];
+      const response = await fetch(`${jmUrl}/v2/models/${name}/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16], data: input }], parameters: { timeout: 60_000_000 } }),
+      });
+      const body = (await response.json()) as { outputs?: { data: number[] }[]; error?: string };
+      if (!response.ok || !body.outputs) throw new Error(`HTTP ${response.status}: ${body.error ?? JSON.stringify(body)}`);
+      return body.outputs[0]!.data;
+    };
+    await waitFor(() => infer(0).then(() => true), { maxWaitMs: 60_000, what: 'a first HTTP request answered' });
+    let httpSent = 0;
+    let httpAnswered = 0;
+    const httpLost: string[] = [];
     let sent = 0;
     let answered = 0;
     const wrong: string[] = [];
@@ -77,6 +93,21 @@ test('Redis (AOF, appendfsync always) SIGKILLed and restarted on the same port a
             },
           ),
         );
+        if (i % 10 === 0) {
+          httpSent++;
+          pending.push(
+            infer(i).then(
+              (data) => {
+                httpAnswered++;
+                const want = tinyReference(toTypedArray(tinyInput(i).get('input')!) as Float32Array, 1);
+                if (data.some((v, k) => Math.abs(v - want[k]!) > 1e-4)) wrong.push(`HTTP request ${i}`);
+              },
+              (err: unknown) => {
+                httpLost.push(`HTTP request ${i}: ${String(err)}`);
+              },
+            ),
+          );
+        }
       }
       if (killedAt === 0 && answered >= 100) {
         await redis.kill();
@@ -94,10 +125,13 @@ test('Redis (AOF, appendfsync always) SIGKILLed and restarted on the same port a
     const sentBeforeKill = Math.floor(((killedAt - start) / 1000) * rate);
     console.log(
       `redis outage drill (TypeScript client, appendfsync always): sent ${sent}, answered ${answered}, lost ${lost.length}, wrong ${wrong.length}; ` +
-        `redis down ${restartedAt - killedAt} ms (about ${sentBeforeKill} requests sent before the kill)`,
+        `redis down ${restartedAt - killedAt} ms (about ${sentBeforeKill} requests sent before the kill); ` +
+        `KServe HTTP through the JobManager: sent ${httpSent}, answered ${httpAnswered}, lost ${httpLost.length}`,
     );
     await q.close();
     assert.deepEqual(lost, [], 'no request lost');
+    assert.deepEqual(httpLost, [], 'no HTTP request lost');
+    assert.equal(httpAnswered, httpSent);
     assert.deepEqual(wrong, [], 'every answer right');
     assert.equal(answered, sent);
     assert.equal(jm.child.exitCode, null, `the JobManager still runs:\n${jm.output()}`);
