@@ -68,6 +68,15 @@ describe('the Redis password from the environment or a file, never echoed', () =
     }
 
     const shown: string[] = [commandLine(jm.child.pid!), commandLine(tm.child.pid!)];
+    // `cs predict` with the password from the environment, then from a file.
+    const input = join(dir, 'x.json');
+    writeFileSync(input, JSON.stringify([Array.from({ length: 16 }, (_, k) => k / 16)]));
+    for (const [args, env] of [[[], { CS_REDIS_PASSWORD: secret }], [['--redis-password-file', passwordFile], {}]] as const) {
+      const predicted = await runCs(['predict', name, input, '--jobmanager', jmUrl, '--redis', redis.url, ...args], { env });
+      assert.equal(predicted.code, 0, predicted.stderr);
+      assert.match(predicted.stdout, /^output {2}float32 \[1, 8\]/);
+      shown.push(predicted.stdout, predicted.stderr);
+    }
     for (const args of [['job', 'status', jobId], ['job', 'list'], ['taskmanager', 'list']]) {
       const r = await runCs([...args, '--jobmanager', jmUrl]);
       assert.equal(r.code, 0, r.stderr);

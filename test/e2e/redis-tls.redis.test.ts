@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputQueue } from '../../src/client/input-queue';
@@ -8,7 +8,7 @@ import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import { ClusterServingError } from '../../src/errors';
 import { freePort } from '../../src/embedded/free-port';
 import { defaultModelsDir, ensureModels } from '../../src/models/generate';
-import { hasStackTrace, lines } from '../cli/run-cs';
+import { hasStackTrace, lines, runCs } from '../cli/run-cs';
 import { startLoggedCs, submitTinyJob, type LoggedCs } from '../support/logged-cs';
 import { PersistentRedis } from '../support/persistent-redis';
 import { makeTestCertificates, type TestCertificates } from '../support/tls-certs';
@@ -65,6 +65,12 @@ describe('TLS to Redis (rediss://, --redis-ca, client certificates)', () => {
     } finally {
       await q.close();
     }
+    // `cs predict` takes the same flags.
+    const input = join(dir, 'x.json');
+    writeFileSync(input, JSON.stringify([Array.from({ length: 16 }, (_, k) => k / 16)]));
+    const predicted = await runCs(['predict', name, input, '--jobmanager', jmUrl, '--redis', redis.tlsUrl, '--redis-ca', certs.caCert, '--json']);
+    assert.equal(predicted.code, 0, predicted.stderr);
+    assert.deepEqual((JSON.parse(predicted.stdout) as { outputs: { output: { shape: number[] } } }).outputs.output.shape, [1, 8]);
     assert.equal(jm.child.exitCode, null, jm.output());
     assert.equal(tm.child.exitCode, null, tm.output());
   });
