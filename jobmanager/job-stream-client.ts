@@ -8,7 +8,9 @@ import type { Logger } from '../src/logging/logger';
 import { decodeResult, encodeRequest, type NativeResult } from '../src/protocol/native/native-codec';
 import { RespConnection } from '../src/redis/resp-connection';
 import { LazyRespConnection } from '../src/redis/lazy-resp-connection';
-import { RespError, type RespValue } from '../src/redis/resp-parser';
+import type { RespValue } from '../src/redis/resp-parser';
+import { isTransientRedisError } from '../src/redis/redis-failures';
+import { backoffDelay } from '../src/retry/backoff';
 import { nextStreamId } from '../src/redis/stream-ids';
 import type { Tensor } from '../src/tensor/tensor';
 
@@ -33,6 +35,8 @@ interface Queued {
   readonly stream: string;
   readonly uri: string;
   readonly payload: Buffer;
+  /** Epoch ms: the request's deadline; a Redis that is away is waited for until then. */
+  readonly deadline: number;
   attempt: number;
 }
 
@@ -89,7 +93,7 @@ export class JobStreamClient {
       }, timeoutMs);
       this.waiters.set(uri, { resolve, reject, timer });
     });
-    this.queued.push({ stream: splitStreamKey(stream, partitions, partitionOf(uri, partitions)), uri, payload, attempt: 0 });
+    this.queued.push({ stream: splitStreamKey(stream, partitions, partitionOf(uri, partitions)), uri, payload, deadline: Date.now() + timeoutMs, attempt: 0 });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -113,7 +117,7 @@ export class JobStreamClient {
         for (const q of batch) this.xadd(opened, q);
       },
       (err: unknown) => {
-        for (const q of batch) this.fail(q, err);
+        for (const q of batch) this.retryOrFail(q, err);
       },
     );
   }
@@ -122,17 +126,24 @@ export class JobStreamClient {
     conn.call(['XADD', q.stream, '*', 'uri', q.uri, 'data', q.payload]).then(
       // Once XADD is answered Redis has read every byte: the buffer can carry the next request.
       () => this.payloads.give(q.payload),
-      (err: unknown) => {
-        // A dropped connection (not an error reply) is retried twice on a new one, as ioredis would.
-        if (err instanceof RespError || q.attempt >= 2 || this.closed) return this.fail(q, err);
-        q.attempt += 1;
-        this.queued.push(q);
-        if (!this.flushScheduled) {
-          this.flushScheduled = true;
-          setImmediate(() => this.flush());
-        }
-      },
+      (err: unknown) => this.retryOrFail(q, err),
     );
+  }
+
+  /**
+   * Redis away (refused or dropped connection, `LOADING`): the request is sent again after a backoff,
+   * until its deadline; an error reply fails it at once.
+   */
+  private retryOrFail(q: Queued, err: unknown): void {
+    if (this.closed || !isTransientRedisError(err) || Date.now() >= q.deadline) return this.fail(q, err);
+    setTimeout(() => {
+      if (this.closed) return this.payloads.give(q.payload);
+      this.queued.push(q);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    }, backoffDelay(q.attempt++, { initialMs: 50, maxMs: 1000 }));
   }
 
   private fail(q: Queued, err: unknown): void {
@@ -167,9 +178,22 @@ export class JobStreamClient {
   }
 
   private async readLoop(): Promise<void> {
-    while (!this.closed && this.waiters.size > 0) {
-      if (!this.reader?.usable) this.reader = await RespConnection.open(this.options.redis, { name: `cs-gateway-reply-${this.options.stream}` });
-      const reply = await this.reader.call(['XREAD', 'COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.replyKey, this.lastReplyId]);
+    for (let failures = 0; !this.closed && this.waiters.size > 0; ) {
+      let reply: RespValue;
+      try {
+        if (!this.reader?.usable) this.reader = await RespConnection.open(this.options.redis, { name: `cs-gateway-reply-${this.options.stream}` });
+        reply = await this.reader.call(['XREAD', 'COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.replyKey, this.lastReplyId]);
+        if (failures > 0) this.options.logger.info({ stream: this.options.stream }, 'jobmanager.gateway.redis_available');
+        failures = 0;
+      } catch (err) {
+        // Redis away: read again once it is back (logged once per outage); each request's deadline ends its wait.
+        if (this.closed || !isTransientRedisError(err)) throw err;
+        this.reader?.close();
+        this.reader = undefined;
+        if (failures === 0) this.options.logger.warn({ stream: this.options.stream, reason: err instanceof Error ? err.message : String(err) }, 'jobmanager.gateway.redis_unavailable');
+        await new Promise((r) => setTimeout(r, backoffDelay(failures++, { initialMs: 50, maxMs: 1000 })));
+        continue;
+      }
       const uris = this.settleReplies(reply);
       // Each reply carried its result: drop the stored copies and the read replies.
       const writer = this.writer.current;

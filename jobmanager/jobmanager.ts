@@ -2,7 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis, redisFatalError } from '../src/redis/create-redis';
+import { redactRedisUrl } from '../src/redis/redis-security';
 import { PROCESS_OPTIONS } from '../src/config/process-options';
 import { ClusterServingError, ConfigError, ConnectorError } from '../src/errors';
 import { DEFAULT_CLUSTER } from '../src/cluster-api/keys';
@@ -197,7 +199,7 @@ export class JobManager {
     await this.control.claimActiveStreams();
     this.scheduleTick();
     this.accessMode = mode;
-    this.logger.info({ component: 'jobmanager', cluster, url: this.address, grpc: this.grpc?.address, redis: redactUrl(options.redisUrl), access: mode, tls: tls !== undefined, modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
+    this.logger.info({ component: 'jobmanager', cluster, url: this.address, grpc: this.grpc?.address, redis: redactRedisUrl(options.redisUrl), access: mode, tls: tls !== undefined, modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
     if (mode === 'insecure') {
       const warning = `listening on ${options.host} with NO TOKEN (--insecure): anyone who reaches this port can submit jobs, cancel them and register TaskManagers`;
       this.logger.warn({ component: 'jobmanager', host: options.host, access: mode, warning }, 'jobmanager.insecure');
@@ -268,11 +270,6 @@ export class JobManager {
   }
 }
 
-/** `redis://user:secret@host` → `redis://user:***@host`, for logs. */
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
-}
-
 /** ioredis's reconnection delay once connected (ms): the survivable-Redis-restart path of SPEC §6. */
 function reconnectDelayMs(times: number): number {
   return Math.min(times * 100, 2000);
@@ -285,7 +282,9 @@ function reconnectDelayMs(times: number): number {
 async function connectRedis(url: string, logger: Logger): Promise<Redis> {
   let connected = false;
   let lastError: Error | undefined;
-  const redis = new Redis(url, {
+  const redis = createRedis(url, {
+    logger: logger.child({ component: 'jobmanager.redis' }),
+    label: 'jobmanager',
     lazyConnect: true,
     connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
     maxRetriesPerRequest: 3,
@@ -293,9 +292,9 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
     disconnectTimeout: 200,
     retryStrategy: (times) => (connected ? reconnectDelayMs(times) : null),
   });
+  // createRedis logs each outage once; this keeps the reason a failed start reports.
   redis.on('error', (err: Error) => {
     lastError = err;
-    if (connected) logger.warn({ component: 'jobmanager.redis', reason: err.message }, 'jobmanager.redis.error');
   });
   try {
     await redis.connect();
@@ -304,7 +303,9 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
     return redis;
   } catch (err) {
     redis.disconnect();
+    const fatal = redisFatalError(redis);
+    if (fatal) throw fatal;
     const reason = lastError?.message ?? (err instanceof Error ? err.message : String(err));
-    throw new ConnectorError(`cannot reach Redis at ${redactUrl(url)}: ${reason}`, { cause: lastError ?? err });
+    throw new ConnectorError(`cannot reach Redis at ${redactRedisUrl(url)}: ${reason}`, { cause: lastError ?? err });
   }
 }

@@ -2,6 +2,7 @@ import { JOBMANAGER_OPTION_NAMES } from '../src/config/process-options';
 import { readToken } from '../src/config/read-jobmanager-access';
 import { resolveProcessOptions, type ProcessOptionValues } from '../src/config/resolve-process-options';
 import { createLogger, type Logger } from '../src/logging/logger';
+import { redisSecurityOf, setProcessRedisSecurity } from '../src/redis/redis-security';
 import { JobManager } from './jobmanager';
 
 export { JobManager, type JobManagerOptions } from './jobmanager';
@@ -17,6 +18,8 @@ export { JobManager, type JobManagerOptions } from './jobmanager';
 export async function startJobManager(options: ProcessOptionValues & { logger?: Logger } = {}): Promise<JobManager> {
   const { logger, ...values } = options;
   const resolved = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values });
+  // Every Redis connection of the process (state, sources, sinks) uses these TLS files and password.
+  setProcessRedisSecurity(redisSecurityOf(resolved));
   const jobManager = new JobManager({ ...resolved, token: readToken(resolved), logger: logger ?? createLogger('jobmanager') });
   await jobManager.start();
   return jobManager;

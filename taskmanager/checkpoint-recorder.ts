@@ -1,4 +1,5 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { createRedis } from '../src/redis/create-redis';
 import type { SplitCheckpoint } from '../src/cluster-api/dto';
 import { checkpointsKey } from '../src/cluster-api/keys';
 import type { Logger } from '../src/logging/logger';
@@ -38,7 +39,7 @@ export class CheckpointRecorder {
 
   constructor(private readonly options: CheckpointRecorderOptions) {
     this.intervalMs = options.intervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
-    this.redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: `cs-checkpoints-${options.jobId}-${options.subtaskIndex}` });
+    this.redis = createRedis(options.redisUrl, { label: `cs-checkpoints-${options.jobId}-${options.subtaskIndex}`, lazyConnect: true, maxRetriesPerRequest: null, connectionName: `cs-checkpoints-${options.jobId}-${options.subtaskIndex}` });
     this.redis.on('error', () => undefined); // ioredis reconnects; flush() logs failures
   }
 

@@ -2,6 +2,7 @@ import { TASKMANAGER_OPTION_NAMES } from '../src/config/process-options';
 import { readJobManagerAccess } from '../src/config/read-jobmanager-access';
 import { resolveProcessOptions, type ProcessOptionValues } from '../src/config/resolve-process-options';
 import { createLogger, type Logger } from '../src/logging/logger';
+import { redisSecurityOf, setProcessRedisSecurity } from '../src/redis/redis-security';
 import { TaskManager, type TaskManagerOptions } from './taskmanager';
 
 export { TaskManager, generateTaskManagerId, type TaskManagerOptions } from './taskmanager';
@@ -19,6 +20,8 @@ export { TaskManager, generateTaskManagerId, type TaskManagerOptions } from './t
 export async function startTaskManager(options: ProcessOptionValues & { logger?: Logger; ca?: TaskManagerOptions['ca'] } = {}): Promise<TaskManager> {
   const { logger, ca, ...values } = options;
   const resolved = resolveProcessOptions(TASKMANAGER_OPTION_NAMES, { values });
+  // Every Redis connection of the process (state, sources, sinks) uses these TLS files and password.
+  setProcessRedisSecurity(redisSecurityOf(resolved));
   const access = readJobManagerAccess(resolved);
   const taskManager = new TaskManager({ ...resolved, ...access, ...(ca !== undefined ? { ca } : {}), logger: logger ?? createLogger('taskmanager') });
   try {
@@ -41,6 +44,8 @@ export async function runTaskManager(
   const { logger: given, onStarted, ...values } = options;
   const logger = given ?? createLogger('taskmanager');
   const resolved = resolveProcessOptions(TASKMANAGER_OPTION_NAMES, { values });
+  // Every Redis connection of the process (state, sources, sinks) uses these TLS files and password.
+  setProcessRedisSecurity(redisSecurityOf(resolved));
   const taskManager = new TaskManager({ ...resolved, ...readJobManagerAccess(resolved), logger });
   await new Promise<void>((resolve, reject) => {
     let signals = 0;

@@ -267,6 +267,7 @@ export class SubtaskRunner {
       let batch: SourceEntry[];
       try {
         batch = await this.source!.read(credits, READ_BLOCK_MS);
+        if (failures > 0) this.log.info({ failures }, 'taskmanager.source.read_recovered');
         failures = 0;
         this.readProblem = undefined;
       } catch (err) {
@@ -275,8 +276,9 @@ export class SubtaskRunner {
         if (this.stopping) break;
         // One failure may be a blip; from the second in a row the JobManager hears of it (job DEGRADED).
         if (failures >= 1) this.readProblem = (err instanceof Error ? err.message : String(err)).slice(0, 1000);
-        const delay = backoffDelay(failures++);
-        this.log.warn({ err, delay }, 'taskmanager.source.read_failed');
+        const delay = backoffDelay(failures++, { maxMs: 1000 });
+        // Once per outage at warn (Redis restarting is retried, not reported per retry).
+        this.log[failures === 1 ? 'warn' : 'debug']({ err, delay }, 'taskmanager.source.read_failed');
         await new Promise((r) => setTimeout(r, delay));
         continue;
       }

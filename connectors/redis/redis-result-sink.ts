@@ -1,4 +1,5 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { createRedis } from '../../src/redis/create-redis';
 import type { Sink } from '../../src/connector/sink';
 import type { SourceEntry } from '../../src/connector/source';
 import type { InferenceResult } from '../../src/tensor/records';
@@ -51,7 +52,7 @@ export class RedisResultSink implements Sink {
 
   constructor(private readonly options: RedisResultSinkOptions) {
     this.format = options.format ?? nativeResultFormat(options.stream);
-    this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'cs-sink' });
+    this.redis = createRedis(options.url, { label: 'cs-sink', lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'cs-sink' });
     this.redis.on('error', () => undefined); // ioredis reconnects; write() waits for it
     defineLuaScripts(this.redis);
   }

@@ -1,4 +1,5 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { createRedis } from '../../src/redis/create-redis';
 import type { Source, SourceEntry } from '../../src/connector/source';
 import { CONSUMER_GROUP, fencesKey } from '../../src/cluster-api/keys';
 import { ConnectorError } from '../../src/errors';
@@ -111,7 +112,7 @@ export class RedisStreamSource implements Source {
     this.group = options.group ?? CONSUMER_GROUP;
     this.claimIntervalMs = options.claimIntervalMs ?? DEFAULT_CLAIM_INTERVAL_MS;
     this.claimMinIdleMs = options.claimMinIdleMs ?? DEFAULT_CLAIM_MIN_IDLE_MS;
-    this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: `cs-source-${options.consumer}` });
+    this.redis = createRedis(options.url, { label: `cs-source-${options.consumer}`, lazyConnect: true, maxRetriesPerRequest: null, connectionName: `cs-source-${options.consumer}` });
     this.redis.on('error', () => undefined); // reconnects by itself; read() reports failures
     this.fastReads = RespConnection.supportsUrl(options.url);
     this.backlog = new Set(options.splits);

@@ -1,12 +1,14 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { resolveProcessOptions } from '../config/resolve-process-options';
+import { REDIS_SECURITY_OPTION_NAMES } from '../config/process-options';
+import { redisSecurityOf, setProcessRedisSecurity } from '../redis/redis-security';
 import { DTYPES, isDType, type DType } from '../tensor/tensor';
 import { addProcessOptions, processOptionValues } from './process-option-flags';
 import type { TargetOptions, TargetRef } from './serving-target';
 import type { InputFileFlags } from './tensor-files/read-input-file';
 import { ClusterServingError } from '../errors';
 
-const TARGET_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'cacheDir', 'token', 'tokenFile', 'caFile'] as const;
+const TARGET_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'cacheDir', 'token', 'tokenFile', 'caFile', ...REDIS_SECURITY_OPTION_NAMES] as const;
 
 /** A whole number in [min, max], for commander. */
 export function integerFlag(min: number, max: number): (value: string) => number {
@@ -88,6 +90,8 @@ export interface TargetFlags {
 export function targetFlags(command: Command, job: string | undefined, file: string | undefined): TargetFlags {
   const flags = command.opts<TargetFlagValues>();
   const options = resolveProcessOptions(TARGET_OPTION_NAMES, { values: processOptionValues(command, TARGET_OPTION_NAMES) });
+  // The client's Redis connections use these TLS files and password (CS_REDIS_PASSWORD).
+  setProcessRedisSecurity(redisSecurityOf(options));
   const inputs = [...(flags.input ?? [])];
   let ref: TargetRef;
   if (flags.stream !== undefined) {

@@ -3,7 +3,7 @@ import { rootCertificates } from 'node:tls';
 import { JobManagerClient } from '../cluster-api/jobmanager-client';
 import { readToken } from '../config/read-jobmanager-access';
 import type { TopologySource } from '../cluster-api/dto';
-import type { ProcessOptions } from '../config/process-options';
+import type { ProcessOptions, RedisSecurityOptionName } from '../config/process-options';
 import type { TopologySpec } from '../topology/schema';
 import { join } from 'node:path';
 import { submitTopology } from './submit-topology';
@@ -42,7 +42,7 @@ export interface OneMachineCluster {
  */
 export async function startOneMachineCluster(
   options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir' | 'allowCodeTopologies' | 'modelDirs' | 'cluster'> &
-    Partial<Pick<ProcessOptions, 'token' | 'tokenFile' | 'insecure' | 'tlsCert' | 'tlsKey'>>,
+    Partial<Pick<ProcessOptions, 'token' | 'tokenFile' | 'insecure' | 'tlsCert' | 'tlsKey' | RedisSecurityOptionName>>,
   source: TopologySource,
   spec: TopologySpec,
   onNote: (line: string) => void = () => undefined,
@@ -67,6 +67,10 @@ export async function startOneMachineCluster(
     const taskManager = await startTaskManager({ jobmanagerUrl: jobManager.url, redisUrl: options.redisUrl, cacheDir: options.cacheDir, slots: Math.max(1, spec.parallelism), token, ca,
       allowCodeTopologies: options.allowCodeTopologies,
       modelDirs: options.modelDirs,
+      redisCaFile: options.redisCaFile,
+      redisCertFile: options.redisCertFile,
+      redisKeyFile: options.redisKeyFile,
+      redisPasswordFile: options.redisPasswordFile,
     });
     closers.unshift(() => taskManager.close());
     const { jobId } = await submitTopology(client, source, { spec, cacheDir: join(options.cacheDir, 'cli') });

@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { resultKey, splitStreamKey } from '../cluster-api/keys';
 import { decodeResult, encodeRequest, type NativeResult } from '../protocol/native/native-codec';
@@ -10,10 +10,20 @@ import { partitionOf } from './partition';
 import { BufferRecycler } from '../connector/buffer-recycler';
 import { LazyRespConnection } from '../redis/lazy-resp-connection';
 import { RespConnection } from '../redis/resp-connection';
-import { RespError } from '../redis/resp-parser';
+import { isTransientRedisError } from '../redis/redis-failures';
 import { nextStreamId } from '../redis/stream-ids';
+import { createRedis, redisFatalError } from '../redis/create-redis';
+import { clientRedisCredentials, type RedisCredentials, type RedisSecurity } from '../redis/redis-security';
+import { retryRedis } from '../redis/retry-redis';
+import { backoffDelay } from '../retry/backoff';
 
-export interface InputQueueOptions {
+/**
+ * TLS files (for `rediss://` URLs: `caFile` replaces the system CAs) and the password (when the URL has
+ * none); each defaults to its environment variable (CS_REDIS_CA, CS_REDIS_CERT, CS_REDIS_KEY,
+ * CS_REDIS_PASSWORD, CS_REDIS_PASSWORD_FILE). A certificate failure rejects requests at once with a
+ * non-retriable CS_ERR_CONNECTOR that says so.
+ */
+export interface InputQueueOptions extends RedisSecurity {
   /** Redis URL. @default CS_REDIS_URL or redis://127.0.0.1:6379 */
   readonly redis?: string;
   /** The job's stream name (the topology's `source.stream`, or its `name`). */
@@ -23,7 +33,11 @@ export interface InputQueueOptions {
 }
 
 export interface PredictOptions {
-  /** A real deadline: the promise rejects with CS_ERR_TIMEOUT when no result arrived by then. @default 10000 */
+  /**
+   * A real deadline: the promise rejects with CS_ERR_TIMEOUT when no result arrived by then. Until then a
+   * Redis that is away (restarting, loading, refusing connections) is waited for and the request sent
+   * again. @default 10000
+   */
   readonly timeoutMs?: number;
   /** The request's uri. @default a random UUID */
   readonly uri?: string;
@@ -62,13 +76,15 @@ export class InputQueue {
   private readonly fastWrites: boolean;
   private readonly writer: LazyRespConnection;
   private readonly payloads = new BufferRecycler();
+  private readonly credentials: RedisCredentials;
 
   constructor(private readonly options: InputQueueOptions) {
     this.url = options.redis ?? process.env.CS_REDIS_URL ?? 'redis://127.0.0.1:6379';
-    this.redis = new Redis(this.url, { enableAutoPipelining: true, maxRetriesPerRequest: 3 });
+    this.credentials = clientRedisCredentials(options);
+    this.redis = createRedis(this.url, { enableAutoPipelining: true, maxRetriesPerRequest: 1, credentials: this.credentials, label: `cs-client-${options.stream}` });
     this.replyKey = `${options.stream}:reply:${randomUUID()}`;
     this.fastWrites = RespConnection.supportsUrl(this.url);
-    this.writer = new LazyRespConnection(this.url, `cs-client-${options.stream}`);
+    this.writer = new LazyRespConnection(this.url, `cs-client-${options.stream}`, this.credentials.password);
   }
 
   /** The stream key a uri's request goes to. */
@@ -77,9 +93,13 @@ export class InputQueue {
     return splitStreamKey(this.options.stream, partitions, partitionOf(uri, partitions));
   }
 
-  /** Writes a request; resolves to its stream entry id once Redis has it. */
-  async enqueue(uri: string, inputs: Inputs): Promise<string> {
-    return this.send(uri, toNamedTensors(inputs), undefined);
+  /**
+   * Writes a request; resolves to its stream entry id once Redis has it. A Redis that is away is waited
+   * for up to `timeoutMs` (default 10000).
+   */
+  async enqueue(uri: string, inputs: Inputs, options: { readonly timeoutMs?: number } = {}): Promise<string> {
+    if (this.closed) throw new ClusterServingError('CS_ERR_CLOSED', 'InputQueue is closed');
+    return this.send(uri, toNamedTensors(inputs), undefined, Date.now() + (options.timeoutMs ?? 10_000));
   }
 
   /** Sends a request and resolves to its outputs; rejects with the server's error code, or CS_ERR_TIMEOUT. */
@@ -108,26 +128,25 @@ export class InputQueue {
       this.waiters.set(uri, { resolve, reject, timer });
     });
     this.startReading();
-    this.send(uri, tensors, this.replyKey).catch((err: unknown) => this.settle(uri, undefined, err instanceof Error ? err : new Error(String(err))));
+    this.send(uri, tensors, this.replyKey, Date.now() + timeoutMs).catch((err: unknown) => this.settle(uri, undefined, err instanceof Error ? err : new Error(String(err))));
     return done;
   }
 
-  private send(uri: string, tensors: Map<string, Tensor>, replyTo: string | undefined): Promise<string> {
-    if (!this.fastWrites) return this.redis.xadd(this.streamFor(uri), '*', 'uri', uri, 'data', encodeRequest(tensors, replyTo)) as Promise<string>;
+  /**
+   * XADD, sent again while Redis is away (a refused or dropped connection, `LOADING`) until `deadline`.
+   * A request whose connection dropped after Redis took it may so be written twice: the server answers
+   * both, the waiter takes the first.
+   */
+  private send(uri: string, tensors: Map<string, Tensor>, replyTo: string | undefined, deadline: number): Promise<string> {
+    const stream = this.streamFor(uri);
+    const retrying = { url: this.url, deadline, stop: () => this.closed, fatal: () => redisFatalError(this.redis) };
+    if (!this.fastWrites) {
+      const data = encodeRequest(tensors, replyTo);
+      return retryRedis(async () => String(await this.redis.xadd(stream, '*', 'uri', uri, 'data', data)), retrying);
+    }
     const payload = encodeRequest(tensors, replyTo, (n) => this.payloads.take(n));
     // Once XADD is answered Redis has read every byte: the buffer can carry the next request.
-    return this.xadd(this.streamFor(uri), uri, payload).finally(() => this.payloads.give(payload));
-  }
-
-  /** XADD on the write connection; a dropped connection (not an error reply) is retried twice on a new one, as ioredis would. */
-  private async xadd(stream: string, uri: string, payload: Buffer, attempt = 0): Promise<string> {
-    const conn = await this.writer.get();
-    try {
-      return String(await conn.call(['XADD', stream, '*', 'uri', uri, 'data', payload]));
-    } catch (err) {
-      if (err instanceof RespError || attempt >= 2 || this.closed) throw err;
-      return this.xadd(stream, uri, payload, attempt + 1);
-    }
+    return retryRedis(async () => String(await (await this.writer.get()).call(['XADD', stream, '*', 'uri', uri, 'data', payload])), retrying).finally(() => this.payloads.give(payload));
   }
 
   private settle(uri: string, result: NativeResult | undefined, err?: Error): void {
@@ -143,12 +162,23 @@ export class InputQueue {
   private startReading(): void {
     if (this.reading) return;
     this.reading = true;
-    this.reader ??= new Redis(this.url, { maxRetriesPerRequest: null });
+    this.reader ??= createRedis(this.url, { maxRetriesPerRequest: null, credentials: this.credentials, label: `cs-client-reply-${this.options.stream}` });
     const reader = this.reader;
     void (async () => {
       try {
-        while (!this.closed && this.waiters.size > 0) {
-          const reply = (await reader.xreadBuffer('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.replyKey, this.lastReplyId)) as [Buffer, [Buffer, Buffer[]][]][] | null;
+        for (let failures = 0; !this.closed && this.waiters.size > 0; ) {
+          let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
+          try {
+            reply = (await reader.xreadBuffer('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.replyKey, this.lastReplyId)) as typeof reply;
+            failures = 0;
+          } catch (err) {
+            // Redis away: read again once it is back; each waiter's own deadline ends its wait.
+            const fatal = redisFatalError(reader);
+            if (fatal) throw fatal;
+            if (!isTransientRedisError(err)) throw err;
+            await new Promise((r) => setTimeout(r, backoffDelay(failures++, { initialMs: 50, maxMs: 1000 })));
+            continue;
+          }
           const consumed: string[] = [];
           for (const [, entries] of reply ?? []) {
             for (const [id, fields] of entries) {

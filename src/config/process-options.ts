@@ -140,6 +140,27 @@ export interface ProcessOptions {
    * @default 'default'
    */
   readonly cluster: string;
+  /**
+   * PEM file of the CA that signed the Redis server's certificate, for `rediss://` URLs (replaces the system CAs).
+   * @default undefined
+   */
+  readonly redisCaFile: string | undefined;
+  /**
+   * PEM client certificate for Redis (`tls-auth-clients yes`), with {@link redisKeyFile}.
+   * @default undefined
+   */
+  readonly redisCertFile: string | undefined;
+  /**
+   * PEM key of the Redis client certificate.
+   * @default undefined
+   */
+  readonly redisKeyFile: string | undefined;
+  /**
+   * A file whose first line is the Redis password. The password itself is taken only from the
+   * environment (`CS_REDIS_PASSWORD`) or this file, never from a flag: argv is visible in `ps`.
+   * @default undefined
+   */
+  readonly redisPasswordFile: string | undefined;
 }
 
 export type ProcessOptionName = keyof ProcessOptions;
@@ -298,18 +319,55 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     default: 'default',
     description: 'cluster name, prefixing every control-plane key in Redis (letters, digits, - and _, at most 32)',
   },
+  redisCaFile: {
+    flag: '--redis-ca',
+    valueName: 'FILE',
+    env: 'CS_REDIS_CA',
+    kind: 'path',
+    default: undefined,
+    description: 'PEM CA that signed the Redis server certificate (rediss:// URLs)',
+  },
+  redisCertFile: {
+    flag: '--redis-cert',
+    valueName: 'FILE',
+    env: 'CS_REDIS_CERT',
+    kind: 'path',
+    default: undefined,
+    description: 'PEM client certificate for Redis (rediss:// URLs, with --redis-key)',
+  },
+  redisKeyFile: {
+    flag: '--redis-key',
+    valueName: 'FILE',
+    env: 'CS_REDIS_KEY',
+    kind: 'path',
+    default: undefined,
+    description: 'PEM key of the Redis client certificate',
+  },
+  redisPasswordFile: {
+    flag: '--redis-password-file',
+    valueName: 'FILE',
+    env: 'CS_REDIS_PASSWORD_FILE',
+    kind: 'path',
+    default: undefined,
+    description: 'file holding the Redis password (or set CS_REDIS_PASSWORD; never put it in --redis)',
+  },
 });
+
+/** The options that say how to reach Redis securely (TLS files, password file); every process and client command takes them. */
+export const REDIS_SECURITY_OPTION_NAMES = ['redisCaFile', 'redisCertFile', 'redisKeyFile', 'redisPasswordFile'] as const satisfies readonly ProcessOptionName[];
 
 /** The default of one option as text, or undefined when it has none. */
 export function defaultText(spec: ProcessOptionSpec): string | undefined {
   return typeof spec.default === 'function' ? spec.default() : spec.default;
 }
 
+export type RedisSecurityOptionName = (typeof REDIS_SECURITY_OPTION_NAMES)[number];
+
 /** The options a JobManager process reads. */
-export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs', 'cluster'] as const satisfies readonly ProcessOptionName[];
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs', 'cluster', ...REDIS_SECURITY_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
-export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir', 'token', 'tokenFile', 'caFile', 'allowCodeTopologies', 'modelDirs'] as const satisfies readonly ProcessOptionName[];
+export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir', 'token', 'tokenFile', 'caFile', 'allowCodeTopologies', 'modelDirs', ...REDIS_SECURITY_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
 
 /** What every client of the JobManager reads to reach it (the CLI's job and taskmanager commands, cs predict, cs bench). */
 export const JOBMANAGER_CLIENT_OPTION_NAMES = ['jobmanagerUrl', 'token', 'tokenFile', 'caFile'] as const satisfies readonly ProcessOptionName[];

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { delimiter, resolve as resolvePath } from 'node:path';
 import { CLUSTER_NAME_PATTERN } from '../cluster-api/keys';
 import { ConfigError } from '../errors';
+import { redactRedisUrl } from '../redis/redis-security';
 import { PROCESS_OPTIONS, defaultText, type ProcessOptionKind, type ProcessOptionName, type ProcessOptions, type ProcessOptionSpec } from './process-options';
 
 /** Values given explicitly (flags, or a caller's object); strings are parsed like the command line. */
@@ -92,6 +93,8 @@ function givenText(value: string | number | boolean | readonly string[]): string
 function describeSource(spec: ProcessOptionSpec, from: 'flag' | 'env' | 'default', given: string): string {
   const text = spec.kind === 'secret' ? '(hidden)' : given;
   if (spec.kind === 'secret') return from === 'env' ? `${spec.env}=${text}` : `${spec.flag} ${text}`;
+  // A Redis URL's password is never echoed, not even in an error.
+  if (spec.kind === 'redis-url') return describeSource({ ...spec, kind: 'path' }, from, redactRedisUrl(given));
   if (from === 'flag') return `${spec.flag} ${JSON.stringify(text)}`;
   if (from === 'env') return `${spec.env}=${JSON.stringify(text)}`;
   return `default of ${spec.flag} ${JSON.stringify(text)}`;
@@ -158,6 +161,13 @@ export function resolveProcessOptions<K extends ProcessOptionName>(
   }
   if ((out.tlsCert === undefined) !== (out.tlsKey === undefined) && names.some((n) => n === 'tlsCert' || n === 'tlsKey')) {
     problems.push(`${PROCESS_OPTIONS.tlsCert.flag} and ${PROCESS_OPTIONS.tlsKey.flag} go together: give both (certificate and private key) or neither`);
+  }
+  const tlsFiles = (['redisCaFile', 'redisCertFile', 'redisKeyFile'] as const).filter((k) => typeof out[k] === 'string');
+  if (typeof out.redisUrl === 'string' && tlsFiles.length > 0 && !out.redisUrl.startsWith('rediss://')) {
+    problems.push(`${tlsFiles.map((k) => PROCESS_OPTIONS[k].flag).join(', ')} need a rediss:// URL (TLS), got ${PROCESS_OPTIONS.redisUrl.flag} ${redactRedisUrl(out.redisUrl)}`);
+  }
+  if ((typeof out.redisCertFile === 'string') !== (typeof out.redisKeyFile === 'string') && 'redisCertFile' in out) {
+    problems.push(`${PROCESS_OPTIONS.redisCertFile.flag} and ${PROCESS_OPTIONS.redisKeyFile.flag} go together`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as unknown as Readonly<Pick<ProcessOptions, K>>;

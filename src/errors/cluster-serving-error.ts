@@ -49,9 +49,9 @@ export class ConfigError extends ClusterServingError {
   }
 }
 
-/** A server could not be reached; retriable by default. */
+/** A server could not be reached; retriable by default (not when it refused us: a password, a certificate). */
 export class ConnectorError extends ClusterServingError {
-  constructor(message: string, options: { cause?: unknown; context?: ErrorContext } = {}) {
+  constructor(message: string, options: { cause?: unknown; context?: ErrorContext; retriable?: boolean } = {}) {
     super('CS_ERR_CONNECTOR', message, options);
   }
 }

@@ -12,6 +12,8 @@ export class LazyRespConnection {
   constructor(
     private readonly url: string,
     private readonly name: string,
+    /** The password when the URL has none. @default the process's */
+    private readonly password?: string,
   ) {}
 
   /** The connection, when one is open and usable right now. */
@@ -23,7 +25,7 @@ export class LazyRespConnection {
   get(): Promise<RespConnection> {
     const open = this.current;
     if (open) return Promise.resolve(open);
-    this.opening ??= RespConnection.open(this.url, { name: this.name }).then(
+    this.opening ??= RespConnection.open(this.url, { name: this.name, ...(this.password !== undefined ? { password: this.password } : {}) }).then(
       (conn) => {
         this.conn = conn;
         this.opening = undefined;

@@ -1,6 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { ConnectorError } from '../errors';
 import { RespError, RespParser, type BulkAllocator, type RespValue } from './resp-parser';
+import { isTransientRedisError } from './redis-failures';
+import { processRedisCredentials } from './redis-security';
 
 /**
  * The socket reads into one buffer of this size, reused for every read, except the rest of a large bulk
@@ -42,8 +44,15 @@ export class RespConnection {
     }
   }
 
-  /** Connects, authenticates, selects the database and names the connection. */
-  static async open(url: string, options: { readonly name?: string; readonly allocate?: BulkAllocator; readonly connectTimeoutMs?: number } = {}): Promise<RespConnection> {
+  /**
+   * Connects, authenticates, selects the database and names the connection. The password is the URL's,
+   * else `options.password`, else the process's ({@link processRedisCredentials}). A failure to connect,
+   * or Redis still loading its data, is a retriable ConnectorError; a refused password is not.
+   */
+  static async open(
+    url: string,
+    options: { readonly name?: string; readonly allocate?: BulkAllocator; readonly connectTimeoutMs?: number; readonly password?: string } = {},
+  ): Promise<RespConnection> {
     const u = new URL(url);
     const host = u.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
     const port = Number(u.port || 6379);
@@ -87,7 +96,7 @@ export class RespConnection {
       throw new ConnectorError(`cannot connect to Redis at ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     });
     try {
-      const password = decodeURIComponent(u.password);
+      const password = decodeURIComponent(u.password) || (options.password ?? processRedisCredentials().password ?? '');
       const user = decodeURIComponent(u.username);
       if (password) await conn.call(user ? ['AUTH', user, password] : ['AUTH', password]);
       const db = Number(u.pathname.slice(1) || 0);
@@ -95,7 +104,9 @@ export class RespConnection {
       if (options.name) await conn.call(['CLIENT', 'SETNAME', options.name]);
     } catch (err) {
       conn.close();
-      throw new ConnectorError(`cannot set up the Redis connection: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      const message = `cannot set up the Redis connection: ${err instanceof Error ? err.message : String(err)}`;
+      if (isTransientRedisError(err)) throw new ConnectorError(message, { cause: err });
+      throw new ConnectorError(message, { cause: err, retriable: false });
     }
     return conn;
   }

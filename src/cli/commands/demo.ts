@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { JOBMANAGER_OPTION_NAMES } from '../../config/process-options';
+import { redactRedisUrl } from '../../redis/redis-security';
 import { resolveProcessOptions } from '../../config/resolve-process-options';
 import { ClusterServingError } from '../../errors';
 import { InputQueue } from '../../client/input-queue';
@@ -48,8 +49,8 @@ export function demoCommand(output: CliOutput): Command {
     let embedded: EmbeddedRedis | undefined;
     if (!(await pingRedis(url.hostname, Number(url.port || 6379)))) {
       embedded = await startRedisServer();
-      output.out(`redis    none answered at ${options.redisUrl}; started redis-server at ${embedded.url}`);
-    } else output.out(`redis    ${options.redisUrl}`);
+      output.out(`redis    none answered at ${redactRedisUrl(options.redisUrl)}; started redis-server at ${embedded.url}`);
+    } else output.out(`redis    ${redactRedisUrl(options.redisUrl)}`);
     const redisUrl = embedded?.url ?? options.redisUrl;
     const file = join(packageRoot(), 'topologies', 'tiny.yaml');
     const source = await readTopologyFile(file);

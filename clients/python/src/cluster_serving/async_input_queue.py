@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 from . import _resp
 from ._connection import connection_kwargs
 from ._queue_base import QueueBase, check_timeout, check_unique, merge_inputs, raise_first_error, timed_out_result, timeout_error
+from ._outage import ENQUEUE_TIMEOUT, OutageLog, backoff, certificate_failure, is_certificate_error, is_transient
 from ._writer import MAX_BATCH
 from .codec import Result
 from .errors import ClusterServingError
@@ -66,17 +67,28 @@ class AsyncInputQueue(QueueBase):
         self._reader: Optional["asyncio.Task[None]"] = None
         self._last_id = b"0-0"
         self._closed = False
+        self._write_outage = OutageLog(f"cluster-serving-writer-{stream}")
+        self._read_outage = OutageLog(f"cluster-serving-replies-{stream}")
 
     async def enqueue(self, uri: str, inputs: Optional[Mapping[str, ArrayLike]] = None, /, **named: ArrayLike) -> str:
         """Writes one request and returns its stream entry id; the result is read with ``OutputQueue``."""
         self._check_open()
         command = self._xadd(uri, merge_inputs(inputs, named), reply=False)
-        sent: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        sent: "asyncio.Future[Any]" = loop.create_future()
+        # While Redis is away the XADD is sent again, until this timer gives up on it.
+        timer = loop.call_later(
+            ENQUEUE_TIMEOUT, lambda: sent.done() or sent.set_exception(ClusterServingError("CS_ERR_TIMEOUT", f"Redis did not take request {uri} within {ENQUEUE_TIMEOUT:g} s", uri=uri))
+        )
         self._submit([(command, sent)])
         try:
             entry_id = await sent
         except redis.RedisError as err:
+            if is_certificate_error(err):
+                raise certificate_failure(err, uri) from err
             raise ClusterServingError("CS_ERR_CONNECTOR", f"could not write request {uri}: {err}", uri=uri) from err
+        finally:
+            timer.cancel()
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def predict(self, inputs: Mapping[str, ArrayLike], timeout: float = 10.0, *, uri: Optional[str] = None) -> Dict[str, np.ndarray]:
@@ -229,6 +241,7 @@ class AsyncInputQueue(QueueBase):
     async def _write_loop(self) -> None:
         """Writes what is queued, then reads its replies in order; again while more was queued meanwhile."""
         conn = self._write_conn
+        failures = 0
         try:
             while self._queue:
                 batch = self._queue[:MAX_BATCH]
@@ -248,13 +261,32 @@ class AsyncInputQueue(QueueBase):
                         except redis.ResponseError as err:  # an error reply: the connection is still in step
                             replies.append((None, err))
                         read_timeout = math.inf
-                except Exception as err:  # noqa: BLE001 - a connection failure fails what was not answered
+                except Exception as err:  # noqa: BLE001 - a connection failure: what was not answered is sent again or fails
                     await conn.disconnect(nowait=True)
+                    unanswered = batch[len(replies):]
+                    again = [c for c in unanswered if self._still_wanted(c[1])] if is_transient(err) and not self._closed else []
+                    if again:
+                        # Redis away: send again after a backoff, while each request's deadline allows.
+                        self._write_outage.down(err)
+                        self._queue[:0] = again
+                        await asyncio.sleep(backoff(failures))
+                        failures += 1
+                    retried = {id(c) for c in again}
+                    batch = batch[: len(replies)] + [c for c in unanswered if id(c) not in retried]
                     replies.extend([(None, err)] * (len(batch) - len(replies)))
+                else:
+                    failures = 0
+                    self._write_outage.up()
                 for (_, to), (reply, error) in zip(batch, replies):
                     self._deliver(to, reply, error)
         finally:
             self._writer = None
+
+    def _still_wanted(self, to: "Union[str, asyncio.Future[Any], None]") -> bool:
+        """Whether a command is still awaited (its predict or enqueue not past its deadline)."""
+        if isinstance(to, str):
+            return to in self._waiters
+        return to is not None and not to.done()
 
     def _deliver(self, to: "Union[str, asyncio.Future[Any], None]", reply: Any, error: Optional[BaseException]) -> None:
         """A command's reply to whoever waits for it."""
@@ -262,10 +294,11 @@ class AsyncInputQueue(QueueBase):
             if error is not None:
                 entry = self._waiters.get(to)
                 if entry is not None:
-                    self._settle(to, entry[0], None, ClusterServingError("CS_ERR_CONNECTOR", f"could not write request {to}: {error}", uri=to))
+                    failure = certificate_failure(error, to) if is_certificate_error(error) else ClusterServingError("CS_ERR_CONNECTOR", f"could not write request {to}: {error}", uri=to)
+                    self._settle(to, entry[0], None, failure)
         elif to is None:
             if error is not None:
-                log.warning("cluster_serving: %s", error)
+                (log.debug if is_transient(error) else log.warning)("cluster_serving: %s", error)
         elif not to.done():
             if error is not None:
                 to.set_exception(error)
@@ -276,18 +309,27 @@ class AsyncInputQueue(QueueBase):
         """Blocking XREADs on the reply stream while any predict waits (and one empty wait after the last)."""
         conn = self._read_conn
         idle = False
+        failures = 0
         try:
             while not self._closed and (self._waiters or not idle):
                 try:
                     await conn.send_packed_command([self._xread(self._last_id)])
                     reply = await conn.read_response()
+                    failures = 0
+                    self._read_outage.up()
                 except asyncio.CancelledError:
                     await conn.disconnect(nowait=True)
                     raise
-                except Exception as err:  # noqa: BLE001 - a Redis failure fails every waiting predict
+                except Exception as err:  # noqa: BLE001 - Redis away is waited out; any other failure fails every waiting predict
                     await conn.disconnect(nowait=True)
+                    if is_transient(err) and not self._closed:
+                        self._read_outage.down(err)
+                        await asyncio.sleep(backoff(failures))
+                        failures += 1
+                        continue
                     for uri, (future, _) in list(self._waiters.items()):
-                        self._settle(uri, future, None, ClusterServingError("CS_ERR_CONNECTOR", f"reading replies from {self._reply_key} failed: {err}", uri=uri))
+                        failure = certificate_failure(err, uri) if is_certificate_error(err) else ClusterServingError("CS_ERR_CONNECTOR", f"reading replies from {self._reply_key} failed: {err}", uri=uri)
+                        self._settle(uri, future, None, failure)
                     return
                 results, last = self._decode_replies(reply)
                 idle = last is None

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike
 from . import _resp
 from ._connection import connection_kwargs
 from ._queue_base import QueueBase, check_timeout, check_unique, log, merge_inputs, raise_first_error, timed_out_result, timeout_error
+from ._outage import ENQUEUE_TIMEOUT, OutageLog, backoff, certificate_failure, is_certificate_error, is_transient
 from ._writer import PipelinedWriter
 from .codec import Result
 from .errors import ClusterServingError
@@ -83,9 +84,11 @@ class InputQueue(QueueBase):
         self._last_id = b"0-0"
         self._reader: Optional[threading.Thread] = None
         self._closed = False
+        self._read_outage = OutageLog(f"cluster-serving-replies-{stream}")
 
     def enqueue(self, uri: str, inputs: Optional[Mapping[str, ArrayLike]] = None, /, **named: ArrayLike) -> str:
-        """Writes one request and returns its stream entry id; the result is read with ``OutputQueue``.
+        """Writes one request and returns its stream entry id; the result is read with ``OutputQueue``. A Redis
+        that is away (restarting, loading) is waited for up to 10 s.
 
         Inputs are a mapping, keyword arguments, or both: ``q.enqueue("req-1", input=x)``. Their order is the
         order the model receives them in when names do not match the model's.
@@ -99,10 +102,12 @@ class InputQueue(QueueBase):
             entry.append(reply)
             ack.settle(None, error)
 
-        if not self._writer.submit([(command, sent)]):
+        if not self._writer.submit([(command, sent)], deadline=time.monotonic() + ENQUEUE_TIMEOUT):
             raise ClusterServingError("CS_ERR_CLOSED", "InputQueue is closed", uri=uri)
         ack.lock.acquire()
         if ack.error is not None:
+            if is_certificate_error(ack.error):
+                raise certificate_failure(ack.error, uri) from ack.error
             raise ClusterServingError("CS_ERR_CONNECTOR", f"could not write request {uri}: {ack.error}", uri=uri) from ack.error
         entry_id = entry[0]
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
@@ -122,7 +127,7 @@ class InputQueue(QueueBase):
         check_timeout(timeout)
         deadline = time.monotonic() + timeout
         uri = self._new_uri() if uri is None else uri
-        (waiter,) = self._send([uri], [inputs])
+        (waiter,) = self._send([uri], [inputs], deadline)
         result = self._wait(uri, waiter, deadline)
         if result is None:
             raise timeout_error(uri, timeout)
@@ -174,8 +179,9 @@ class InputQueue(QueueBase):
         if self._closed:
             raise ClusterServingError("CS_ERR_CLOSED", "InputQueue is closed")
 
-    def _send(self, uris: Sequence[str], batch: Sequence[Mapping[str, ArrayLike]]) -> List[_Waiter]:
-        """Registers a waiter per uri and queues the requests' XADDs (all encoded before any is sent)."""
+    def _send(self, uris: Sequence[str], batch: Sequence[Mapping[str, ArrayLike]], deadline: float) -> List[_Waiter]:
+        """Registers a waiter per uri and queues the requests' XADDs (all encoded before any is sent), sent
+        again while Redis is away until ``deadline``."""
         commands = [(self._xadd(uri, inputs, reply=True), partial(self._sent, uri)) for uri, inputs in zip(uris, batch)]
         waiters = [_Waiter() for _ in uris]
         with self._lock:
@@ -192,14 +198,15 @@ class InputQueue(QueueBase):
             if self._reader is None:
                 self._reader = threading.Thread(target=self._read_loop, name=f"cluster-serving-replies-{self.stream}", daemon=True)
                 self._reader.start()
-        if not self._writer.submit(commands):
+        if not self._writer.submit(commands, deadline=deadline):
             for uri in uris:
                 self._fail(uri, ClusterServingError("CS_ERR_CLOSED", "InputQueue is closed", uri=uri))
         return waiters
 
     def _sent(self, uri: str, _reply: Any, error: Optional[BaseException]) -> None:
         if error is not None:
-            self._fail(uri, ClusterServingError("CS_ERR_CONNECTOR", f"could not write request {uri}: {error}", uri=uri))
+            failure = certificate_failure(error, uri) if is_certificate_error(error) else ClusterServingError("CS_ERR_CONNECTOR", f"could not write request {uri}: {error}", uri=uri)
+            self._fail(uri, failure)
 
     def _fail(self, uri: str, error: BaseException) -> None:
         with self._lock:
@@ -227,7 +234,7 @@ class InputQueue(QueueBase):
         if not batch:
             return []
         uris = [self._new_uri() for _ in batch]
-        waiters = self._send(uris, batch)
+        waiters = self._send(uris, batch, deadline)
         results: List[Result] = []
         for uri, w in zip(uris, waiters):
             r = self._wait(uri, w, deadline)
@@ -245,6 +252,7 @@ class InputQueue(QueueBase):
         me = threading.current_thread()
         conn = self._reader_conn
         idle = False
+        failures = 0
         try:
             while True:
                 with self._lock:
@@ -254,15 +262,25 @@ class InputQueue(QueueBase):
                 try:
                     conn.send_packed_command([self._xread(last_id)])
                     reply = conn.read_response()
+                    failures = 0
+                    self._read_outage.up()
                 except Exception as err:  # noqa: BLE001 - a Redis failure, or close() disconnecting this read
+                    conn.disconnect()
                     with self._lock:
                         if self._closed:
                             return
+                    if is_transient(err):
+                        # Redis away: read again once it is back; each predict's own deadline ends its wait.
+                        self._read_outage.down(err)
+                        time.sleep(backoff(failures))
+                        failures += 1
+                        continue
+                    with self._lock:
                         waiters = list(self._waiters.items())
                         self._waiters.clear()
-                    conn.disconnect()
                     for uri, w in waiters:
-                        w.settle(None, ClusterServingError("CS_ERR_CONNECTOR", f"reading replies from {self._reply_key} failed: {err}", uri=uri))
+                        failure = certificate_failure(err, uri) if is_certificate_error(err) else ClusterServingError("CS_ERR_CONNECTOR", f"reading replies from {self._reply_key} failed: {err}", uri=uri)
+                        w.settle(None, failure)
                     return
                 results, last = self._decode_replies(reply)
                 idle = last is None
