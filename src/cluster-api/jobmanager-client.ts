@@ -218,6 +218,13 @@ export class JobManagerClient {
       const code = isErrorCode(payload.code) ? payload.code : 'CS_ERR_INTERNAL';
       return new ClusterServingError(code, payload.message, { retriable: response.status >= 500 && response.status !== 501 });
     }
+    // A HEAD answer has no body to say why: a 401 is still the token's fault.
+    if (response.status === 401) {
+      const message = this.options.token === undefined
+        ? 'this JobManager requires a bearer token (Authorization: Bearer <token>): pass it with --token-file FILE (CS_TOKEN_FILE) or CS_TOKEN'
+        : 'the bearer token is not the one this JobManager requires';
+      return new ClusterServingError('CS_ERR_UNAUTHENTICATED', message, { retriable: false });
+    }
     return new ClusterServingError('CS_ERR_INTERNAL', `${method} ${url} answered HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, {
       retriable: response.status >= 500,
     });

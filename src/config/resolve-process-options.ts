@@ -82,7 +82,7 @@ function parseSwitch(text: string): Parsed {
   const t = text.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(t)) return { ok: true, value: true };
   if (['0', 'false', 'no', 'off', ''].includes(t)) return { ok: true, value: false };
-  return { ok: false, problem: 'must be 1 or 0 (true/false, yes/no, on/off)' };
+  return { ok: false, problem: 'must be 1/true/yes/on or 0/false/no/off' };
 }
 
 /** A value given in code or by the CLI, as the text its kind parses (a list joins with the path delimiter). */

@@ -85,7 +85,7 @@ describe('resolveProcessOptions', () => {
     assert.equal(resolveProcessOptions(['allowCodeTopologies'], { env: { CS_ALLOW_CODE_TOPOLOGIES: 'no' } }).allowCodeTopologies, false);
     assert.throws(
       () => resolveProcessOptions(['allowCodeTopologies'], { env: { CS_ALLOW_CODE_TOPOLOGIES: 'maybe' } }),
-      (err: unknown) => err instanceof ConfigError && /^CS_ALLOW_CODE_TOPOLOGIES="maybe": must be 1 or 0/.test(err.message),
+      (err: unknown) => err instanceof ConfigError && /^CS_ALLOW_CODE_TOPOLOGIES="maybe": must be 1\/true\/yes\/on or 0\/false\/no\/off/.test(err.message),
     );
   });
 

@@ -16,7 +16,7 @@ import { ensureModels } from '../../src/models/generate';
 import { GRPC_LOADER_OPTIONS, GRPC_PROTO_PATH } from '../../jobmanager/grpc/grpc-server';
 import { startJobManager, type JobManager } from '../../jobmanager/main';
 import { startTaskManager, type TaskManager } from '../../taskmanager/main';
-import { yamlTopology } from '../support/jobmanager';
+import { TEST_MODEL_DIRS, yamlTopology } from '../support/jobmanager';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { selfSignedCertificate, type TestCertificate } from '../support/tls-cert';
 import { uniqueName, waitFor } from '../support/wait-for';
@@ -81,7 +81,7 @@ describe('JobManager access control: bearer token on REST, KServe HTTP and gRPC 
     dir = await mkdtemp(join(tmpdir(), 'cs-access-control-'));
     tinyModel = (await ensureModels(join(dir, 'models'), ['tiny'])).tiny;
     const cacheDir = join(dir, 'cache');
-    jm = await startJobManager({ redisUrl, host: '0.0.0.0', port: 0, grpcPort: 0, cacheDir, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, token, logger: createLogger('jobmanager', LOG_LEVEL) });
+    jm = await startJobManager({ redisUrl, host: '0.0.0.0', port: 0, grpcPort: 0, cacheDir, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, token, modelDirs: TEST_MODEL_DIRS, logger: createLogger('jobmanager', LOG_LEVEL) });
     tm = await startTaskManager({ jobmanagerUrl: jm.url, redisUrl, cacheDir: join(dir, 'tm'), slots: 1, token, logger: createLogger('taskmanager', LOG_LEVEL) });
     // One slot, taken by this job: the jobs the REST test submits stay CREATED (their model file does not exist).
     const source = [`name: ${served}`, 'source:', '  type: redis', 'batch:', '  maxSize: 8', '  maxDelayMs: 2', 'model:', `  path: ${tinyModel}`, ''].join('\n');
@@ -225,7 +225,7 @@ describe('JobManager listen rules and TLS (real Redis)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const base = (more: Record<string, string | number | boolean>) => ({ redisUrl: redis.url, port: 0, cacheDir: join(dir, 'cache'), heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, logger, ...more });
+  const base = (more: Record<string, string | number | boolean>) => ({ redisUrl: redis.url, port: 0, cacheDir: join(dir, 'cache'), heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, modelDirs: TEST_MODEL_DIRS, logger, ...more });
 
   it('refuses to listen on 0.0.0.0 or :: without a token, naming --token-file and --insecure', async () => {
     for (const host of ['0.0.0.0', '::']) {

@@ -9,7 +9,7 @@ import { startJobManager, type JobManager } from '../../jobmanager/main';
 import type { ErrorBody } from '../../src/cluster-api/dto';
 import { STREAM_CLAIMS_KEY, jobManagerAliveKey } from '../../src/cluster-api/keys';
 import { createLogger } from '../../src/logging/logger';
-import { restCall } from '../support/jobmanager';
+import { TEST_MODEL_DIRS, restCall } from '../support/jobmanager';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { testModels } from '../support/test-models';
 import { uniqueName } from '../support/wait-for';
@@ -55,7 +55,7 @@ describe('stream claims: a data stream belongs to one cluster at a time', () => 
   test('POST /jobs answers 409 for a stream another live cluster reads, and accepts it once released', async () => {
     const logger = createLogger('jobmanager', process.env.CS_TEST_LOG_LEVEL ?? 'silent');
     const start = (cluster: string): Promise<JobManager> =>
-      startJobManager({ redisUrl: url, host: '127.0.0.1', port: 0, cacheDir: join(dir, cluster), heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, cluster, logger });
+      startJobManager({ redisUrl: url, host: '127.0.0.1', port: 0, cacheDir: join(dir, cluster), heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2000, cluster, modelDirs: TEST_MODEL_DIRS, logger });
     const jmA = await start('claims-a');
     const jmB = await start('claims-b');
     try {
