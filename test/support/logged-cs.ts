@@ -13,7 +13,8 @@ export interface LoggedCs {
 
 /** Starts `cs ...args` with logs at `CS_LOG_LEVEL` (default warn) and `env` added. */
 export function startLoggedCs(args: readonly string[], env: Record<string, string> = {}): LoggedCs {
-  const child = spawnCs(args, { env: { CS_LOG_LEVEL: 'warn', ...env } });
+  // A test cluster trusts its tests' model files (the example models folder).
+  const child = spawnCs(args, { env: { CS_LOG_LEVEL: 'warn', CS_MODEL_DIRS: defaultModelsDir(), ...env } });
   let text = '';
   child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
