@@ -35,6 +35,9 @@
       i, j, ... = the (1-based) results whose result or reply key had the wrong type
     { 0, current epoch } fenced: nothing written or acknowledged
 
+  Result hash fields: `value` (the payload) and `entry` (`<split stream>/<entry id>`: which split entry
+  produced it, for tracing; nothing reads it to decide).
+
   Events:
     XADD to each reply stream: fields `uri`, `data` (the payload)
 ]]
@@ -76,7 +79,7 @@ for i = 1, n do
   if toDo(stream, id) then
     -- pcall: a key of the wrong type answers WRONGTYPE before anything is changed; only this entry fails.
     local bad = false
-    if ok(redis.pcall('HSET', rkey, 'value', payload)) then
+    if ok(redis.pcall('HSET', rkey, 'value', payload, 'entry', stream .. '/' .. id)) then
       redis.call('PEXPIRE', rkey, ttl)
     else
       bad = true
