@@ -9,6 +9,7 @@
  *   PATCH  /jobs/:jobId?mode=cancel       → JobStatus   (Flink's cancel; DELETE /jobs/:jobId does the same)
  *   PATCH  /jobs/:jobId/rescaling?parallelism=N → JobStatus   (Flink's rescale)
  *   GET    /jobs/:jobId/checkpoints      → JobCheckpoints
+ *   GET    /jobs/:jobId/metrics?since=MS  → JobMetrics (live figures, aggregated from the subtasks' heartbeats)
  *   GET    /jobs/:jobId/model            → the model file's bytes (application/octet-stream), when the
  *                                           JobManager holds them (SubtaskAssignment.modelSha256 is set)
  *   PUT    /models/:sha256               the model file's bytes (application/octet-stream) → ModelUploadResponse
@@ -164,6 +165,45 @@ export interface JobStatus extends JobSummary {
   readonly eventCounts?: Readonly<Partial<Record<JobEvent['kind'], number>>>;
   /** The job's dead-letter stream and how many entries it holds (unusable and poison requests). */
   readonly deadLetter?: { readonly stream: string; readonly entries: number };
+}
+
+/**
+ * One sample of a job's live figures, aggregated by the JobManager from its subtasks' heartbeats over
+ * the interval that ends at `at`. Rates are per second over that interval; latencies are end to end
+ * (request written to the stream → result written), in ms, estimated from histogram buckets; null when
+ * nothing was served in the interval.
+ */
+export interface JobMetricsPoint {
+  /** ms since epoch: the end of the interval. */
+  readonly at: number;
+  /** Results written per second (error results included). */
+  readonly requestsPerSec: number;
+  /** Error results per second. */
+  readonly errorsPerSec: number;
+  readonly latencyP50Ms: number | null;
+  readonly latencyP90Ms: number | null;
+  readonly latencyP99Ms: number | null;
+  /** Mean number of requests per inference batch in the interval. */
+  readonly meanBatchSize: number | null;
+  /** Entries not yet delivered to any reader, summed over the job's splits. */
+  readonly lag: number;
+  /** Entries delivered and not yet acknowledged, summed over the job's splits. */
+  readonly pending: number;
+}
+
+/** `GET /jobs/:jobId/metrics`: the job's recent samples (oldest first) and its totals since submit. */
+export interface JobMetrics {
+  readonly jobId: string;
+  /** The sampling interval in ms. */
+  readonly intervalMs: number;
+  /** Samples after `since` (all kept ones, at most the last 10 minutes, without it). */
+  readonly points: readonly JobMetricsPoint[];
+  readonly totals: {
+    readonly requests: number;
+    readonly errors: number;
+    /** Error results by error code (`CS_ERR_...`). */
+    readonly errorsByCode: Readonly<Record<string, number>>;
+  };
 }
 
 export interface JobList {
