@@ -251,6 +251,11 @@ export interface RunningSubtask {
   readonly failure?: string;
   /** Set while the subtask's reads keep failing (the last reason): the JobManager shows the job DEGRADED. */
   readonly readProblem?: string;
+  /**
+   * True once the subtask can serve: its model is loaded and it reads its splits. A job is RUNNING only
+   * when every subtask reports ready (absent: not yet).
+   */
+  readonly ready?: boolean;
 }
 
 export interface HeartbeatRequest {
