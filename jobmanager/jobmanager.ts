@@ -58,6 +58,11 @@ export interface JobManagerOptions {
   readonly topologyCheckTimeoutMs?: number;
   /** Heap limit of that child process, in MB. @default 1024 */
   readonly topologyCheckMemoryMb?: number;
+  /**
+   * Where each job's samples are written as TensorBoard scalars, one run directory per job
+   * (jobmanager/tensorboard-recorder.ts); none when undefined.
+   */
+  readonly tensorboardDir?: string | undefined;
   /** The cluster's name, prefixing its control-plane keys in Redis. @default 'default' */
   readonly cluster?: string;
   /** @default createLogger('jobmanager') */

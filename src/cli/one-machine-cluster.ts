@@ -42,7 +42,7 @@ export interface OneMachineCluster {
  */
 export async function startOneMachineCluster(
   options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir' | 'allowCodeTopologies' | 'modelDirs' | 'cluster'> &
-    Partial<Pick<ProcessOptions, 'token' | 'tokenFile' | 'insecure' | 'tlsCert' | 'tlsKey' | RedisSecurityOptionName>>,
+    Partial<Pick<ProcessOptions, 'token' | 'tokenFile' | 'insecure' | 'tlsCert' | 'tlsKey' | 'tensorboardDir' | RedisSecurityOptionName>>,
   source: TopologySource,
   spec: TopologySpec,
   onNote: (line: string) => void = () => undefined,

@@ -161,6 +161,12 @@ export interface ProcessOptions {
    * @default undefined
    */
   readonly redisPasswordFile: string | undefined;
+  /**
+   * The JobManager writes each job's throughput, latency percentiles, batch size, lag and errors as
+   * TensorBoard scalars here, one run directory per job (`tensorboard --logdir DIR` shows them); off when not set.
+   * @default undefined
+   */
+  readonly tensorboardDir: string | undefined;
 }
 
 export type ProcessOptionName = keyof ProcessOptions;
@@ -351,6 +357,14 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     default: undefined,
     description: 'file holding the Redis password (or set CS_REDIS_PASSWORD; never put it in --redis)',
   },
+  tensorboardDir: {
+    flag: '--tensorboard-dir',
+    valueName: 'DIR',
+    env: 'CS_TENSORBOARD_DIR',
+    kind: 'path',
+    default: undefined,
+    description: 'write every job\'s throughput, latency, batch size, lag and errors as TensorBoard scalars here, one run per job (off unless set)',
+  },
 });
 
 /** The options that say how to reach Redis securely (TLS files, password file); every process and client command takes them. */
@@ -364,7 +378,7 @@ export function defaultText(spec: ProcessOptionSpec): string | undefined {
 export type RedisSecurityOptionName = (typeof REDIS_SECURITY_OPTION_NAMES)[number];
 
 /** The options a JobManager process reads. */
-export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs', 'cluster', ...REDIS_SECURITY_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs', 'cluster', 'tensorboardDir', ...REDIS_SECURITY_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
 export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir', 'token', 'tokenFile', 'caFile', 'allowCodeTopologies', 'modelDirs', ...REDIS_SECURITY_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];

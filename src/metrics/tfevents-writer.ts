@@ -66,11 +66,12 @@ export class TfEventsWriter {
 
   /**
    * Adds one Event: the scalars at `step`, stamped `wallTimeMs` (ms since the epoch, now by default).
-   * Non-finite values are left out (TensorBoard cannot chart them); nothing is added after {@link close}.
+   * Values that are not finite as float32 (NaN, ±Infinity, beyond ±3.4e38) are left out: TensorBoard
+   * cannot chart them. Nothing is added after {@link close}.
    */
   addScalars(step: number, scalars: readonly ScalarValue[], wallTimeMs: number = this.now()): void {
     if (this.closed) return;
-    const finite = scalars.filter((s) => Number.isFinite(s.value));
+    const finite = scalars.filter((s) => Number.isFinite(Math.fround(s.value)));
     if (finite.length === 0) return;
     this.push({ wallTime: wallTimeMs / 1000, step, scalars: finite });
     if (this.bufferedBytes >= this.flushBytes) void this.flush();

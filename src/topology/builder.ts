@@ -27,6 +27,8 @@ export type BatchInput = NonNullable<TopologyInput['batch']>;
 export type ModelInput = TopologyInput['model'];
 /** What `.sink(...)` takes: Redis (the default) or Kafka. */
 export type SinkInput = NonNullable<TopologyInput['sink']>;
+/** What `.tensorboard(...)` takes: `false` (no TensorBoard run for this job), `true`, or `{ run: 'name' }` (the run's directory name). */
+export type TensorBoardInput = NonNullable<TopologyInput['tensorboard']>;
 /** A built-in postprocess: a name, or an object with options (`{ type: 'topN', n: 3 }`). */
 export type PostprocessInput = 'none' | 'softmax' | 'argmax' | 'topN' | { type: 'none' } | { type: 'softmax' } | { type: 'argmax' } | { type: 'topN'; n?: number };
 
@@ -217,6 +219,15 @@ export class ResultStage extends Stage {
   parallelism(parallelism: number): ResultStage {
     return new ResultStage(withSpec(this[STATE], 'parallelism', parallelism));
   }
+
+  /**
+   * The job's TensorBoard run, when the JobManager writes TensorBoard event files (`--tensorboard-dir`):
+   * `false` for none, `{ run: 'name' }` to name the run's directory (default `<name>-<jobId>`).
+   * @example `.tensorboard({ run: 'resnet-prod' })`
+   */
+  tensorboard(tensorboard: TensorBoardInput): ResultStage {
+    return new ResultStage(withSpec(this[STATE], 'tensorboard', tensorboard));
+  }
 }
 
 /** Right after `.infer(...)`: the built-in postprocess may come first, before any result step. */
@@ -230,7 +241,7 @@ export class InferStage extends ResultStage {
   }
 }
 
-/** A complete topology after `.sink(...)`; only `.parallelism(...)` may follow. */
+/** A complete topology after `.sink(...)`; only `.parallelism(...)` and `.tensorboard(...)` may follow. */
 export class FinishedTopology extends Stage {
   /**
    * How many slots (subtasks) run the job.
@@ -238,6 +249,14 @@ export class FinishedTopology extends Stage {
    */
   parallelism(parallelism: number): FinishedTopology {
     return new FinishedTopology(withSpec(this[STATE], 'parallelism', parallelism));
+  }
+
+  /**
+   * The job's TensorBoard run (see {@link ResultStage.tensorboard}).
+   * @example `.tensorboard(false)`
+   */
+  tensorboard(tensorboard: TensorBoardInput): FinishedTopology {
+    return new FinishedTopology(withSpec(this[STATE], 'tensorboard', tensorboard));
   }
 }
 

@@ -174,6 +174,25 @@ const kafkaSink = z.strictObject({
 
 export const sinkSchema = z.discriminatedUnion('type', [redisSink, kafkaSink]);
 
+/** A TensorBoard run name: one directory name (letters, digits, `-`, `_`, `.`), never a path. */
+const TENSORBOARD_RUN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+
+/**
+ * The job's TensorBoard output, when the JobManager writes TensorBoard event files (`--tensorboard-dir`):
+ * `true` (also when absent) writes the run `<name>-<jobId>`, `false` writes none, `{ run: NAME }` writes
+ * the run NAME, so a resubmitted job continues the same curves. A run is a directory right inside the
+ * JobManager's TensorBoard directory: the topology names it, never a path.
+ */
+export const tensorboardSchema = z.union(
+  [
+    z.boolean(),
+    z.strictObject({
+      run: z.string().regex(TENSORBOARD_RUN, 'a TensorBoard run name: letters, digits, "-", "_" and "." only (no "/"), starting with a letter or digit, at most 100'),
+    }),
+  ],
+  { error: 'expected true, false or { run: NAME }' },
+);
+
 export const topologySchema = z.strictObject({
   /** Job name: letters, digits, `-`, `_`, `.`. */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'letters, digits, "-", "_" and "." only, at most 100'),
@@ -185,6 +204,8 @@ export const topologySchema = z.strictObject({
   sink: sinkSchema.default({ type: 'redis', resultTtlMs: 10 * 60 * 1000, replyMaxLen: 10000 }),
   /** Slots (subtasks) that run the job. */
   parallelism: z.number().int().min(1).max(1024).default(1),
+  /** TensorBoard output of this job (see {@link tensorboardSchema}); on when absent. */
+  tensorboard: tensorboardSchema.optional(),
 });
 
 /** A validated topology with defaults filled in. */
@@ -197,3 +218,4 @@ export type BatchSpec = TopologySpec['batch'];
 export type ModelSpec = TopologySpec['model'];
 export type PostprocessSpec = TopologySpec['postprocess'];
 export type SinkSpec = TopologySpec['sink'];
+export type TensorBoardSpec = NonNullable<TopologySpec['tensorboard']>;

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { PROCESS_OPTIONS } from '../../src/config/process-options';
+import { JOBMANAGER_OPTION_NAMES, PROCESS_OPTIONS } from '../../src/config/process-options';
 import { readJobManagerAccess, readToken } from '../../src/config/read-jobmanager-access';
 import { resolveProcessOptions } from '../../src/config/resolve-process-options';
 import { ConfigError } from '../../src/errors';
@@ -16,6 +16,14 @@ describe('resolveProcessOptions', () => {
       { ...opts },
       { port: 9000, redisUrl: 'redis://flag:1', slots: 1, cacheDir: join(tmpdir(), 'cluster-serving'), taskManagerId: undefined },
     );
+  });
+
+  it('reads --tensorboard-dir or CS_TENSORBOARD_DIR as an absolute folder, off when neither is set, on cs jobmanager start and cs start', () => {
+    assert.equal(resolveProcessOptions(['tensorboardDir'], { env: {} }).tensorboardDir, undefined);
+    assert.equal(resolveProcessOptions(['tensorboardDir'], { env: { CS_TENSORBOARD_DIR: 'tb-logs' } }).tensorboardDir, resolve('tb-logs'));
+    assert.equal(resolveProcessOptions(['tensorboardDir'], { values: { tensorboardDir: '/srv/tb' }, env: { CS_TENSORBOARD_DIR: 'other' } }).tensorboardDir, '/srv/tb');
+    assert.equal(PROCESS_OPTIONS.tensorboardDir.flag, '--tensorboard-dir');
+    assert.ok((JOBMANAGER_OPTION_NAMES as readonly string[]).includes('tensorboardDir'));
   });
 
   it('returns a frozen object', () => {

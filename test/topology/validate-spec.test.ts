@@ -68,7 +68,7 @@ test('every problem is listed, not only the first', () => {
     'model.threads: Invalid input: expected int, received number',
     'model.pathh: unknown field (did you mean "path"?)',
     "postprocess.type: Invalid discriminator value. Expected 'none' | 'softmax' | 'argmax' | 'topN'",
-    'extra: unknown field (known fields: name, source, decode, batch, model, postprocess, sink, parallelism)',
+    'extra: unknown field (known fields: name, source, decode, batch, model, postprocess, sink, parallelism, tensorboard)',
   ]);
 });
 
