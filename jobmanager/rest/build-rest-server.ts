@@ -9,6 +9,8 @@ import type { TlsIdentity } from '../read-tls-identity';
 import { registerCheckpointRoutes } from './checkpoints';
 import { installErrorHandler } from './error-handler';
 import { registerJobRoutes } from './jobs';
+import { registerJobMetricsRoutes } from './job-metrics';
+import type { JobMetricsSeries } from '../metrics/job-metrics-series';
 import { registerKServeV2Routes } from './kserve-v2';
 import { registerModelRoutes } from './models';
 import { kserveInferHandler } from './kserve-v2-infer-handler';
@@ -26,6 +28,12 @@ export interface RestAccess {
   readonly mode?: AccessMode;
 }
 
+/** What the API serves about the cluster's live figures. */
+export interface RestObservability {
+  /** The jobs' live figures (`GET /jobs/:jobId/metrics`), fed by the heartbeats. */
+  readonly series?: JobMetricsSeries;
+}
+
 /** Largest accepted request body: a topology file with its source text. */
 export const REST_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 
@@ -37,7 +45,7 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
  * serves the KServe v2 API under /v2 (jobmanager/rest/kserve-v2.ts); the caller closes the gateway.
  * `access` adds the bearer token every route but the health probes requires, and TLS (https).
  */
-export function buildRestServer(control: ControlPlane, logger: Logger, gateway?: InferenceGateway, access: RestAccess = {}): FastifyInstance {
+export function buildRestServer(control: ControlPlane, logger: Logger, gateway?: InferenceGateway, access: RestAccess = {}, observability: RestObservability = {}): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = logger;
   const kserveLogger = logger.child({ component: 'jobmanager.kserve' });
   const infer = gateway ? kserveInferHandler(gateway, kserveLogger, { token: access.token }) : undefined;
@@ -61,7 +69,8 @@ export function buildRestServer(control: ControlPlane, logger: Logger, gateway?:
   registerJobRoutes(app, control);
   registerModelRoutes(app, control);
   registerCheckpointRoutes(app, control);
-  registerTaskManagerRoutes(app, control);
+  registerTaskManagerRoutes(app, control, { ...(observability.series ? { series: observability.series } : {}) });
+  if (observability.series) registerJobMetricsRoutes(app, control, observability.series);
   registerOverviewRoutes(app, control, access.mode ?? (access.token ? 'token' : 'open'));
   if (gateway) registerKServeV2Routes(app, gateway, kserveLogger);
   return app;
