@@ -27,6 +27,8 @@ import { StreamClaims } from './state/stream-claims';
 import { JobHealthReader } from './state/job-health';
 import { JobMetricsSeries } from './metrics/job-metrics-series';
 import { splitLoadReader } from './metrics/split-load';
+import { JobManagerMetrics } from './metrics/jobmanager-metrics';
+import type { HealthReport } from '../src/cluster-api/dto';
 
 /** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
 export interface JobManagerOptions {
@@ -107,6 +109,8 @@ export class JobManager {
    * `subscribe` hears every new sample.
    */
   readonly metricsSeries: JobMetricsSeries;
+  /** The Prometheus figures served at `/metrics`. */
+  readonly metrics: JobManagerMetrics;
 
   constructor(readonly options: JobManagerOptions) {
     this.logger = options.logger ?? createLogger('jobmanager');
@@ -116,6 +120,20 @@ export class JobManager {
       splitLoad: (jobId) => (this.splitLoad ? this.splitLoad(jobId) : Promise.resolve({ lag: 0, pending: 0 })),
       logger: this.logger,
     });
+    this.metrics = new JobManagerMetrics({
+      jobStates: async () => (this.control ? (await this.control.listJobs()).jobs.map((j) => j.state) : []),
+      overview: () => (this.control ? this.control.overview() : Promise.resolve({ cluster: this.cluster, jobs: 0, taskmanagers: 0, slotsTotal: 0, slotsAvailable: 0 })),
+      series: this.metricsSeries,
+    });
+  }
+
+  /** `/readyz`: started, not closing, and connected to Redis (where all state is). */
+  readiness(): HealthReport {
+    const reasons: string[] = [];
+    if (this.accessMode === undefined) reasons.push('starting');
+    if (this.closing) reasons.push('shutting down');
+    if (this.redis && this.redis.status !== 'ready') reasons.push(`Redis not connected (${this.redis.status})`);
+    return { ok: reasons.length === 0, reasons };
   }
 
   /** The REST API's base URL, e.g. `http://127.0.0.1:8081`; available once started. */
@@ -199,7 +217,7 @@ export class JobManager {
       logger: this.logger,
     });
     this.gateway = new InferenceGateway(this.control, { redisUrl: options.redisUrl, cacheDir: validationDir, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
-    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway, { token, tls, mode }, { series: this.metricsSeries });
+    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway, { token, tls, mode }, { series: this.metricsSeries, prometheus: this.metrics, readiness: () => this.readiness() });
     try {
       await this.app.listen({ host: options.host, port: options.port });
     } catch (err) {

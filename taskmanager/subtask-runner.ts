@@ -193,7 +193,7 @@ export class SubtaskRunner {
     await Promise.all([this.source.start(), this.sink.start(), checkpoints.start()]);
     const maxInFlight = Math.max(1, 4 * spec.batch.maxSize * model.concurrency);
     const gate = (this.gate = new CreditGate(maxInFlight));
-    meter.inFlight = () => gate.inFlight;
+    meter.inFlight = () => tracker.unwritten;
     meter.splitLoad = () => redisSource.groupLoad();
     const sink = this.sink;
     const source = this.source;

@@ -45,7 +45,7 @@ export class SubtaskMeter {
   deadLetters = 0;
   /** How long loading the model took (ms); undefined until loaded. */
   modelLoadMs: number | undefined;
-  /** Requests between source and sink right now (set by the runner). */
+  /** Requests read and not yet answered right now (set by the runner; counted when scraped). */
   inFlight: () => number = () => 0;
   /** Lag and pending entries of each split, read from Redis on demand (set by the runner). */
   splitLoad: (() => Promise<readonly { split: string; lag: number | null; pending: number }[]>) | undefined;
@@ -91,6 +91,22 @@ export class SubtaskMeter {
     this.deadLetters += count;
   }
 
+  /** Adds the counts of `other` (a subtask that is gone) to this one's; gauges are left alone. */
+  absorb(other: SubtaskMeter): void {
+    addCounts(this.readBySplit, other.readBySplit);
+    addCounts(this.resultsBySplit, other.resultsBySplit);
+    addCounts(this.errorsByCode, other.errorsByCode);
+    this.results += other.results;
+    addBuckets(this.latencyCounts, other.latencyCounts);
+    this.latencySumMs += other.latencySumMs;
+    addBuckets(this.inferenceCounts, other.inferenceCounts);
+    this.inferenceSumMs += other.inferenceSumMs;
+    addBuckets(this.batchSizeCounts, other.batchSizeCounts);
+    this.batches += other.batches;
+    this.batchedRequests += other.batchedRequests;
+    this.deadLetters += other.deadLetters;
+  }
+
   /** The cumulative figures the heartbeat carries. */
   stats(): SubtaskStats {
     return {
@@ -102,4 +118,12 @@ export class SubtaskMeter {
       batchedRequests: this.batchedRequests,
     };
   }
+}
+
+function addCounts(into: Map<string, number>, from: ReadonlyMap<string, number>): void {
+  for (const [key, n] of from) into.set(key, (into.get(key) ?? 0) + n);
+}
+
+function addBuckets(into: Float64Array, from: Float64Array): void {
+  for (let i = 0; i < into.length; i++) into[i]! += from[i] ?? 0;
 }
