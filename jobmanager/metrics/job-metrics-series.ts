@@ -85,6 +85,8 @@ export class JobMetricsSeries {
   private timer: NodeJS.Timeout | undefined;
   private sampling: Promise<void> | undefined;
   private closed = false;
+  /** Samples failed in a row. */
+  private failures = 0;
 
   constructor(private readonly options: JobMetricsSeriesOptions) {
     this.intervalMs = options.intervalMs ?? 1000;
@@ -151,7 +153,14 @@ export class JobMetricsSeries {
     if (this.timer || this.closed) return;
     const tick = (): void => {
       this.sampling = this.sample()
-        .catch((err: unknown) => this.options.logger?.warn({ component: 'jobmanager.metrics', err }, 'jobmanager.metrics.sample_failed'))
+        .then(
+          () => {
+            if (this.failures > 0) this.options.logger?.info({ component: 'jobmanager.metrics', failures: this.failures }, 'jobmanager.metrics.sample_recovered');
+            this.failures = 0;
+          },
+          // Once per outage at warn (Redis restarting fails every sample until it is back).
+          (err: unknown) => this.options.logger?.[this.failures++ === 0 ? 'warn' : 'debug']({ component: 'jobmanager.metrics', err }, 'jobmanager.metrics.sample_failed'),
+        )
         .finally(() => {
           this.sampling = undefined;
           if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
