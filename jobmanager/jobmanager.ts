@@ -26,6 +26,7 @@ import { TopologyValidator } from './topology-validator';
 import { StreamClaims } from './state/stream-claims';
 import { JobHealthReader } from './state/job-health';
 import { JobMetricsSeries } from './metrics/job-metrics-series';
+import { recordTensorBoard, type TensorBoardOutput } from './record-tensorboard';
 import { splitLoadReader } from './metrics/split-load';
 import { JobManagerMetrics } from './metrics/jobmanager-metrics';
 import type { HealthReport } from '../src/cluster-api/dto';
@@ -107,6 +108,7 @@ export class JobManager {
   private accessMode: AccessMode | undefined;
   private claims: StreamClaims | undefined;
   private splitLoad: ((jobId: string) => Promise<{ lag: number; pending: number }>) | undefined;
+  private tensorboard: TensorBoardOutput | undefined;
   /** The cluster's name (prefix of its control-plane keys). */
   readonly cluster: string;
   /**
@@ -237,6 +239,10 @@ export class JobManager {
     await this.control.reassign();
     await this.control.claimActiveStreams();
     this.scheduleTick();
+    const control = this.control;
+    if (options.tensorboardDir !== undefined) {
+      this.tensorboard = recordTensorBoard({ dir: options.tensorboardDir, series: this.metricsSeries, specOf: (jobId) => control.jobSpec(jobId), logger: this.logger.child({ component: 'jobmanager.tensorboard' }) });
+    }
     this.metricsSeries.start();
     this.accessMode = mode;
     this.logger.info({ component: 'jobmanager', cluster, url: this.address, grpc: this.grpc?.address, redis: redactRedisUrl(options.redisUrl), access: mode, tls: tls !== undefined, modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
@@ -290,6 +296,7 @@ export class JobManager {
     if (this.timer) clearTimeout(this.timer);
     const failures: unknown[] = [];
     await this.metricsSeries.close().catch((err: unknown) => failures.push(err));
+    await this.tensorboard?.close();
     const step = async (fn: () => Promise<unknown>): Promise<void> => {
       try {
         await fn();

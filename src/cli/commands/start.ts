@@ -54,6 +54,7 @@ export function startCommand(output: CliOutput): Command {
       output.out(`REST     ${cluster.jobManagerUrl}`);
       if (cluster.grpcAddress) output.out(`gRPC     ${cluster.grpcAddress} (KServe v2 inference.GRPCInferenceService)`);
       output.out(`cluster  ${options.cluster} (its keys in Redis: ${clusterKeyPrefix(options.cluster)}*)`);
+      if (options.tensorboardDir !== undefined) output.out(`TB       ${describeTensorBoardRun(spec, cluster.jobId, options.tensorboardDir)}`);
       output.out('running; Ctrl-C to stop');
       failure = await Promise.race([shutdown.received.then(() => undefined), watchForFailure(cluster.client, cluster.jobId, options.heartbeatIntervalMs, shutdown.requested, output)]);
     } catch (err) {
@@ -65,6 +66,13 @@ export function startCommand(output: CliOutput): Command {
     if (failure !== undefined) throw failure;
   });
   return start;
+}
+
+/** Where `cs start`'s job writes its TensorBoard scalars (see jobmanager/tensorboard-recorder.ts), as one line. */
+function describeTensorBoardRun(spec: TopologySpec, jobId: string, dir: string): string {
+  if (spec.tensorboard === false) return `${dir}: none for this job (its topology says tensorboard: false)`;
+  const run = typeof spec.tensorboard === 'object' ? spec.tensorboard.run : `${spec.name}-${jobId}`;
+  return `${join(dir, run)} (view with: tensorboard --logdir ${dir})`;
 }
 
 /**
