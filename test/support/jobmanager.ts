@@ -21,6 +21,8 @@ export interface TestJobManagerOptions {
   readonly modelDirs?: readonly string[];
   /** Accept TypeScript topologies. @default false */
   readonly allowCodeTopologies?: boolean;
+  /** Write the jobs' samples as TensorBoard scalars here. @default off */
+  readonly tensorboardDir?: string;
 }
 
 /**
@@ -42,6 +44,7 @@ export function startTestJobManager(options: TestJobManagerOptions): Promise<Job
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 2000,
     modelDirs: options.modelDirs ?? TEST_MODEL_DIRS,
     allowCodeTopologies: options.allowCodeTopologies ?? false,
+    tensorboardDir: options.tensorboardDir,
     logger: createLogger('jobmanager', process.env.CS_TEST_LOG_LEVEL ?? 'silent'),
   });
 }
