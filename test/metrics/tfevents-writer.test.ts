@@ -84,6 +84,22 @@ describe('TfEventsWriter', () => {
   });
 });
 
+describe('lastEventStep', () => {
+  it('finds the last step of a file larger than the tail it reads, and of one cut short mid-record', async () => {
+    const dir = join(root, 'long-run');
+    const writer = new TfEventsWriter({ dir, logger: pino({ level: 'silent' }), flushIntervalMs: 3_600_000 });
+    const tags = Array.from({ length: 12 }, (_, i) => `group/tag_${i}`);
+    for (let step = 0; step < 3000; step++) writer.addScalars(step, tags.map((tag, i) => ({ tag, value: step * i })));
+    await writer.close();
+    const bytes = await readFile(writer.path!);
+    assert.ok(bytes.length > 512 * 1024, `${bytes.length} bytes: more than the 256 KiB tail`);
+    assert.equal(await lastEventStep(dir), 2999);
+    await writeFile(writer.path!, bytes.subarray(0, bytes.length - 7));
+    assert.equal(await lastEventStep(dir), 2998, 'the cut record does not count');
+    assert.equal(await lastEventStep(join(root, 'no-such-run')), undefined);
+  });
+});
+
 describe('TensorBoardRecorder', () => {
   it('names a job\'s default run <jobName>-<jobId>, as one safe directory name', () => {
     assert.equal(defaultRunName('tiny', '0a1b'), 'tiny-0a1b');
