@@ -7,6 +7,7 @@ import type { AccessToken } from '../access-token';
 import type { InferenceGateway } from '../inference-gateway';
 import type { TlsIdentity } from '../read-tls-identity';
 import { registerCheckpointRoutes } from './checkpoints';
+import { registerDashboardRoutes } from './dashboard';
 import { installErrorHandler } from './error-handler';
 import { registerJobRoutes } from './jobs';
 import { registerKServeV2Routes } from './kserve-v2';
@@ -63,6 +64,7 @@ export function buildRestServer(control: ControlPlane, logger: Logger, gateway?:
   registerCheckpointRoutes(app, control);
   registerTaskManagerRoutes(app, control);
   registerOverviewRoutes(app, control, access.mode ?? (access.token ? 'token' : 'open'));
+  registerDashboardRoutes(app);
   if (gateway) registerKServeV2Routes(app, gateway, kserveLogger);
   return app;
 }
