@@ -73,7 +73,7 @@ export function renderFigures(status, metrics) {
   const last = metrics?.points.at(-1);
   const totals = metrics?.totals;
   fillFigures($('job-figures'), [
-    ['throughput', last ? `${formatNumber(last.requestsPerSec)} /s` : '–', { id: 'figure-throughput', 'data-value': last?.requestsPerSec ?? '' }],
+    ['throughput', last ? `${formatNumber(last.requestsPerSec)} /s` : '–', { id: 'figure-throughput', 'data-value': last?.requestsPerSec ?? '', 'data-points': metrics?.points.length ?? 0 }],
     ['p50 latency', last?.latencyP50Ms != null ? `${formatNumber(last.latencyP50Ms)} ms` : '–'],
     ['p99 latency', last?.latencyP99Ms != null ? `${formatNumber(last.latencyP99Ms)} ms` : '–'],
     ['mean batch', formatNumber(last?.meanBatchSize)],

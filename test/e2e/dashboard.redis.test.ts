@@ -53,10 +53,21 @@ function startLoad(queue: InputQueue, inFlight: number): { stop(): Promise<void>
   };
 }
 
+/**
+ * Samples the page charts before its first screenshot: enough for lines, not dots (the JobManager
+ * samples once a second). CS_TEST_DASHBOARD_POINTS raises it for a fuller picture (docs/dashboard.png).
+ */
+const POINTS_BEFORE_SCREENSHOT = Number(process.env.CS_TEST_DASHBOARD_POINTS ?? 8);
+
 /** The figure the page shows for the selected job's newest throughput point (results/s), or NaN. */
 async function shownThroughput(page: Page): Promise<number> {
   const value = await page.locator('#figure-throughput').getAttribute('data-value', { timeout: 1000 }).catch(() => null);
   return value === null || value === '' ? NaN : Number(value);
+}
+
+/** How many metric points the page holds for its charts. */
+async function shownPoints(page: Page): Promise<number> {
+  return Number((await page.locator('#figure-throughput').getAttribute('data-points', { timeout: 1000 }).catch(() => null)) ?? 0);
 }
 
 test('the dashboard shows a running job with live throughput, rescales it and cancels it', async (t) => {
@@ -87,6 +98,11 @@ test('the dashboard shows a running job with live throughput, rescales it and ca
       return r > 0 ? r : undefined;
     }, { maxWaitMs: 60_000, intervalMs: 250, what: 'the page to show a throughput above zero' });
     await waitFor(async () => (await page.locator('#chart-throughput canvas').count()) > 0, { maxWaitMs: 10_000, what: 'the throughput chart drawn' });
+    await waitFor(async () => (await shownPoints(page)) >= POINTS_BEFORE_SCREENSHOT && (await shownThroughput(page)) > 0, {
+      maxWaitMs: 60_000 + POINTS_BEFORE_SCREENSHOT * 2000,
+      intervalMs: 250,
+      what: `${POINTS_BEFORE_SCREENSHOT} samples on the charts, the newest above zero`,
+    });
     const running = join(outDir, 'dashboard-running.png');
     await page.screenshot({ path: running, fullPage: true });
     console.log(`dashboard: ${rate} results/s shown; screenshot ${running}`);
