@@ -56,9 +56,11 @@ module.exports = {
       to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
     },
     {
+      // The dashboard's browser modules import uPlot by the URL the JobManager serves it at
+      // (jobmanager/rest/dashboard.ts), not by a path on disk.
       name: 'no-unresolvable',
       severity: 'error',
-      from: {},
+      from: { pathNot: '^jobmanager/dashboard/' },
       to: { couldNotResolve: true },
     },
   ],

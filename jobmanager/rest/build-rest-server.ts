@@ -7,6 +7,7 @@ import type { AccessToken } from '../access-token';
 import type { InferenceGateway } from '../inference-gateway';
 import type { TlsIdentity } from '../read-tls-identity';
 import { registerCheckpointRoutes } from './checkpoints';
+import { registerDashboardRoutes } from './dashboard';
 import { installErrorHandler } from './error-handler';
 import { registerJobRoutes } from './jobs';
 import { registerJobMetricsRoutes } from './job-metrics';
@@ -88,6 +89,7 @@ export function buildRestServer(control: ControlPlane, logger: Logger, gateway?:
   if (observability.series) registerJobMetricsRoutes(app, control, observability.series);
   if (prometheus) registerObservabilityRoutes(app, control, prometheus, observability.readiness ?? (() => ({ ok: true, reasons: [] })));
   registerOverviewRoutes(app, control, access.mode ?? (access.token ? 'token' : 'open'));
+  registerDashboardRoutes(app);
   if (gateway) registerKServeV2Routes(app, gateway, kserveLogger);
   return app;
 }

@@ -13,6 +13,7 @@ export function jobManagerCommand(output: CliOutput): Command {
       ...processOptionValues(start, JOBMANAGER_OPTION_NAMES),
       onStarted: (jm) => {
         output.out(`JobManager at ${jm.url} (redis ${jm.options.redisUrl.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@')})`);
+        output.out(`dashboard at ${jm.url}/`);
         if (jm.grpcAddress) output.out(`KServe v2 gRPC at ${jm.grpcAddress}`);
         if (jm.options.tensorboardDir !== undefined) output.out(`TensorBoard scalars in ${jm.options.tensorboardDir}, one run per job (view with: tensorboard --logdir ${jm.options.tensorboardDir})`);
         if (jm.access === 'insecure') process.stderr.write(`warning: --insecure: no token on ${jm.options.host}; anyone who reaches this JobManager can submit jobs, cancel them and register TaskManagers\n`);

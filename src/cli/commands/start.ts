@@ -52,6 +52,7 @@ export function startCommand(output: CliOutput): Command {
       output.out(`job      ${cluster.jobId} (${spec.name}, parallelism ${spec.parallelism})`);
       output.out(`requests ${describeRequestTarget(spec, options.redisUrl)}`);
       output.out(`REST     ${cluster.jobManagerUrl}`);
+      output.out(`web      ${cluster.jobManagerUrl}/ (the dashboard)`);
       if (cluster.grpcAddress) output.out(`gRPC     ${cluster.grpcAddress} (KServe v2 inference.GRPCInferenceService)`);
       output.out(`cluster  ${options.cluster} (its keys in Redis: ${clusterKeyPrefix(options.cluster)}*)`);
       if (options.tensorboardDir !== undefined) output.out(`TB       ${describeTensorBoardRun(spec, cluster.jobId, options.tensorboardDir)}`);
