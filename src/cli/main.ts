@@ -13,6 +13,7 @@ import { jobManagerCommand } from './commands/jobmanager';
 import { startCommand } from './commands/start';
 import { taskManagerCommand } from './commands/taskmanager';
 import { formatCliError } from './format-error';
+import { applyLoggingOptions } from './apply-logging-options';
 
 /** The package version, from this package's package.json. */
 function packageVersion(): string {
@@ -47,6 +48,8 @@ export function buildProgram(output: CliOutput = STDOUT): Command {
     .addCommand(predictCommand(output))
     .addCommand(benchCommand(output))
     .addCommand(demoCommand(output));
+  // CS_LOG_LEVEL and CS_LOG_FORMAT (or their flags) are checked before any command runs.
+  program.hook('preAction', (_program, action) => applyLoggingOptions(action));
   configure(program);
   return program;
 }

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { JOBMANAGER_OPTION_NAMES } from '../../config/process-options';
+import { JOBMANAGER_OPTION_NAMES, PROCESS_OPTIONS } from '../../config/process-options';
+import { setProcessLogging } from '../../logging/logger';
 import { redactRedisUrl } from '../../redis/redis-security';
 import { resolveProcessOptions } from '../../config/resolve-process-options';
 import { ClusterServingError } from '../../errors';
@@ -35,15 +36,16 @@ export function demoCommand(output: CliOutput): Command {
     JOBMANAGER_OPTION_NAMES,
   );
   demo.action(async (opts: { requests: string; window: string }) => {
-    // The demo's own lines are the point; the processes' structured logs only on request.
-    process.env.CS_LOG_LEVEL ??= 'warn';
     const requests = Number(opts.requests);
     const window = Number(opts.window);
     if (!Number.isInteger(requests) || requests < 1 || !Number.isInteger(window) || window < 1) {
       throw new ClusterServingError('CS_ERR_CONFIG', '--requests and --window must be positive integers');
     }
     const values = processOptionValues(demo, JOBMANAGER_OPTION_NAMES);
-    const options = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values: { port: '0', ...values } });
+    // The demo's own lines are the point: the processes' logs are at warn unless asked (flag or CS_LOG_LEVEL).
+    const quiet = (process.env[PROCESS_OPTIONS.logLevel.env] ?? '') === '' ? { logLevel: 'warn' } : {};
+    const options = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values: { port: '0', ...quiet, ...values } });
+    setProcessLogging({ level: options.logLevel, format: options.logFormat });
     await ensureModels(defaultModelsDir(), ['tiny', 'cnn']);
     const url = new URL(options.redisUrl);
     let embedded: EmbeddedRedis | undefined;
