@@ -19,6 +19,7 @@ import { readTlsIdentity, type TlsIdentity } from './read-tls-identity';
 import { buildRestServer } from './rest/build-rest-server';
 import type { AccessMode } from './rest/overview';
 import { JobStore } from './state/job-store';
+import { DEFAULT_JOB_RETENTION_MS, JobRetention } from './job-retention';
 import { ModelStore } from './state/model-store';
 import { TaskManagerRegistry } from './state/taskmanager-registry';
 import { SplitProgressReader } from './state/split-progress';
@@ -60,6 +61,8 @@ export interface JobManagerOptions {
   readonly topologyCheckMemoryMb?: number;
   /** The cluster's name, prefixing its control-plane keys in Redis. @default 'default' */
   readonly cluster?: string;
+  /** How long a finished (CANCELED or FAILED) job is kept before it is removed from Redis, in ms (`--job-retention`). @default 3600000 (1 h) */
+  readonly jobRetentionMs?: number;
   /** @default createLogger('jobmanager') */
   readonly logger?: Logger;
 }
@@ -92,6 +95,7 @@ export class JobManager {
   private gateway: InferenceGateway | undefined;
   private grpc: KServeGrpcServer | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private retention: JobRetention | undefined;
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private address: string | undefined;
@@ -181,7 +185,9 @@ export class JobManager {
       progress: new SplitProgressReader(this.redis, cluster),
       models: new ModelStore(options.cacheDir),
       logger: this.logger,
+      jobRetentionMs: options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS,
     });
+    this.retention = new JobRetention(this.control, options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS, this.logger.child({ component: 'jobmanager.jobs' }));
     this.gateway = new InferenceGateway(this.control, { redisUrl: options.redisUrl, cacheDir: validationDir, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
     this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway, { token, tls, mode });
     try {
@@ -198,6 +204,7 @@ export class JobManager {
     await this.control.reassign();
     await this.control.claimActiveStreams();
     this.scheduleTick();
+    this.retention.start();
     this.accessMode = mode;
     this.logger.info({ component: 'jobmanager', cluster, url: this.address, grpc: this.grpc?.address, redis: redactRedisUrl(options.redisUrl), access: mode, tls: tls !== undefined, modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
     if (mode === 'insecure') {
@@ -248,6 +255,7 @@ export class JobManager {
 
   private async doClose(force: boolean): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    await this.retention?.close();
     const failures: unknown[] = [];
     const step = async (fn: () => Promise<unknown>): Promise<void> => {
       try {
