@@ -14,7 +14,7 @@ import { LOG_LEVELS, type LogFormat, type LogLevel } from '../logging/logger';
  * How an option's text becomes a value; each kind validates its own text. `secret` is text never shown
  * back (not even in a ConfigError); `file` a path to an existing file; `switch` a flag without a value
  * (its env var: 1/true/yes/on or 0/false/no/off); `path-list` a repeatable flag or a path-delimited env var;
- * `duration` a number with a unit (`500ms`, `90s`, `15m`, `1h`, `2d`), in ms once parsed; `log-level` and
+ * `duration` a number with a unit (`500ms`, `90s`, `15m`, `1h`, `2d`; a bare number is ms), in ms once parsed; `log-level` and
  * `log-format` the names src/logging/logger.ts accepts.
  */
 export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'duration' | 'log-level' | 'log-format' | 'host' | 'id' | 'path' | 'secret' | 'file' | 'switch' | 'path-list' | 'cluster-name';

@@ -61,7 +61,8 @@ function parseValue(kind: ProcessOptionKind, text: string): Parsed {
     case 'duration-ms':
       return parseInteger(text, 10, 86_400_000, 'a duration in ms');
     case 'duration': {
-      const ms = parseDuration(text);
+      // A bare number is ms: what code passes (and a resolved option handed on, as `cs start` does).
+      const ms = /^\s*\d+\s*$/.test(text) ? Number(text) : parseDuration(text);
       if (ms === undefined) return { ok: false, problem: 'must be a number with a unit: ms, s, m, h or d (e.g. 30s, 15m, 1h)' };
       return ms >= 1000 && ms <= 366 * 86_400_000 ? { ok: true, value: ms } : { ok: false, problem: 'must be from 1s to 366d' };
     }

@@ -82,6 +82,7 @@ describe('logging: CS_LOG_LEVEL / CS_LOG_FORMAT and their flags', () => {
     assert.equal(resolveProcessOptions(['jobRetentionMs'], { env: {} }).jobRetentionMs, 3_600_000);
     assert.equal(resolveProcessOptions(['jobRetentionMs'], { values: { jobRetentionMs: '90s' }, env: {} }).jobRetentionMs, 90_000);
     assert.equal(resolveProcessOptions(['jobRetentionMs'], { env: { CS_JOB_RETENTION: '1.5m' } }).jobRetentionMs, 90_000);
+    assert.equal(resolveProcessOptions(['jobRetentionMs'], { values: { jobRetentionMs: 5000 }, env: {} }).jobRetentionMs, 5000, 'a number from code is ms');
     for (const bad of ['10', '1 hour', '1y', '500ms', '-1h']) {
       assert.throws(() => resolveProcessOptions(['jobRetentionMs'], { values: { jobRetentionMs: bad }, env: {} }), ConfigError, bad);
     }
