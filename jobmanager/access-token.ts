@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { ClusterServingError } from '../src/errors';
 
 /** The paths anyone may call even when a token is required: Triton- and Kubernetes-style probes. */
-const OPEN_HTTP_PATHS: ReadonlySet<string> = new Set(['/v2/health/live', '/v2/health/ready']);
+const OPEN_HTTP_PATHS: ReadonlySet<string> = new Set(['/v2/health/live', '/v2/health/ready', '/healthz', '/readyz']);
 
 /** The KServe gRPC methods anyone may call: the probes' equivalents. */
 const OPEN_GRPC_METHODS: ReadonlySet<string> = new Set(['ServerLive', 'ServerReady']);

@@ -532,7 +532,7 @@ export class ControlPlane {
       const subtasks = jobs
         .filter((j) => isActive(j.state))
         .flatMap((j) => j.subtasks.filter((s) => s.taskManagerId === tm.id).map((s) => ({ jobId: j.id, subtaskIndex: s.index })));
-      return { id: tm.id, host: tm.host, slots: tm.slots, freeSlots: Math.max(0, tm.slots - subtasks.length), lastHeartbeat: tm.lastHeartbeat, subtasks };
+      return { id: tm.id, host: tm.host, slots: tm.slots, freeSlots: Math.max(0, tm.slots - subtasks.length), lastHeartbeat: tm.lastHeartbeat, subtasks, ...(tm.metricsUrl !== undefined ? { metricsUrl: tm.metricsUrl } : {}) };
     });
     return { taskmanagers };
   }

@@ -26,6 +26,10 @@ import { SplitProgressReader } from './state/split-progress';
 import { TopologyValidator } from './topology-validator';
 import { StreamClaims } from './state/stream-claims';
 import { JobHealthReader } from './state/job-health';
+import { JobMetricsSeries } from './metrics/job-metrics-series';
+import { splitLoadReader } from './metrics/split-load';
+import { JobManagerMetrics } from './metrics/jobmanager-metrics';
+import type { HealthReport } from '../src/cluster-api/dto';
 
 /** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
 export interface JobManagerOptions {
@@ -101,12 +105,39 @@ export class JobManager {
   private address: string | undefined;
   private accessMode: AccessMode | undefined;
   private claims: StreamClaims | undefined;
+  private splitLoad: ((jobId: string) => Promise<{ lag: number; pending: number }>) | undefined;
   /** The cluster's name (prefix of its control-plane keys). */
   readonly cluster: string;
+  /**
+   * The jobs' live figures, one sample per job and second while started (`GET /jobs/:jobId/metrics`);
+   * `subscribe` hears every new sample.
+   */
+  readonly metricsSeries: JobMetricsSeries;
+  /** The Prometheus figures served at `/metrics`. */
+  readonly metrics: JobManagerMetrics;
 
   constructor(readonly options: JobManagerOptions) {
     this.logger = options.logger ?? createLogger('jobmanager');
     this.cluster = options.cluster ?? DEFAULT_CLUSTER;
+    this.metricsSeries = new JobMetricsSeries({
+      jobs: async () => (this.control ? (await this.control.listJobs()).jobs : []),
+      splitLoad: (jobId) => (this.splitLoad ? this.splitLoad(jobId) : Promise.resolve({ lag: 0, pending: 0 })),
+      logger: this.logger,
+    });
+    this.metrics = new JobManagerMetrics({
+      jobStates: async () => (this.control ? (await this.control.listJobs()).jobs.map((j) => j.state) : []),
+      overview: () => (this.control ? this.control.overview() : Promise.resolve({ cluster: this.cluster, jobs: 0, taskmanagers: 0, slotsTotal: 0, slotsAvailable: 0 })),
+      series: this.metricsSeries,
+    });
+  }
+
+  /** `/readyz`: started, not closing, and connected to Redis (where all state is). */
+  readiness(): HealthReport {
+    const reasons: string[] = [];
+    if (this.accessMode === undefined) reasons.push('starting');
+    if (this.closing) reasons.push('shutting down');
+    if (this.redis && this.redis.status !== 'ready') reasons.push(`Redis not connected (${this.redis.status})`);
+    return { ok: reasons.length === 0, reasons };
   }
 
   /** The REST API's base URL, e.g. `http://127.0.0.1:8081`; available once started. */
@@ -172,24 +203,27 @@ export class JobManager {
       ...(options.topologyCheckMemoryMb !== undefined ? { maxMemoryMb: options.topologyCheckMemoryMb } : {}),
     });
     const modelDirs = new ModelDirectories(options.modelDirs ?? []);
+    const jobs = new JobStore(this.redis, cluster);
+    const progress = new SplitProgressReader(this.redis, cluster);
+    this.splitLoad = splitLoadReader(jobs, progress);
     this.control = new ControlPlane({
       cluster,
       claims,
       health: new JobHealthReader(this.redis, cluster),
-      jobs: new JobStore(this.redis, cluster),
+      jobs,
       taskManagers: new TaskManagerRegistry(this.redis, cluster),
       validate: (source, opts) => validator.validate(source, opts),
       modelDirs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
-      progress: new SplitProgressReader(this.redis, cluster),
+      progress,
       models: new ModelStore(options.cacheDir),
       logger: this.logger,
       jobRetentionMs: options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS,
     });
     this.retention = new JobRetention(this.control, options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS, this.logger.child({ component: 'jobmanager.jobs' }));
     this.gateway = new InferenceGateway(this.control, { redisUrl: options.redisUrl, cacheDir: validationDir, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
-    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway, { token, tls, mode });
+    this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway, { token, tls, mode }, { series: this.metricsSeries, prometheus: this.metrics, readiness: () => this.readiness() });
     try {
       await this.app.listen({ host: options.host, port: options.port });
     } catch (err) {
@@ -205,6 +239,7 @@ export class JobManager {
     await this.control.claimActiveStreams();
     this.scheduleTick();
     this.retention.start();
+    this.metricsSeries.start();
     this.accessMode = mode;
     this.logger.info({ component: 'jobmanager', cluster, url: this.address, grpc: this.grpc?.address, redis: redactRedisUrl(options.redisUrl), access: mode, tls: tls !== undefined, modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
     if (mode === 'insecure') {
@@ -257,6 +292,7 @@ export class JobManager {
     if (this.timer) clearTimeout(this.timer);
     await this.retention?.close();
     const failures: unknown[] = [];
+    await this.metricsSeries.close().catch((err: unknown) => failures.push(err));
     const step = async (fn: () => Promise<unknown>): Promise<void> => {
       try {
         await fn();

@@ -5,6 +5,7 @@ import type { Logger } from '../src/logging/logger';
 import { codeTopologyRefused, isCodeTopology } from '../src/topology/code-topology-permission';
 import { loadTopologySource } from '../src/topology/load-topology';
 import type { Topology } from '../src/topology/topology';
+import { SubtaskMeter } from '../src/metrics/subtask-meter';
 import { SubtaskRunner, type SubtaskRunnerOptions } from './subtask-runner';
 
 /** The lifecycle a slot needs from a subtask (what {@link SubtaskRunner} offers). */
@@ -13,6 +14,14 @@ export interface SubtaskHandle {
   close(options?: { force?: boolean }): Promise<void>;
   /** Set while the subtask's reads keep failing: reported with the heartbeat (the job shows DEGRADED). */
   readonly readProblem?: string | undefined;
+  /** What the subtask has done: its stats go with the heartbeat. */
+  readonly meter?: SubtaskMeter;
+}
+
+/** Hears of each subtask's meter: tracked once its runner is made, retired once it is closed (Prometheus keeps its counts). */
+export interface SubtaskMeters {
+  track(meter: SubtaskMeter): void;
+  retire(meter: SubtaskMeter): void;
 }
 
 /** What a {@link SlotTable} needs. */
@@ -36,6 +45,8 @@ export interface SlotTableOptions {
   readonly logger: Logger;
   /** @default (o) => new SubtaskRunner(o) */
   readonly createRunner?: (options: SubtaskRunnerOptions) => SubtaskHandle;
+  /** The TaskManager's metrics. @default none */
+  readonly meters?: SubtaskMeters;
 }
 
 interface Slot {
@@ -44,6 +55,8 @@ interface Slot {
   state: 'starting' | 'running' | 'failed';
   failure?: string;
   runner?: SubtaskHandle;
+  /** Counts what the runner does (made with it). */
+  meter?: SubtaskMeter;
   removed: boolean;
   /** Settles when start() has finished, however it ended. */
   started: Promise<void>;
@@ -98,11 +111,13 @@ export class SlotTable {
   running(): RunningSubtask[] {
     const running: RunningSubtask[] = [...this.slots.values()].map((s) => {
       const readProblem = s.runner?.readProblem ?? this.startProblems.get(s.key)?.problem;
+      const meter = s.runner ? (s.runner.meter ?? s.meter) : undefined;
       return {
         jobId: s.assignment.jobId,
         subtaskIndex: s.assignment.subtaskIndex,
         ...(s.failure !== undefined ? { failure: s.failure } : {}),
         ...(readProblem !== undefined ? { readProblem } : {}),
+        ...(meter ? { stats: meter.stats() } : {}),
       };
     });
     for (const [key, p] of this.startProblems) {
@@ -150,7 +165,10 @@ export class SlotTable {
     try {
       const topology = await this.withModel(slot.assignment, await this.topologyOf(jobId));
       if (slot.removed) return;
+      const meter = (slot.meter = new SubtaskMeter({ job: jobName, jobId, subtaskIndex }));
+      this.options.meters?.track(meter);
       const runner = this.createRunner({
+        meter,
         cluster: slot.assignment.cluster,
         jobId,
         subtaskIndex,
@@ -182,6 +200,7 @@ export class SlotTable {
         log.warn({ reason: error.message, code: error.code }, 'taskmanager.slot.retry');
         this.startProblems.set(slot.key, { jobId, subtaskIndex, problem: `cannot start: ${error.message}`.slice(0, 1000) });
         await this.closeQuietly(slot, true, log);
+        this.retireMeter(slot);
         slot.state = 'failed'; // nothing left to close
         if (!slot.removed) {
           slot.removed = true;
@@ -215,15 +234,24 @@ export class SlotTable {
     const done = (async () => {
       await previous;
       await slot.started;
-      if (slot.state === 'failed') return; // already closed when it failed
-      await this.closeQuietly(slot, force, log);
-      log.info('taskmanager.slot.released');
+      try {
+        if (slot.state === 'failed') return; // already closed when it failed
+        await this.closeQuietly(slot, force, log);
+        log.info('taskmanager.slot.released');
+      } finally {
+        this.retireMeter(slot);
+      }
     })();
     this.closing.set(slot.key, done);
     void done.finally(() => {
       if (this.closing.get(slot.key) === done) this.closing.delete(slot.key);
     });
     this.forgetTopologyIfUnused(jobId);
+  }
+
+  /** The subtask's counts stay with the TaskManager's metrics once it is gone. */
+  private retireMeter(slot: Slot): void {
+    if (slot.meter) this.options.meters?.retire(slot.meter);
   }
 
   private topologyOf(jobId: string): Promise<Topology> {

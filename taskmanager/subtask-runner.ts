@@ -29,6 +29,7 @@ import { isFenced } from '../connectors/redis/subtask-fence';
 import { CreditGate } from './credit-gate';
 import { CheckpointRecorder } from './checkpoint-recorder';
 import { JobEventRecorder } from './job-event-recorder';
+import { SubtaskMeter } from '../src/metrics/subtask-meter';
 
 export interface SubtaskRunnerOptions {
   /** The cluster the job belongs to: checkpoints and events are recorded under it. @default 'default' */
@@ -69,6 +70,8 @@ export interface SubtaskRunnerOptions {
    * entries are claimed at once. Only used with an `epoch`.
    */
   readonly takeOver?: (consumer: string) => boolean;
+  /** Counts what the subtask does (heartbeat stats, Prometheus). @default a new one */
+  readonly meter?: SubtaskMeter;
 }
 
 /** Results written to the sink in one script call at most. */
@@ -130,6 +133,8 @@ export class SubtaskRunner {
   images = 0;
   decodeMs = 0;
   private imageBuffers: ImageBufferPool | undefined;
+  /** What this subtask has done since it started: sent with the heartbeats, scraped by Prometheus. */
+  readonly meter: SubtaskMeter;
 
   /** Requests whose decoded images are still held (between decode and their result reaching the sink). */
   get imageRequestsHeld(): number {
@@ -138,6 +143,7 @@ export class SubtaskRunner {
 
   constructor(readonly options: SubtaskRunnerOptions) {
     this.log = options.logger.child({ component: 'taskmanager.subtask', jobId: options.jobId, subtask: options.subtaskIndex });
+    this.meter = options.meter ?? new SubtaskMeter({ job: options.topology.spec.name, jobId: options.jobId, subtaskIndex: options.subtaskIndex });
   }
 
   async start(): Promise<void> {
@@ -149,7 +155,10 @@ export class SubtaskRunner {
     const stream = spec.source.stream ?? spec.name;
     const { jobId, subtaskIndex, consumerName, claimIntervalMs, claimMinIdleMs, epoch } = this.options;
     const fence = epoch !== undefined ? { cluster: this.options.cluster ?? DEFAULT_CLUSTER, jobId, subtaskIndex, epoch } : undefined;
+    const meter = this.meter;
+    const loadStartedAt = performance.now();
     const model = (this.model = await (this.options.runtime ?? sharedOnnxModels).load(spec.model));
+    meter.modelLoadMs = performance.now() - loadStartedAt;
     const checkpoints = (this.checkpoints = new CheckpointRecorder({ redisUrl: this.options.redisUrl, cluster: this.options.cluster ?? DEFAULT_CLUSTER, jobId, subtaskIndex, taskManagerId: this.options.taskManagerId ?? consumerName, intervalMs: this.options.checkpointIntervalMs, logger: this.log }));
     const tracker = checkpoints.tracker;
     this.poison = new PoisonPolicy({ maxDeliveries: spec.source.maxDeliveries, deadLetterStream: deadLetterKey(stream) });
@@ -158,7 +167,7 @@ export class SubtaskRunner {
     const cluster = this.options.cluster ?? DEFAULT_CLUSTER;
     const taskManagerId = this.options.taskManagerId ?? consumerName;
     const events = (this.events = new JobEventRecorder({ redisUrl: this.options.redisUrl, cluster, jobId, logger: this.log }));
-    this.source = new RedisStreamSource({
+    const redisSource = (this.source = new RedisStreamSource({
       url: spec.source.address ?? this.options.redisUrl,
       splits: this.options.splits,
       consumer: consumerName,
@@ -171,7 +180,7 @@ export class SubtaskRunner {
       },
       ...(bigdl ? {} : { payloadAlignment: firstTensorOffset }),
       ...(fence ? { fence, ...(this.options.takeOver ? { takeOver: this.options.takeOver } : {}) } : {}),
-    });
+    }));
     this.sink = new RedisResultSink({
       url: spec.sink.address ?? this.options.redisUrl,
       stream,
@@ -184,6 +193,8 @@ export class SubtaskRunner {
     await Promise.all([this.source.start(), this.sink.start(), checkpoints.start()]);
     const maxInFlight = Math.max(1, 4 * spec.batch.maxSize * model.concurrency);
     const gate = (this.gate = new CreditGate(maxInFlight));
+    meter.inFlight = () => tracker.unwritten;
+    meter.splitLoad = () => redisSource.groupLoad();
     const sink = this.sink;
     const source = this.source;
 
@@ -211,7 +222,7 @@ export class SubtaskRunner {
     const inferred = decoded.pipe(
       filter((x): x is InferenceRequest => x.kind === 'request'),
       batchWindow({ maxSize: spec.batch.maxSize, maxDelayMs: spec.batch.maxDelayMs, key: shapeKey, rows: requestRows, idle: () => load.idle }),
-      infer(model, { maxSize: spec.batch.maxSize, load, normalize, onRun: (rows, ms) => { this.runs++; this.rows += rows; this.runMs += ms; } }),
+      infer(model, { maxSize: spec.batch.maxSize, load, normalize, onRun: (rows, ms) => { this.runs++; this.rows += rows; this.runMs += ms; meter.batch(rows, ms); } }),
       mergeMap((results) => from(results)),
       postprocess(spec.postprocess),
       chain(resultSteps.map((step) => onOkResults(applyUserStep(step)))),
@@ -227,8 +238,11 @@ export class SubtaskRunner {
             const ordinary = dead ? results.filter((r) => r.deadLetter === undefined) : results;
             await Promise.all([sink.write(ordinary), dead ? sink.park(dead.map((r) => this.undecodableEntry(r))) : undefined]);
             this.written += ordinary.length;
+            const now = Date.now();
+            for (const r of results) meter.result(r.ref.split, r.ref.entryId, r.error?.code, now);
             if (dead) {
               this.unusable += dead.length;
+              meter.parked(dead.length);
               // One line per chunk: a writer sending garbage must not flood the log.
               const first = dead[0]!;
               this.log.warn({ count: dead.length, split: first.ref.split, entryId: first.ref.entryId, uri: first.uri, reason: first.deadLetter!.reason }, 'taskmanager.source.unusable_parked');
@@ -286,6 +300,7 @@ export class SubtaskRunner {
       const poison: PoisonEntry[] = [];
       const unusable: PoisonEntry[] = [];
       for (const entry of batch) {
+        this.meter.read(entry.split);
         this.checkpoints!.tracker.read(entry.split, entry.entryId);
         const problem = unusableEntryReason(entry, this.protocol);
         if (problem) {
@@ -337,6 +352,9 @@ export class SubtaskRunner {
       () => {
         if (kind === 'poison') this.parked += items.length;
         else this.unusable += items.length;
+        const now = Date.now();
+        for (const { entry, verdict } of items) this.meter.result(entry.split, entry.entryId, verdict.error.code, now);
+        this.meter.parked(items.length);
         this.checkpoints!.written(items.map((p) => p.entry));
         if (kind === 'poison') {
           for (const { entry, verdict } of items) this.log.warn({ split: entry.split, entryId: entry.entryId, uri: entry.uri, deliveries: verdict.deliveries }, 'taskmanager.source.poison_parked');

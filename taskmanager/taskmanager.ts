@@ -11,6 +11,9 @@ import type { BackoffOptions } from '../src/retry/backoff';
 import { registerWithJobManager } from './registration';
 import { SlotTable, type SubtaskHandle } from './slot-table';
 import type { SubtaskRunnerOptions } from './subtask-runner';
+import { MetricsServer } from './metrics-server';
+import { taskManagerReadiness } from './readiness';
+import { TaskManagerMetrics } from './taskmanager-metrics';
 
 /** What a TaskManager needs (see src/config/process-options.ts for units and defaults). */
 export interface TaskManagerOptions {
@@ -35,6 +38,10 @@ export interface TaskManagerOptions {
   readonly modelDirs?: readonly string[];
   /** Reported to the JobManager. @default os.hostname() */
   readonly host?: string;
+  /** Port of the metrics server (`/metrics`, `/healthz`, `/readyz`); 0: a free one. @default 0 */
+  readonly metricsPort?: number | undefined;
+  /** Address the metrics server listens on. @default '127.0.0.1' */
+  readonly metricsHost?: string | undefined;
   /** @default createLogger('taskmanager') */
   readonly logger?: Logger;
   /** @default DEFAULT_REGISTRATION_BACKOFF */
@@ -74,6 +81,12 @@ export class TaskManager {
   private readonly slots: SlotTable;
   private readonly abort = new AbortController();
   private heartbeat: Heartbeat | undefined;
+  /** The Prometheus figures of this TaskManager's subtasks. */
+  readonly metrics: TaskManagerMetrics;
+  private readonly metricsServer: MetricsServer;
+  private metricsAddress: string | undefined;
+  /** Whether the JobManager knows this TaskManager (registered, and no heartbeat answered otherwise since). */
+  private registered = false;
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /**
@@ -87,6 +100,14 @@ export class TaskManager {
     this.id = options.taskManagerId ?? generateTaskManagerId();
     this.logger = (options.logger ?? createLogger('taskmanager')).child({ taskManagerId: this.id });
     this.client = new JobManagerClient(options.jobmanagerUrl, { token: options.token, ca: options.ca });
+    this.metrics = new TaskManagerMetrics(this.id, options.slots);
+    this.metricsServer = new MetricsServer({
+      host: options.metricsHost ?? '127.0.0.1',
+      port: options.metricsPort ?? 0,
+      metrics: async () => ({ text: await this.metrics.metrics(), contentType: this.metrics.contentType }),
+      readiness: () => this.readiness(),
+      logger: this.logger.child({ component: 'taskmanager.metrics' }),
+    });
     const models = new ModelCache({ cacheDir: options.cacheDir, modelDirs: options.modelDirs ?? [], download: (sha256) => this.client.modelByHash(sha256), logger: this.logger });
     this.slots = new SlotTable({
       taskManagerId: this.id,
@@ -97,8 +118,19 @@ export class TaskManager {
       fetchTopology: (jobId) => this.client.jobTopology(jobId),
       resolveModel: (assignment, path) => models.resolve(assignment.jobId, path, assignment.modelSha256),
       logger: this.logger,
+      meters: this.metrics,
       ...(options.createRunner ? { createRunner: options.createRunner } : {}),
     });
+  }
+
+  /** Where this TaskManager serves `/metrics` (e.g. `http://127.0.0.1:41234/metrics`); available once started. */
+  get metricsUrl(): string | undefined {
+    return this.metricsAddress;
+  }
+
+  /** `/readyz`: registered, and every subtask assigned here ready. */
+  readiness(): ReturnType<typeof taskManagerReadiness> {
+    return taskManagerReadiness(this.registered && !this.closing, this.slots.running());
   }
 
   /** Registers and starts heartbeating; resolves once registered. */
@@ -111,7 +143,7 @@ export class TaskManager {
   private async register(): Promise<RegisterTaskManagerResponse> {
     const response = await registerWithJobManager(
       this.client,
-      { id: this.id, host: this.options.host ?? hostname(), slots: this.options.slots },
+      { id: this.id, host: this.options.host ?? hostname(), slots: this.options.slots, ...(this.metricsAddress !== undefined ? { metricsUrl: this.metricsAddress } : {}) },
       {
         signal: this.abort.signal,
         logger: this.logger.child({ component: 'taskmanager.registration' }),
@@ -120,6 +152,7 @@ export class TaskManager {
     );
     if (this.cluster !== undefined && this.cluster !== response.cluster) this.logger.warn({ component: 'taskmanager', from: this.cluster, to: response.cluster }, 'taskmanager.cluster.changed');
     this.cluster = response.cluster;
+    this.registered = true;
     return response;
   }
 
@@ -129,6 +162,11 @@ export class TaskManager {
       await prepareTopologyLoader();
       this.logger.warn({ component: 'taskmanager', note: 'whoever can submit jobs can run TypeScript code in this process' }, 'taskmanager.code_topologies.allowed');
     }
+    // Serving before registering: /healthz answers (and /readyz says why not) while the JobManager is awaited.
+    const port = await this.metricsServer.start();
+    const host = this.options.metricsHost ?? '127.0.0.1';
+    const shown = host === '0.0.0.0' || host === '::' ? (this.options.host ?? hostname()) : host;
+    this.metricsAddress = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/metrics`;
     const { heartbeatIntervalMs } = await this.register();
     if (this.closing) return;
     this.heartbeat = new Heartbeat({
@@ -138,12 +176,13 @@ export class TaskManager {
       running: () => this.slots.running(),
       onAssignments: (assignments) => this.slots.apply(this.ownCluster(assignments)),
       onUnknown: async () => {
+        this.registered = false;
         await this.register();
       },
       logger: this.logger.child({ component: 'taskmanager.heartbeat' }),
     });
     this.heartbeat.start();
-    this.logger.info({ component: 'taskmanager', jobmanager: this.client.baseUrl, slots: this.options.slots }, 'taskmanager.started');
+    this.logger.info({ component: 'taskmanager', jobmanager: this.client.baseUrl, slots: this.options.slots, metrics: this.metricsAddress }, 'taskmanager.started');
   }
 
   /** The assignments of the cluster this TaskManager registered with (any other is dropped, loudly). */
@@ -186,6 +225,7 @@ export class TaskManager {
         log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'taskmanager.deregistration.failed');
       }
     }
+    await this.metricsServer.close().catch((err: unknown) => log.warn({ err }, 'taskmanager.close.metrics.failed'));
     log.info('taskmanager.closed');
   }
 }

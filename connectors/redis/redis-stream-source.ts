@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { readGroupLoad, type GroupLoad } from '../../src/redis/read-group-load';
 import { createRedis } from '../../src/redis/create-redis';
 import type { Source, SourceEntry } from '../../src/connector/source';
 import { CONSUMER_GROUP, fencesKey } from '../../src/cluster-api/keys';
@@ -124,6 +125,11 @@ export class RedisStreamSource implements Source {
       for (const split of this.options.splits) await this.createGroup(split);
       this.nextClaimAt = this.options.takeOver ? 0 : Date.now() + this.claimIntervalMs;
     })());
+  }
+
+  /** Lag and pending entries of each split's consumer group (XINFO GROUPS), for the TaskManager's metrics. */
+  groupLoad(): Promise<GroupLoad[]> {
+    return readGroupLoad(this.redis, this.options.splits, this.group);
   }
 
   /** XGROUP CREATE … MKSTREAM; true when it created the group, false when it was there (BUSYGROUP). */

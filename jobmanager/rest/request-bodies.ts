@@ -26,6 +26,19 @@ const registerTaskManager = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/),
   host: z.string().min(1).max(255),
   slots: z.number().int().min(1).max(1024),
+  metricsUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+});
+
+const count = z.number().nonnegative().finite();
+
+/** RunningSubtask.stats; the histogram's length is checked where it is used (JobMetricsSeries). */
+const subtaskStats = z.strictObject({
+  since: z.number().nonnegative().finite(),
+  results: count,
+  errorsByCode: z.record(z.string().max(100), count),
+  latencyCounts: z.array(count).max(100),
+  batches: count,
+  batchedRequests: count,
 });
 
 const heartbeat = z.strictObject({
@@ -35,6 +48,7 @@ const heartbeat = z.strictObject({
       subtaskIndex: z.number().int().min(0),
       failure: z.string().optional(),
       readProblem: z.string().max(4000).optional(),
+      stats: subtaskStats.optional(),
     }),
   ),
 });

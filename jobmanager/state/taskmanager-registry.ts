@@ -13,6 +13,8 @@ export interface TaskManagerRecord {
   readonly lastHeartbeat: number;
   /** What it reported running in its last heartbeat. */
   readonly running: readonly RunningSubtask[];
+  /** Where it serves its Prometheus figures, as it said at registration. */
+  readonly metricsUrl?: string;
 }
 
 function parse(text: string | null | undefined): TaskManagerRecord | undefined {
@@ -42,16 +44,16 @@ export class TaskManagerRegistry {
 
   /** Adds or replaces a TaskManager; registering counts as a heartbeat. */
   async register(request: RegisterTaskManagerRequest, now: number): Promise<TaskManagerRecord> {
-    const record: TaskManagerRecord = { id: request.id, host: request.host, slots: request.slots, registeredAt: now, lastHeartbeat: now, running: [] };
+    const record: TaskManagerRecord = { id: request.id, host: request.host, slots: request.slots, registeredAt: now, lastHeartbeat: now, running: [], ...(request.metricsUrl !== undefined ? { metricsUrl: request.metricsUrl } : {}) };
     await this.redis.hset(this.key, request.id, JSON.stringify(record));
     return record;
   }
 
-  /** Records a heartbeat; answers undefined when the TaskManager is not registered. */
+  /** Records a heartbeat (without the subtasks' stats, which only the live figures need); answers undefined when the TaskManager is not registered. */
   async heartbeat(id: string, running: readonly RunningSubtask[], now: number): Promise<TaskManagerRecord | undefined> {
     const current = parse(await this.redis.hget(this.key, id));
     if (!current) return undefined;
-    const record: TaskManagerRecord = { ...current, lastHeartbeat: now, running };
+    const record: TaskManagerRecord = { ...current, lastHeartbeat: now, running: running.map(({ stats: _stats, ...rest }) => rest) };
     await this.redis.hset(this.key, id, JSON.stringify(record));
     return record;
   }

@@ -20,8 +20,11 @@
  *   DELETE /taskmanagers/:tmId            → 204 (graceful deregistration)
  *   GET    /taskmanagers                  → TaskManagerList
  *   GET    /overview                      → { jobs, taskmanagers, slotsTotal, slotsAvailable, access }
- * Errors: HTTP 4xx/5xx with ErrorBody. With a token configured, every path but /v2/health/live and
- * /v2/health/ready needs `Authorization: Bearer <token>` (401 CS_ERR_UNAUTHENTICATED otherwise).
+ *   GET    /metrics                       Prometheus text format (the JobManager's own figures)
+ *   GET    /prometheus/targets            → PrometheusTargetGroup[] (HTTP service discovery of the TaskManagers' /metrics)
+ *   GET    /healthz, /readyz              → 200 / 503 with HealthReport (open, like /v2/health/*)
+ * Errors: HTTP 4xx/5xx with ErrorBody. With a token configured, every path but /v2/health/live,
+ * /v2/health/ready, /healthz and /readyz needs `Authorization: Bearer <token>` (401 CS_ERR_UNAUTHENTICATED otherwise).
  */
 
 /** The topology file as submitted: the JobManager keeps it and ships it to the TaskManagers. */
@@ -222,6 +225,8 @@ export interface RegisterTaskManagerRequest {
   readonly id: string;
   readonly host: string;
   readonly slots: number;
+  /** Where the TaskManager serves its Prometheus figures, e.g. `http://10.0.0.5:41234/metrics`; absent: none. */
+  readonly metricsUrl?: string;
 }
 
 export interface RegisterTaskManagerResponse {
@@ -264,6 +269,31 @@ export interface RunningSubtask {
    * when every subtask reports ready (absent: not yet).
    */
   readonly ready?: boolean;
+  /** What the subtask has done since it started (cumulative): the JobManager turns these into JobMetrics. */
+  readonly stats?: SubtaskStats;
+}
+
+/**
+ * A subtask's cumulative figures since `since`, sent with every heartbeat. The JobManager takes the
+ * difference between consecutive heartbeats; a new `since` or a counter that went down means the subtask
+ * started again (e.g. it moved to another TaskManager and back), and its counters count from zero.
+ */
+export interface SubtaskStats {
+  /** ms since epoch: when the subtask started counting. */
+  readonly since: number;
+  /** Results written (error results included). */
+  readonly results: number;
+  /** Error results by error code (`CS_ERR_...`). */
+  readonly errorsByCode: Readonly<Record<string, number>>;
+  /**
+   * End-to-end latency (request written to the stream → result written) as a histogram: the number of
+   * results per bucket (not cumulative), one count per bound of `LATENCY_BUCKETS_MS`
+   * (src/metrics/buckets.ts, ms, upper bound inclusive) and a last one for everything slower.
+   */
+  readonly latencyCounts: readonly number[];
+  /** Inference batches run and the requests they held. */
+  readonly batches: number;
+  readonly batchedRequests: number;
 }
 
 export interface HeartbeatRequest {
@@ -285,6 +315,23 @@ export interface TaskManagerInfo {
   /** ms since epoch */
   readonly lastHeartbeat: number;
   readonly subtasks: readonly { jobId: string; subtaskIndex: number }[];
+  /** Where the TaskManager serves its Prometheus figures; absent when it said none. */
+  readonly metricsUrl?: string;
+}
+
+/** One group of Prometheus HTTP service discovery (`http_sd_configs`): the TaskManagers' metrics endpoints. */
+export interface PrometheusTargetGroup {
+  /** `host:port` of each endpoint. */
+  readonly targets: readonly string[];
+  /** `__metrics_path__` and `__scheme__` of the group, and `taskmanager` (its id). */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** `/healthz` and `/readyz` of the JobManager and TaskManagers: 200 when `ok`, else 503 with the reasons. */
+export interface HealthReport {
+  readonly ok: boolean;
+  /** Why not ready (empty when ok). */
+  readonly reasons: readonly string[];
 }
 
 export interface TaskManagerList {

@@ -4,6 +4,7 @@ import type {
   HeartbeatResponse,
   JobCheckpoints,
   JobList,
+  JobMetrics,
   JobStatus,
   ModelUploadResponse,
   RegisterTaskManagerRequest,
@@ -101,6 +102,16 @@ export class JobManagerClient {
   /** `GET /jobs/:jobId/checkpoints`: per split, the offset up to which every result is written. */
   checkpoints(jobId: string): Promise<JobCheckpoints> {
     return this.request('GET', `/jobs/${encodeURIComponent(jobId)}/checkpoints`);
+  }
+
+  /**
+   * `GET /jobs/:jobId/metrics`: the job's live figures (throughput, errors, latency percentiles, batch
+   * size, lag), one point per second for the last ten minutes; with `since` (ms since epoch) only the
+   * points after it.
+   */
+  jobMetrics(jobId: string, since?: number): Promise<JobMetrics> {
+    const query = since === undefined ? '' : `?since=${encodeURIComponent(String(Math.floor(since)))}`;
+    return this.request('GET', `/jobs/${encodeURIComponent(jobId)}/metrics${query}`);
   }
 
   jobTopology(jobId: string): Promise<TopologySource> {

@@ -75,6 +75,19 @@ export interface ProcessOptions {
    */
   readonly taskManagerId: string | undefined;
   /**
+   * Port of a TaskManager's metrics server (`/metrics`, `/healthz`, `/readyz`); 0 picks a free one, which
+   * the TaskManager registers with the JobManager (`cs taskmanager list`, `GET /prometheus/targets`), so
+   * several TaskManagers on one machine never collide.
+   * @default 0
+   */
+  readonly metricsPort: number;
+  /**
+   * Address a TaskManager's metrics server listens on: loopback unless asked (`0.0.0.0` for a Prometheus
+   * on another machine; the figures name jobs and splits, and need no token).
+   * @default '127.0.0.1'
+   */
+  readonly metricsHost: string;
+  /**
    * How often TaskManagers send heartbeats (the JobManager tells them), in ms. The JobManager checks for
    * lost TaskManagers every half interval.
    * @default 500
@@ -243,6 +256,22 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     kind: 'id',
     default: undefined,
     description: 'TaskManager id (default tm-<hostname>-<random>)',
+  },
+  metricsPort: {
+    flag: '--metrics-port',
+    valueName: 'PORT',
+    env: 'CS_METRICS_PORT',
+    kind: 'port',
+    default: '0',
+    description: 'port of the TaskManager\'s /metrics, /healthz and /readyz (0 = any free port, registered with the JobManager)',
+  },
+  metricsHost: {
+    flag: '--metrics-host',
+    valueName: 'ADDRESS',
+    env: 'CS_METRICS_HOST',
+    kind: 'host',
+    default: '127.0.0.1',
+    description: 'address the TaskManager\'s metrics server listens on (0.0.0.0 for a Prometheus on another machine)',
   },
   heartbeatIntervalMs: {
     flag: '--heartbeat-interval-ms',
@@ -415,7 +444,7 @@ export type RedisSecurityOptionName = (typeof REDIS_SECURITY_OPTION_NAMES)[numbe
 export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs', 'cluster', 'jobRetentionMs', ...REDIS_SECURITY_OPTION_NAMES, ...LOGGING_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
-export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'cacheDir', 'token', 'tokenFile', 'caFile', 'allowCodeTopologies', 'modelDirs', ...REDIS_SECURITY_OPTION_NAMES, ...LOGGING_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
+export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'metricsPort', 'metricsHost', 'cacheDir', 'token', 'tokenFile', 'caFile', 'allowCodeTopologies', 'modelDirs', ...REDIS_SECURITY_OPTION_NAMES, ...LOGGING_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
 
 /** What every client of the JobManager reads to reach it (the CLI's job and taskmanager commands, cs predict, cs bench). */
 export const JOBMANAGER_CLIENT_OPTION_NAMES = ['jobmanagerUrl', 'token', 'tokenFile', 'caFile'] as const satisfies readonly ProcessOptionName[];

@@ -92,7 +92,7 @@ describe('cs job / cs taskmanager against a real JobManager (real Redis)', () =>
     try {
       const result = await runCs(['taskmanager', 'list'], { env });
       assert.equal(result.code, 0, result.stderr);
-      assert.match(lines(result.stdout)[0]!, /^ID\s+HOST\s+SLOTS\s+FREE\s+LAST HEARTBEAT\s+SUBTASKS$/);
+      assert.match(lines(result.stdout)[0]!, /^ID\s+HOST\s+SLOTS\s+FREE\s+LAST HEARTBEAT\s+METRICS\s+SUBTASKS$/);
       assert.ok(
         lines(result.stdout).some((l) => new RegExp(`^${id}\\s+cli-host\\s+3\\s+3\\s`).test(l)),
         result.stdout,

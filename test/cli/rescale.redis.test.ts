@@ -51,10 +51,10 @@ describe('cs job rescale and cs taskmanager list against a real JobManager (real
       const list = await runCs(['taskmanager', 'list'], { env });
       assert.equal(list.code, 0, list.stderr);
       const out = lines(list.stdout);
-      assert.match(out[0]!, /^ID\s+HOST\s+SLOTS\s+FREE\s+LAST HEARTBEAT\s+SUBTASKS$/);
+      assert.match(out[0]!, /^ID\s+HOST\s+SLOTS\s+FREE\s+LAST HEARTBEAT\s+METRICS\s+SUBTASKS$/);
       const row = out.findIndex((l) => l.startsWith(`${tmId} `));
       assert.ok(row > 0, list.stdout);
-      assert.match(out[row]!, new RegExp(`^${tmId}\\s+cli-host\\s+3\\s+1\\s+[0-9.]+ s ago\\s+${name}/0 \\[${name}:0,${name}:2\\]$`));
+      assert.match(out[row]!, new RegExp(`^${tmId}\\s+cli-host\\s+3\\s+1\\s+[0-9.]+ s ago\\s+-\\s+${name}/0 \\[${name}:0,${name}:2\\]$`));
       assert.match(out[row + 1]!, new RegExp(`^\\s+${name}/1 \\[${name}:1\\]$`));
     } finally {
       await client.cancelJob(jobId);

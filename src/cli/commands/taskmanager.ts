@@ -9,7 +9,7 @@ import { addProcessOptions, processOptionValues } from '../process-option-flags'
 
 /**
  * `cs taskmanager list` as text: one row per TaskManager (id, host, slots, free slots, last heartbeat
- * age) and its subtasks as `<job name>/<subtask> [<splits>]`, one per line (continuation lines leave the
+ * age, the URL of its Prometheus metrics) and its subtasks as `<job name>/<subtask> [<splits>]`, one per line (continuation lines leave the
  * other columns blank). `jobs` gives job names and splits; a job missing there shows its id.
  */
 export function formatTaskManagerList(taskmanagers: readonly TaskManagerInfo[], jobs: ReadonlyMap<string, JobStatus>, now: number): string {
@@ -21,10 +21,10 @@ export function formatTaskManagerList(taskmanagers: readonly TaskManagerInfo[], 
       const splits = job?.subtasks.find((j) => j.index === s.subtaskIndex)?.splits;
       return `${job?.name ?? s.jobId}/${s.subtaskIndex} [${splits ? splits.join(',') : '?'}]`;
     });
-    rows.push([tm.id, tm.host, String(tm.slots), String(tm.freeSlots), age, subtasks[0] ?? '-']);
-    for (const more of subtasks.slice(1)) rows.push(['', '', '', '', '', more]);
+    rows.push([tm.id, tm.host, String(tm.slots), String(tm.freeSlots), age, tm.metricsUrl ?? '-', subtasks[0] ?? '-']);
+    for (const more of subtasks.slice(1)) rows.push(['', '', '', '', '', '', more]);
   }
-  return formatTable(['ID', 'HOST', 'SLOTS', 'FREE', 'LAST HEARTBEAT', 'SUBTASKS'], rows);
+  return formatTable(['ID', 'HOST', 'SLOTS', 'FREE', 'LAST HEARTBEAT', 'METRICS', 'SUBTASKS'], rows);
 }
 
 /** `cs taskmanager start|list`. */
