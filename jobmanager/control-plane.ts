@@ -24,6 +24,7 @@ import { readOnnxModelInfo, type OnnxModelInfo, type OnnxTensorInfo } from '../s
 import type { Logger } from '../src/logging/logger';
 import type { TopologySpec } from '../src/topology/schema';
 import { JobStateConflict } from './job-state-conflict';
+import { toJobStatus, toModelStatus } from './job-status-view';
 import { assignSubtasks } from './scheduler/assign-subtasks';
 import { jobSplits } from './scheduler/job-splits';
 import { withEpochs } from './scheduler/subtask-epochs';
@@ -72,6 +73,8 @@ export interface ControlPlaneOptions {
   readonly logger: Logger;
   /** ms since epoch; injectable for tests. */
   readonly now?: () => number;
+  /** How long finished jobs are kept (reported with the job list; {@link ControlPlane.pruneFinished} removes them). */
+  readonly jobRetentionMs?: number;
 }
 
 function isActive(state: JobState): boolean {
@@ -80,25 +83,6 @@ function isActive(state: JobState): boolean {
 
 function notFound(what: string, context: { jobId?: string } = {}): ClusterServingError {
   return new ClusterServingError('CS_ERR_NOT_FOUND', `${what} not found`, { context });
-}
-
-/** The public view of a stored job. */
-export function toJobStatus(job: JobRecord): JobStatus {
-  return {
-    id: job.id,
-    name: job.name,
-    state: job.state,
-    parallelism: job.parallelism,
-    submittedAt: job.submittedAt,
-    filename: job.filename,
-    subtasks: job.subtasks,
-    ...(job.failure !== undefined ? { failure: job.failure } : {}),
-  };
-}
-
-function toModelStatus(info: OnnxModelInfo): ModelStatus {
-  const tensor = (t: OnnxTensorInfo) => ({ name: t.name, dtype: t.dtype ?? t.elemType, shape: t.shape });
-  return { inputs: info.inputs.map(tensor), outputs: info.outputs.map(tensor) };
 }
 
 /**
@@ -273,10 +257,20 @@ export class ControlPlane {
   async listJobs(): Promise<JobList> {
     const jobs = await this.allJobs();
     // A RUNNING job whose subtasks cannot read is listed DEGRADED, as its status shows it.
-    return { jobs: jobs.map((job) => ({ id: job.id, name: job.name, state: this.degradedReason(job) !== undefined ? 'DEGRADED' : job.state, parallelism: job.parallelism, submittedAt: job.submittedAt })) };
+    const summaries = jobs.map((job) => ({ id: job.id, name: job.name, state: this.degradedReason(job) !== undefined ? ('DEGRADED' as const) : job.state, parallelism: job.parallelism, submittedAt: job.submittedAt, ...(job.finishedAt !== undefined ? { finishedAt: job.finishedAt } : {}) }));
+    return { jobs: summaries, ...(this.options.jobRetentionMs !== undefined ? { jobRetentionMs: this.options.jobRetentionMs } : {}) };
   }
 
-  /** The job, with each split's lag, pending entries and checkpoint (Redis sources). */
+  /** Removes finished jobs that finished at or before `finishedBefore` from Redis and from memory (JobStore.pruneFinished). */
+  pruneFinished(finishedBefore: number): Promise<JobRecord[]> {
+    return this.exclusive(async () => {
+      let pruned: JobRecord[] = [];
+      await this.writeJobs(async () => void (pruned = await this.options.jobs.pruneFinished(finishedBefore)));
+      for (const job of pruned) [this.modelInfos, this.specs, this.readProblems].forEach((memory) => memory.delete(job.id));
+      return pruned;
+    });
+  }
+
   /** The job, with its model's declared inputs and outputs and each split's lag, pending entries and checkpoint (Redis sources). */
   async jobStatus(jobId: string): Promise<JobStatus> {
     const job = await this.requireJob(jobId);

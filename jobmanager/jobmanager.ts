@@ -19,6 +19,7 @@ import { readTlsIdentity, type TlsIdentity } from './read-tls-identity';
 import { buildRestServer } from './rest/build-rest-server';
 import type { AccessMode } from './rest/overview';
 import { JobStore } from './state/job-store';
+import { DEFAULT_JOB_RETENTION_MS, JobRetention } from './job-retention';
 import { ModelStore } from './state/model-store';
 import { TaskManagerRegistry } from './state/taskmanager-registry';
 import { SplitProgressReader } from './state/split-progress';
@@ -70,6 +71,8 @@ export interface JobManagerOptions {
   readonly tensorboardDir?: string | undefined;
   /** The cluster's name, prefixing its control-plane keys in Redis. @default 'default' */
   readonly cluster?: string;
+  /** How long a finished (CANCELED or FAILED) job is kept before it is removed from Redis, in ms (`--job-retention`). @default 3600000 (1 h) */
+  readonly jobRetentionMs?: number;
   /** @default createLogger('jobmanager') */
   readonly logger?: Logger;
 }
@@ -102,6 +105,7 @@ export class JobManager {
   private gateway: InferenceGateway | undefined;
   private grpc: KServeGrpcServer | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private retention: JobRetention | undefined;
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private address: string | undefined;
@@ -222,7 +226,9 @@ export class JobManager {
       progress,
       models: new ModelStore(options.cacheDir),
       logger: this.logger,
+      jobRetentionMs: options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS,
     });
+    this.retention = new JobRetention(this.control, options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS, this.logger.child({ component: 'jobmanager.jobs' }));
     this.gateway = new InferenceGateway(this.control, { redisUrl: options.redisUrl, cacheDir: validationDir, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
     this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway, { token, tls, mode }, { series: this.metricsSeries, prometheus: this.metrics, readiness: () => this.readiness() });
     try {
@@ -243,6 +249,7 @@ export class JobManager {
     if (options.tensorboardDir !== undefined) {
       this.tensorboard = recordTensorBoard({ dir: options.tensorboardDir, series: this.metricsSeries, specOf: (jobId) => control.jobSpec(jobId), logger: this.logger.child({ component: 'jobmanager.tensorboard' }) });
     }
+    this.retention.start();
     this.metricsSeries.start();
     this.accessMode = mode;
     this.logger.info({ component: 'jobmanager', cluster, url: this.address, grpc: this.grpc?.address, redis: redactRedisUrl(options.redisUrl), access: mode, tls: tls !== undefined, modelDirs: modelDirs.dirs, allowCodeTopologies: options.allowCodeTopologies === true }, 'jobmanager.started');
@@ -294,6 +301,7 @@ export class JobManager {
 
   private async doClose(force: boolean): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    await this.retention?.close();
     const failures: unknown[] = [];
     await this.metricsSeries.close().catch((err: unknown) => failures.push(err));
     await this.tensorboard?.close();

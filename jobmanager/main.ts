@@ -1,4 +1,4 @@
-import { JOBMANAGER_OPTION_NAMES } from '../src/config/process-options';
+import { JOBMANAGER_OPTION_NAMES, LOGGING_OPTION_NAMES } from '../src/config/process-options';
 import { readToken } from '../src/config/read-jobmanager-access';
 import { resolveProcessOptions, type ProcessOptionValues } from '../src/config/resolve-process-options';
 import { createLogger, type Logger } from '../src/logging/logger';
@@ -20,7 +20,7 @@ export async function startJobManager(options: ProcessOptionValues & { logger?: 
   const resolved = resolveProcessOptions(JOBMANAGER_OPTION_NAMES, { values });
   // Every Redis connection of the process (state, sources, sinks) uses these TLS files and password.
   setProcessRedisSecurity(redisSecurityOf(resolved));
-  const jobManager = new JobManager({ ...resolved, token: readToken(resolved), logger: logger ?? createLogger('jobmanager') });
+  const jobManager = new JobManager({ ...resolved, token: readToken(resolved), logger: logger ?? createLogger('jobmanager', resolved.logLevel, resolved.logFormat) });
   await jobManager.start();
   return jobManager;
 }
@@ -33,7 +33,8 @@ export async function runJobManager(
   options: ProcessOptionValues & { logger?: Logger; onStarted?: (jobManager: JobManager) => void } = {},
 ): Promise<void> {
   const { onStarted, ...rest } = options;
-  const logger = rest.logger ?? createLogger('jobmanager');
+  const { logLevel, logFormat } = resolveProcessOptions(LOGGING_OPTION_NAMES, { values: rest });
+  const logger = rest.logger ?? createLogger('jobmanager', logLevel, logFormat);
   const jobManager = await startJobManager({ ...rest, logger });
   onStarted?.(jobManager);
   await new Promise<void>((resolve) => {

@@ -23,7 +23,7 @@ export async function startTaskManager(options: ProcessOptionValues & { logger?:
   // Every Redis connection of the process (state, sources, sinks) uses these TLS files and password.
   setProcessRedisSecurity(redisSecurityOf(resolved));
   const access = readJobManagerAccess(resolved);
-  const taskManager = new TaskManager({ ...resolved, ...access, ...(ca !== undefined ? { ca } : {}), logger: logger ?? createLogger('taskmanager') });
+  const taskManager = new TaskManager({ ...resolved, ...access, ...(ca !== undefined ? { ca } : {}), logger: logger ?? createLogger('taskmanager', resolved.logLevel, resolved.logFormat) });
   try {
     await taskManager.start();
   } catch (err) {
@@ -42,8 +42,8 @@ export async function runTaskManager(
   options: ProcessOptionValues & { logger?: Logger; onStarted?: (taskManager: TaskManager) => void } = {},
 ): Promise<void> {
   const { logger: given, onStarted, ...values } = options;
-  const logger = given ?? createLogger('taskmanager');
   const resolved = resolveProcessOptions(TASKMANAGER_OPTION_NAMES, { values });
+  const logger = given ?? createLogger('taskmanager', resolved.logLevel, resolved.logFormat);
   // Every Redis connection of the process (state, sources, sinks) uses these TLS files and password.
   setProcessRedisSecurity(redisSecurityOf(resolved));
   const taskManager = new TaskManager({ ...resolved, ...readJobManagerAccess(resolved), logger });

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { JobState, JobStatus, SubtaskStatus, TopologySource } from '../../src/cluster-api/dto';
-import { fencesKey, jobsKey, jobKey } from '../../src/cluster-api/keys';
+import { checkpointsKey, fencesKey, jobCountersKey, jobEventsKey, jobsKey, jobKey } from '../../src/cluster-api/keys';
 import type { SplitSharing } from '../scheduler/spread-splits';
 
 /** A job as the JobManager keeps it (its topology source text is read separately, see {@link JobStore.topology}). */
@@ -26,11 +26,16 @@ export interface JobUpdate {
   readonly failure?: string;
 }
 
-const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256', 'submitId', 'stream'] as const;
+const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256', 'submitId', 'stream', 'finishedAt'] as const;
 const JOB_STATES: readonly JobState[] = ['CREATED', 'RUNNING', 'CANCELED', 'FAILED'];
 
+/** Whether a job has finished for good: canceled or failed (it is never assigned again). */
+export function isFinished(state: JobState): boolean {
+  return state === 'CANCELED' || state === 'FAILED';
+}
+
 function parseRecord(values: readonly (string | null)[]): JobRecord | undefined {
-  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256, submitId, stream] = values;
+  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256, submitId, stream, finishedAt] = values;
   if (!id || !name || !state || !JOB_STATES.includes(state as JobState)) return undefined;
   return {
     id,
@@ -47,6 +52,7 @@ function parseRecord(values: readonly (string | null)[]): JobRecord | undefined 
     ...(modelSha256 ? { modelSha256 } : {}),
     ...(submitId ? { submitId } : {}),
     ...(stream ? { stream } : {}),
+    ...(finishedAt ? { finishedAt: Number(finishedAt) } : {}),
   };
 }
 
@@ -59,6 +65,8 @@ export class JobStore {
   constructor(
     private readonly redis: Redis,
     private readonly cluster: string,
+    /** ms since epoch, for `finishedAt`; injectable for tests. */
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Stores a new job with its topology source. */
@@ -122,9 +130,11 @@ export class JobStore {
   /**
    * Changes state, parallelism, assignment or failure of an existing job. The subtasks' epochs go to the
    * job's fence hash (`fencesKey`, field = subtask index) in the same transaction, so the sink never
-   * sees an epoch the job record does not hold.
+   * sees an epoch the job record does not hold. A job that becomes CANCELED or FAILED gets `finishedAt`
+   * (kept from the first time), from which {@link pruneFinished} counts its retention.
    */
   async update(jobId: string, update: JobUpdate): Promise<void> {
+    if (update.state !== undefined && isFinished(update.state)) await this.redis.hsetnx(jobKey(this.cluster, jobId), 'finishedAt', String(this.now()));
     const fields: Record<string, string> = {};
     if (update.state !== undefined) fields.state = update.state;
     if (update.parallelism !== undefined) fields.parallelism = String(update.parallelism);
@@ -139,5 +149,42 @@ export class JobStore {
     }
     const replies = await this.redis.multi().hset(jobKey(this.cluster, jobId), fields).hset(fencesKey(this.cluster, jobId), epochs).exec();
     for (const [err] of replies ?? []) if (err) throw err;
+  }
+
+  /**
+   * Removes the finished (CANCELED or FAILED) jobs that finished at or before `finishedBefore` (ms since
+   * epoch): each job's hash, its id in the job list and every `cs:{<cluster>}:job:<id>:…` key (fences,
+   * checkpoints, events, counters and any added later), in one transaction per job. Active jobs are never
+   * touched. A finished job stored before `finishedAt` existed gets it now, so it is removed one retention
+   * later. Answers the removed jobs.
+   */
+  async pruneFinished(finishedBefore: number): Promise<JobRecord[]> {
+    const pruned: JobRecord[] = [];
+    for (const job of await this.list()) {
+      if (!isFinished(job.state)) continue;
+      if (job.finishedAt === undefined) {
+        await this.redis.hsetnx(jobKey(this.cluster, job.id), 'finishedAt', String(this.now()));
+        continue;
+      }
+      if (job.finishedAt > finishedBefore) continue;
+      const keys = [jobKey(this.cluster, job.id), ...(await this.subKeys(job.id))];
+      const replies = await this.redis.multi().zrem(jobsKey(this.cluster), job.id).del(...keys).exec();
+      for (const [err] of replies ?? []) if (err) throw err;
+      pruned.push(job);
+    }
+    return pruned;
+  }
+
+  /** The keys under a job's own prefix (`cs:{<cluster>}:job:<id>:*`), found with SCAN (never KEYS). */
+  private async subKeys(jobId: string): Promise<string[]> {
+    const pattern = `${jobKey(this.cluster, jobId).replace(/[*?[\]\\]/g, '\\$&')}:*`;
+    const found = new Set<string>([fencesKey(this.cluster, jobId), checkpointsKey(this.cluster, jobId), jobEventsKey(this.cluster, jobId), jobCountersKey(this.cluster, jobId)]);
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      for (const key of keys) found.add(key);
+      cursor = next;
+    } while (cursor !== '0');
+    return [...found];
   }
 }

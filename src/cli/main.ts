@@ -12,7 +12,9 @@ import { jobCommand } from './commands/job';
 import { jobManagerCommand } from './commands/jobmanager';
 import { startCommand } from './commands/start';
 import { taskManagerCommand } from './commands/taskmanager';
+import { topCommand } from './commands/top';
 import { formatCliError } from './format-error';
+import { applyLoggingOptions } from './apply-logging-options';
 
 /** The package version, from this package's package.json. */
 function packageVersion(): string {
@@ -32,7 +34,7 @@ function configure(command: Command): void {
 
 /**
  * The `cs` program (SPEC §3): `jobmanager start`, `taskmanager start|list`, `job submit|list|status|cancel`,
- * `start FILE`, `init [FILE]`, `predict JOB FILE`, `bench JOB`. Every flag also reads its `CS_*` environment variable.
+ * `start FILE`, `init [FILE]`, `predict JOB FILE`, `bench JOB`, `demo`, `top`. Every flag also reads its `CS_*` environment variable.
  */
 export function buildProgram(output: CliOutput = STDOUT): Command {
   const program = new Command('cs')
@@ -46,7 +48,10 @@ export function buildProgram(output: CliOutput = STDOUT): Command {
     .addCommand(modelCommand(output))
     .addCommand(predictCommand(output))
     .addCommand(benchCommand(output))
-    .addCommand(demoCommand(output));
+    .addCommand(demoCommand(output))
+    .addCommand(topCommand(output));
+  // CS_LOG_LEVEL and CS_LOG_FORMAT (or their flags) are checked before any command runs.
+  program.hook('preAction', (_program, action) => applyLoggingOptions(action));
   configure(program);
   return program;
 }

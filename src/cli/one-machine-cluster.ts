@@ -42,7 +42,7 @@ export interface OneMachineCluster {
  */
 export async function startOneMachineCluster(
   options: Pick<ProcessOptions, 'redisUrl' | 'host' | 'port' | 'grpcPort' | 'heartbeatIntervalMs' | 'heartbeatTimeoutMs' | 'cacheDir' | 'allowCodeTopologies' | 'modelDirs' | 'cluster'> &
-    Partial<Pick<ProcessOptions, 'token' | 'tokenFile' | 'insecure' | 'tlsCert' | 'tlsKey' | 'tensorboardDir' | RedisSecurityOptionName>>,
+    Partial<Pick<ProcessOptions, 'token' | 'tokenFile' | 'insecure' | 'tlsCert' | 'tlsKey' | 'logLevel' | 'logFormat' | 'jobRetentionMs' | 'tensorboardDir' | RedisSecurityOptionName>>,
   source: TopologySource,
   spec: TopologySpec,
   onNote: (line: string) => void = () => undefined,
@@ -71,6 +71,8 @@ export async function startOneMachineCluster(
       redisCertFile: options.redisCertFile,
       redisKeyFile: options.redisKeyFile,
       redisPasswordFile: options.redisPasswordFile,
+      logLevel: options.logLevel,
+      logFormat: options.logFormat,
     });
     closers.unshift(() => taskManager.close());
     const { jobId } = await submitTopology(client, source, { spec, cacheDir: join(options.cacheDir, 'cli') });

@@ -17,7 +17,29 @@ export function addProcessOptions(command: Command, names: readonly ProcessOptio
     else if (spec.kind === 'path-list') command.addOption(new Option(`${spec.flag} <${spec.valueName.toLowerCase()}>`, help).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]));
     else command.addOption(new Option(`${spec.flag} <${spec.valueName.toLowerCase()}>`, help));
   }
+  if (names.includes('logLevel')) command.addHelpText('after', processEnvironmentHelp(names));
   return command;
+}
+
+/**
+ * The help footer of a command that starts a process: every variable it reads, those without a flag
+ * (the Redis password, CS_DEBUG, NO_COLOR) with a line each.
+ */
+export function processEnvironmentHelp(names: readonly ProcessOptionName[]): string {
+  const lines = ['', 'Environment variables (a flag wins over its variable):'];
+  let row = '';
+  for (const env of names.map((n) => PROCESS_OPTIONS[n].env)) {
+    if (row !== '' && row.length + env.length > 74) {
+      lines.push(`  ${row},`);
+      row = '';
+    }
+    row += row === '' ? env : `, ${env}`;
+  }
+  lines.push(`  ${row}`);
+  if (names.includes('redisPasswordFile')) lines.push('  CS_REDIS_PASSWORD  the Redis password (no flag: a flag shows in ps)');
+  lines.push('  CS_DEBUG           set to print the stack trace of an internal error');
+  lines.push('  NO_COLOR           set to write pretty logs without colours');
+  return lines.join('\n');
 }
 
 /** The flags of the named options that were given on the command line, as text. */

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { withProgress } from './progress';
 import type { SubmitJobResponse, TopologySource } from '../cluster-api/dto';
 import type { JobManagerClient } from '../cluster-api/jobmanager-client';
 import { sha256OfFile } from '../cluster-api/model-files';
@@ -36,9 +38,15 @@ export async function submitTopology(client: JobManagerClient, source: TopologyS
   const modelFile = spec !== undefined ? await readableFile(spec.model.path) : undefined;
   let uploadedSha256: string | undefined;
   if (modelFile !== undefined) {
-    const sha256 = await sha256OfFile(modelFile);
-    if (!(await client.hasModel(sha256))) await client.uploadModel(sha256, modelFile);
-    uploadedSha256 = sha256;
+    // Hashing and uploading a large model takes a while: shown on a terminal only (scripts keep a clean stderr).
+    const size = `${((await stat(modelFile)).size / 1024 ** 2).toFixed(1)} MB`;
+    uploadedSha256 = await withProgress(`model ${basename(modelFile)} (${size})`, async (progress) => {
+      progress.update('hashing');
+      const sha256 = await sha256OfFile(modelFile);
+      progress.update('uploading');
+      if (!(await client.hasModel(sha256))) await client.uploadModel(sha256, modelFile);
+      return sha256;
+    }, { mode: 'tty-only', summary: () => 'uploaded' });
   }
   const submitId = randomUUID();
   const { jobId } = await retry(() => client.submitJob(source, { submitId, timeoutMs: SUBMIT_TIMEOUT_MS, ...(uploadedSha256 !== undefined ? { modelSha256: uploadedSha256 } : {}) }), {

@@ -134,6 +134,8 @@ export interface JobSummary {
   readonly parallelism: number;
   /** ms since epoch */
   readonly submittedAt: number;
+  /** When the job became CANCELED or FAILED (ms since epoch); absent while it is active. */
+  readonly finishedAt?: number;
 }
 
 /** One input or output a model file declares. */
@@ -209,8 +211,14 @@ export interface JobMetrics {
   };
 }
 
+/**
+ * `GET /jobs`: every job the JobManager holds, active and finished, in submission order. A finished job
+ * is removed `jobRetentionMs` after its `finishedAt` (`--job-retention`), so it drops out of this list then.
+ */
 export interface JobList {
   readonly jobs: readonly JobSummary[];
+  /** How long finished jobs are kept, in ms (absent from a JobManager that keeps them for ever). */
+  readonly jobRetentionMs?: number;
 }
 
 export interface RegisterTaskManagerRequest {

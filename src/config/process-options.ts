@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { LOG_LEVELS, type LogFormat, type LogLevel } from '../logging/logger';
 
 /**
  * The process options of every `cs` process in ONE table: command-line flag ↔ `CS_*` environment
@@ -12,9 +13,11 @@ import { delimiter, join } from 'node:path';
 /**
  * How an option's text becomes a value; each kind validates its own text. `secret` is text never shown
  * back (not even in a ConfigError); `file` a path to an existing file; `switch` a flag without a value
- * (its env var: 1/true/yes/on or 0/false/no/off); `path-list` a repeatable flag or a path-delimited env var.
+ * (its env var: 1/true/yes/on or 0/false/no/off); `path-list` a repeatable flag or a path-delimited env var;
+ * `duration` a number with a unit (`500ms`, `90s`, `15m`, `1h`, `2d`; a bare number is ms), in ms once parsed; `log-level` and
+ * `log-format` the names src/logging/logger.ts accepts.
  */
-export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'host' | 'id' | 'path' | 'secret' | 'file' | 'switch' | 'path-list' | 'cluster-name';
+export type ProcessOptionKind = 'redis-url' | 'http-url' | 'port' | 'count' | 'duration-ms' | 'duration' | 'log-level' | 'log-format' | 'host' | 'id' | 'path' | 'secret' | 'file' | 'switch' | 'path-list' | 'cluster-name';
 
 /** One row of the table. */
 export interface ProcessOptionSpec {
@@ -180,6 +183,24 @@ export interface ProcessOptions {
    * @default undefined
    */
   readonly tensorboardDir: string | undefined;
+  /**
+   * Least severe log entries written (`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`).
+   * @default 'info'
+   */
+  readonly logLevel: LogLevel;
+  /**
+   * How log lines look on stderr: `json`, `pretty` (one readable line each), or `auto` (pretty when stderr
+   * is a terminal, JSON otherwise).
+   * @default 'auto'
+   */
+  readonly logFormat: LogFormat;
+  /**
+   * How long the JobManager keeps a finished (CANCELED or FAILED) job, in ms, counted from when it
+   * finished; then it removes the job and its keys from Redis. Running jobs are never removed. Flink's
+   * `jobstore.expiration-time` is the same idea, with the same default.
+   * @default 3_600_000 (1 h)
+   */
+  readonly jobRetentionMs: number;
 }
 
 export type ProcessOptionName = keyof ProcessOptions;
@@ -394,7 +415,34 @@ export const PROCESS_OPTIONS: { readonly [K in ProcessOptionName]: ProcessOption
     default: undefined,
     description: 'write every job\'s throughput, latency, batch size, lag and errors as TensorBoard scalars here, one run per job (off unless set)',
   },
+  logLevel: {
+    flag: '--log-level',
+    valueName: 'LEVEL',
+    env: 'CS_LOG_LEVEL',
+    kind: 'log-level',
+    default: 'info',
+    description: `least severe log entries written on stderr: ${LOG_LEVELS.join(', ')}`,
+  },
+  logFormat: {
+    flag: '--log-format',
+    valueName: 'FORMAT',
+    env: 'CS_LOG_FORMAT',
+    kind: 'log-format',
+    default: 'auto',
+    description: 'log lines as json, pretty (readable) or auto (pretty when stderr is a terminal, else json)',
+  },
+  jobRetentionMs: {
+    flag: '--job-retention',
+    valueName: 'DURATION',
+    env: 'CS_JOB_RETENTION',
+    kind: 'duration',
+    default: '1h',
+    description: 'how long a finished (canceled or failed) job is kept before it is removed from Redis, e.g. 30s, 15m, 1h, 2d',
+  },
 });
+
+/** The options of every process: how it logs. */
+export const LOGGING_OPTION_NAMES = ['logLevel', 'logFormat'] as const satisfies readonly ProcessOptionName[];
 
 /** The options that say how to reach Redis securely (TLS files, password file); every process and client command takes them. */
 export const REDIS_SECURITY_OPTION_NAMES = ['redisCaFile', 'redisCertFile', 'redisKeyFile', 'redisPasswordFile'] as const satisfies readonly ProcessOptionName[];
@@ -407,10 +455,10 @@ export function defaultText(spec: ProcessOptionSpec): string | undefined {
 export type RedisSecurityOptionName = (typeof REDIS_SECURITY_OPTION_NAMES)[number];
 
 /** The options a JobManager process reads. */
-export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs', 'cluster', 'tensorboardDir', ...REDIS_SECURITY_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
+export const JOBMANAGER_OPTION_NAMES = ['redisUrl', 'host', 'port', 'grpcPort', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'cacheDir', 'token', 'tokenFile', 'insecure', 'tlsCert', 'tlsKey', 'allowCodeTopologies', 'modelDirs', 'cluster', 'jobRetentionMs', 'tensorboardDir', ...REDIS_SECURITY_OPTION_NAMES, ...LOGGING_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
 
 /** The options a TaskManager process reads. */
-export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'metricsPort', 'metricsHost', 'cacheDir', 'token', 'tokenFile', 'caFile', 'allowCodeTopologies', 'modelDirs', ...REDIS_SECURITY_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
+export const TASKMANAGER_OPTION_NAMES = ['jobmanagerUrl', 'redisUrl', 'slots', 'taskManagerId', 'metricsPort', 'metricsHost', 'cacheDir', 'token', 'tokenFile', 'caFile', 'allowCodeTopologies', 'modelDirs', ...REDIS_SECURITY_OPTION_NAMES, ...LOGGING_OPTION_NAMES] as const satisfies readonly ProcessOptionName[];
 
 /** What every client of the JobManager reads to reach it (the CLI's job and taskmanager commands, cs predict, cs bench). */
 export const JOBMANAGER_CLIENT_OPTION_NAMES = ['jobmanagerUrl', 'token', 'tokenFile', 'caFile'] as const satisfies readonly ProcessOptionName[];

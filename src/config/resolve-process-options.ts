@@ -2,7 +2,9 @@ import { statSync } from 'node:fs';
 import { delimiter, resolve as resolvePath } from 'node:path';
 import { CLUSTER_NAME_PATTERN } from '../cluster-api/keys';
 import { ConfigError } from '../errors';
+import { logFormatProblem, logLevelProblem } from '../logging/logger';
 import { redactRedisUrl } from '../redis/redis-security';
+import { parseDuration } from './parse-duration';
 import { PROCESS_OPTIONS, defaultText, type ProcessOptionKind, type ProcessOptionName, type ProcessOptions, type ProcessOptionSpec } from './process-options';
 
 /** Values given explicitly (flags, or a caller's object); strings are parsed like the command line. */
@@ -58,6 +60,17 @@ function parseValue(kind: ProcessOptionKind, text: string): Parsed {
       return parseInteger(text, 1, 1024, 'a count');
     case 'duration-ms':
       return parseInteger(text, 10, 86_400_000, 'a duration in ms');
+    case 'duration': {
+      // A bare number is ms: what code passes (and a resolved option handed on, as `cs start` does).
+      const ms = /^\s*\d+\s*$/.test(text) ? Number(text) : parseDuration(text);
+      if (ms === undefined) return { ok: false, problem: 'must be a number with a unit: ms, s, m, h or d (e.g. 30s, 15m, 1h)' };
+      return ms >= 1000 && ms <= 366 * 86_400_000 ? { ok: true, value: ms } : { ok: false, problem: 'must be from 1s to 366d' };
+    }
+    case 'log-level':
+    case 'log-format': {
+      const problem = kind === 'log-level' ? logLevelProblem(text) : logFormatProblem(text);
+      return problem === undefined ? { ok: true, value: text.trim().toLowerCase() } : { ok: false, problem };
+    }
     case 'host':
       return text.trim() !== '' && !/\s/.test(text.trim()) ? { ok: true, value: text.trim() } : { ok: false, problem: 'must be a host name or IP address' };
     case 'id':

@@ -38,7 +38,8 @@ const builders: Record<ExampleModel, { readonly build: () => Uint8Array; readonl
   mobilenetv2: { build: buildMobileNetV2, keep: false },
 };
 
-const ALL_MODELS = Object.keys(EXAMPLE_MODELS) as ExampleModel[];
+/** Every example model, in the order they are generated. */
+export const ALL_MODELS = Object.keys(EXAMPLE_MODELS) as ExampleModel[];
 
 const built = new Map<ExampleModel, Uint8Array>();
 

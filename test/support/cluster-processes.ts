@@ -45,9 +45,9 @@ export class TestCluster {
     this.client = new JobManagerClient(this.url);
   }
 
-  /** `heartbeats: 'default'` runs the JobManager with the product's default heartbeat interval and timeout. */
-  static async start(redisUrl: string, cacheDir: string, options: { heartbeats?: 'fast' | 'default' } = {}): Promise<TestCluster> {
-    const cluster = new TestCluster(redisUrl, await freePort(), cacheDir, options.heartbeats === 'default' ? {} : { ...FAST_HEARTBEATS });
+  /** `heartbeats: 'default'` runs the JobManager with the product's default heartbeat interval and timeout; `env` adds variables to its environment. */
+  static async start(redisUrl: string, cacheDir: string, options: { heartbeats?: 'fast' | 'default'; env?: Record<string, string> } = {}): Promise<TestCluster> {
+    const cluster = new TestCluster(redisUrl, await freePort(), cacheDir, { ...(options.heartbeats === 'default' ? {} : FAST_HEARTBEATS), ...options.env });
     await cluster.startJobManager();
     return cluster;
   }

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { ClusterServingError, isErrorCode } from '../../errors';
 import type { Tensor } from '../../tensor/tensor';
 import type { CliOutput } from '../cli-output';
+import { withProgress } from '../progress';
 import { openInputQueue } from '../open-input-queue';
 import { asClientError } from '../client-error';
 import { runClosedLoop, type LoadFigures, type LoadProgress, type RequestOutcome } from '../closed-loop';
@@ -89,7 +90,7 @@ export function benchCommand(output: CliOutput): Command {
     const tty = process.stderr.isTTY === true;
     try {
       // One request first: a job that cannot serve this input says so once, instead of N times a second.
-      const first = await queue.predictResult(inputs, { timeoutMs: flags.timeoutMs }).catch((err: unknown) => {
+      const first = await withProgress('bench: first request', () => queue.predictResult(inputs, { timeoutMs: flags.timeoutMs }), { mode: 'tty-only', summary: () => 'answered' }).catch((err: unknown) => {
         throw asClientError(err, target.redisUrl);
       });
       if (first.error) throw new ClusterServingError(isErrorCode(first.error.code) ? first.error.code : 'CS_ERR_INTERNAL', first.error.message);

@@ -3,6 +3,7 @@ import type { JobStatus } from '../../cluster-api/dto';
 import type { JobManagerClient } from '../../cluster-api/jobmanager-client';
 import type { CliOutput } from '../cli-output';
 import { formatTable } from '../format-table';
+import { formatJobList } from '../format-job-list';
 import { addJobManagerClientFlags, jobManagerClientFromFlags } from '../jobmanager-client-flags';
 import { resolveProcessOptions } from '../../config/resolve-process-options';
 import { readTopologyFile } from '../read-topology-file';
@@ -88,16 +89,14 @@ export function jobCommand(output: CliOutput): Command {
     output.out(jobId);
   });
 
-  const list = withJobManagerFlag(job.command('list').description('list jobs'));
-  list.action(async () => {
-    const { jobs } = await client(list).listJobs();
-    if (jobs.length === 0) return output.out('no jobs');
-    output.out(
-      formatTable(
-        ['ID', 'NAME', 'STATE', 'PARALLELISM', 'SUBMITTED'],
-        jobs.map((j) => [j.id, j.name, j.state, String(j.parallelism), new Date(j.submittedAt).toISOString()]),
-      ),
-    );
+  const list = withJobManagerFlag(
+    job
+      .command('list')
+      .description('list the active jobs (--all: finished ones too, until the JobManager removes them after --job-retention)')
+      .option('--all', 'also the finished (CANCELED, FAILED) jobs the JobManager still keeps, with when they finished'),
+  );
+  list.action(async (flags: { all?: boolean }) => {
+    output.out(formatJobList(await client(list).listJobs(), flags.all === true));
   });
 
   const status = withJobManagerFlag(job.command('status').description('show a job and where its subtasks run').argument('<id>', 'job id'));

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
-import { defaultModelsDir, ensureModels } from '../../models/generate';
+import { ALL_MODELS, EXAMPLE_MODELS, defaultModelsDir, ensureModels } from '../../models/generate';
+import { withProgress } from '../progress';
 import { formatImportResult, importModel, parseImportOptions, type RawImportOptions } from '../../models/import/import-model';
 import type { CliOutput } from '../cli-output';
 
@@ -12,11 +13,11 @@ export function modelCommand(output: CliOutput): Command {
     .option('--dir <dir>', 'folder to write them to (env CS_MODELS_DIR, default <package>/models)')
     .action(async (opts: { dir?: string }) => {
       const dir = resolve(opts.dir ?? process.env.CS_MODELS_DIR ?? defaultModelsDir());
-      const paths = await ensureModels(dir);
-      output.out(`tiny        ${paths.tiny}`);
-      output.out(`cnn         ${paths.cnn}`);
-      output.out(`resnet18    ${paths.resnet18}`);
-      output.out(`mobilenetv2 ${paths.mobilenetv2}`);
+      // One model at a time, each shown on stderr while it is built and written (the large ones take seconds).
+      for (const key of ALL_MODELS) {
+        const paths = await withProgress(`model: ${EXAMPLE_MODELS[key]}`, () => ensureModels(dir, [key]), { summary: () => 'written (or already up to date)' });
+        output.out(`${key.padEnd(11)} ${paths[key]}`);
+      }
     });
   return model.addCommand(generate).addCommand(importCommand(output));
 }
