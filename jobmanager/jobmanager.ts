@@ -25,6 +25,7 @@ import { SplitProgressReader } from './state/split-progress';
 import { TopologyValidator } from './topology-validator';
 import { StreamClaims } from './state/stream-claims';
 import { JobHealthReader } from './state/job-health';
+import { StreamReadinessPublisher } from './state/stream-readiness';
 
 /** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
 export interface JobManagerOptions {
@@ -97,6 +98,7 @@ export class JobManager {
   private address: string | undefined;
   private accessMode: AccessMode | undefined;
   private claims: StreamClaims | undefined;
+  private readiness: StreamReadinessPublisher | undefined;
   /** The cluster's name (prefix of its control-plane keys). */
   readonly cluster: string;
 
@@ -182,6 +184,7 @@ export class JobManager {
       models: new ModelStore(options.cacheDir),
       logger: this.logger,
     });
+    this.readiness = new StreamReadinessPublisher(this.redis, cluster, this.logger.child({ component: 'jobmanager.readiness' }));
     this.gateway = new InferenceGateway(this.control, { redisUrl: options.redisUrl, cacheDir: validationDir, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
     this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway, { token, tls, mode });
     try {
@@ -227,9 +230,13 @@ export class JobManager {
         if (lateMs > this.options.heartbeatIntervalMs) this.logger.warn({ component: 'jobmanager.scheduler', lateMs: Math.round(lateMs) }, 'jobmanager.scheduler.stalled');
       }
       this.claims?.heartbeat().catch((err: unknown) => this.logger.warn({ component: 'jobmanager.claims', err }, 'jobmanager.alive.failed'));
-      this.control
+      const control = this.control;
+      control
         ?.reassign()
         .catch((err: unknown) => this.logger.warn({ component: 'jobmanager.scheduler', err }, 'jobmanager.scheduler.failed'))
+        // Each stream's readiness key (<stream>:ready) follows its job's state, for the clients' waitReady.
+        .then(async () => this.readiness?.publish(await control.jobReadiness()))
+        .catch((err: unknown) => this.logger.warn({ component: 'jobmanager.readiness', err }, 'jobmanager.readiness.failed'))
         .finally(() => {
           if (!this.closing) this.scheduleTick();
         });
