@@ -73,8 +73,8 @@ export class SubmitChecks {
     const path = spec.model.path;
     const where = await modelDirs.locate(path);
     if (where.kind === 'outside') {
-      const dirs = modelDirs.dirs.length === 0 ? 'this JobManager reads no model directories (--model-dir)' : `it is no file inside the JobManager's model directories (${modelDirs.describe()})`;
-      return { problem: `model.path: ${path} was not uploaded with the job (cs job submit uploads it when the file is readable where it runs) and ${dirs}` };
+      if (modelDirs.dirs.length === 0) return { problem: `model.path: ${path} was not uploaded with the job (cs job submit uploads it when the file is readable where it runs), and this JobManager reads no model directories (--model-dir)` };
+      return { problem: `model.path: ${path} is not a file inside the JobManager's model directories (${modelDirs.describe()}); upload the model with the job (cs job submit does when the file is readable where it runs) or start the JobManager with --model-dir DIR` };
     }
     if (where.kind === 'missing') return { problem: `model.path: ${path}: no such file (inside the JobManager's model directories ${modelDirs.describe()})` };
     if (!models) return { path: where.path, sha256: undefined };
