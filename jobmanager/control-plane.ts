@@ -19,7 +19,8 @@ import type {
   TopologySource,
 } from '../src/cluster-api/dto';
 import { ModelDirectories } from '../src/cluster-api/model-directories';
-import { ClusterServingError, TopologyError, toClusterServingError } from '../src/errors';
+import { ClusterServingError, toClusterServingError } from '../src/errors';
+import { isErrorCode } from '../src/errors/codes';
 import { readOnnxModelInfo, type OnnxModelInfo, type OnnxTensorInfo } from '../src/runtime/onnx-model-info';
 import type { Logger } from '../src/logging/logger';
 import type { TopologySpec } from '../src/topology/schema';
@@ -34,7 +35,11 @@ import type { TaskManagerRegistry } from './state/taskmanager-registry';
 import type { SplitProgressReader } from './state/split-progress';
 import type { StreamClaims } from './state/stream-claims';
 import type { JobHealthReader } from './state/job-health';
+import { SubtaskReadiness } from './state/subtask-readiness';
+import type { JobReadiness } from './state/stream-readiness';
+import { servesNow } from '../src/cluster-api/serves-now';
 import { StreamClaimConflict } from './stream-claim-conflict';
+import { SubmitChecks } from './submit-checks';
 
 /** Cluster totals for `GET /overview`. */
 export interface ClusterOverview {
@@ -106,11 +111,15 @@ export class ControlPlane {
   private readonly modelDirs: ModelDirectories;
   /** Per job and subtask, the read problem its TaskManager reported in its last heartbeat. */
   private readonly readProblems = new Map<string, Map<number, { taskManagerId: string; problem: string }>>();
+  /** Which subtasks reported that they can serve (a job is RUNNING once all of them did). */
+  private readonly readiness = new SubtaskReadiness();
+  private readonly checks: SubmitChecks;
 
   constructor(private readonly options: ControlPlaneOptions) {
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
     this.modelDirs = options.modelDirs ?? new ModelDirectories([]);
+    this.checks = new SubmitChecks({ modelDirs: this.modelDirs, ...(options.models ? { models: options.models } : {}), logger: options.logger });
     this.log = {
       jobs: options.logger.child({ component: 'jobmanager.jobs' }),
       scheduler: options.logger.child({ component: 'jobmanager.scheduler' }),
@@ -161,16 +170,18 @@ export class ControlPlane {
   // ---- jobs ----
 
   /**
-   * Validates and stores a job; it becomes RUNNING once its subtasks are assigned. The model is the one
-   * uploaded before (`request.modelSha256`), else the topology's `model.path`, which must lie inside a
-   * model directory (TopologyError otherwise) and is then copied into the model store. A `submitId`
-   * already used answers the job it created, so a retried submit never makes a second job.
+   * Validates and stores a job; it becomes RUNNING once every subtask reports it can serve. The model is
+   * the one uploaded before (`request.modelSha256`), else the topology's `model.path`, which must lie
+   * inside a model directory and is then copied into the model store; a job that cannot run (model
+   * missing or not fitting the decode step, connector not available) is refused with every problem (see
+   * SubmitChecks). A `submitId` already used answers the job it created, so a retried submit never makes a second job.
    */
   async submit(source: TopologySource, request: Omit<SubmitJobRequest, 'topology'> = {}): Promise<SubmitJobResponse> {
     const { submitId } = request;
     const earlier = submitId !== undefined ? await this.jobBySubmitId(submitId) : undefined;
     if (earlier) return { jobId: earlier.id };
     const spec = await this.options.validate(source, { typecheck: true });
+    const { modelSha256, modelInfo } = await this.checks.check(spec, request.modelSha256);
     const { splits, sharing } = jobSplits(spec);
     // Streams on the cluster's own Redis are claimed for this cluster (see StreamClaims).
     const stream = spec.source.type === 'redis' && spec.source.address === undefined ? (spec.source.stream ?? spec.name) : undefined;
@@ -178,7 +189,6 @@ export class ControlPlane {
       const foreign = await this.options.claims.claim([stream]);
       if (foreign) throw new StreamClaimConflict(foreign.stream, foreign.cluster, this.options.cluster);
     }
-    const modelSha256 = await this.modelOf(spec, request.modelSha256);
     const job: JobRecord = {
       id: randomBytes(16).toString('hex'),
       name: spec.name,
@@ -209,6 +219,7 @@ export class ControlPlane {
     // A retried submit: the job (and this cluster's claim on its stream) exists already.
     if (!created) return { jobId: (await this.jobBySubmitId(submitId!))!.id };
     this.specs.set(job.id, Promise.resolve(spec));
+    this.modelInfos.set(job.id, Promise.resolve(modelInfo));
     this.log.jobs.info({ jobId: job.id, job: job.name, parallelism: job.parallelism, splits: splits.length, modelSha256 }, 'jobmanager.job.submitted');
     await this.reassign();
     return { jobId: job.id };
@@ -216,28 +227,6 @@ export class ControlPlane {
 
   private async jobBySubmitId(submitId: string): Promise<JobRecord | undefined> {
     return (await this.allJobs()).find((j) => j.submitId === submitId);
-  }
-
-  /** The model hash a new job runs: the uploaded one, or a copy of the model path when it lies inside a model directory. */
-  private async modelOf(spec: TopologySpec, uploaded: string | undefined): Promise<string | undefined> {
-    if (uploaded !== undefined) {
-      if (!(await this.options.models?.file(uploaded))) {
-        throw new ClusterServingError('CS_ERR_BAD_REQUEST', `model ${uploaded} is not on the JobManager: upload it first (PUT /models/${uploaded}; cs job submit does)`);
-      }
-      return uploaded;
-    }
-    const path = spec.model.path;
-    const where = await this.modelDirs.locate(path);
-    if (where.kind === 'outside') {
-      throw new TopologyError([
-        `model.path: ${path} is not a file inside the JobManager's model directories (${this.modelDirs.describe()}); upload the model with the job (cs job submit does) or start the JobManager with --model-dir DIR`,
-      ]);
-    }
-    if (where.kind === 'missing') {
-      this.log.jobs.warn({ job: spec.name, model: path }, 'jobmanager.model.missing');
-      return undefined;
-    }
-    return this.storeModel(spec.name, where.path);
   }
 
   /** A job's validated topology spec, loaded once per job (off the event loop for TypeScript). */
@@ -279,6 +268,8 @@ export class ControlPlane {
       return undefined;
     });
     let status: JobStatus = toJobStatus(job);
+    const starting = isActive(job.state) ? this.readiness.starting(job) : undefined;
+    if (starting !== undefined) status = { ...status, starting };
     const degraded = this.degradedReason(job);
     if (degraded !== undefined) status = { ...status, state: 'DEGRADED', degraded };
     if (this.options.health) {
@@ -301,6 +292,16 @@ export class ControlPlane {
     return info ? { ...status, model: info } : status;
   }
 
+  /** Each job's shown state and whether it serves now, for the streams' readiness keys (StreamReadinessPublisher). */
+  async jobReadiness(): Promise<JobReadiness[]> {
+    return (await this.allJobs()).map((job) => {
+      const degraded = this.degradedReason(job);
+      const state: JobState = degraded !== undefined ? 'DEGRADED' : job.state;
+      const reason = job.failure ?? degraded ?? (isActive(job.state) ? this.readiness.starting(job) : undefined);
+      return { jobId: job.id, stream: job.stream, submittedAt: job.submittedAt, state, ready: servesNow(state, job.subtasks), reason, failureCode: job.failureCode };
+    });
+  }
+
   /** Why a RUNNING job cannot read right now (its subtasks' read problems from their last heartbeats), or undefined. */
   private degradedReason(job: JobRecord): string | undefined {
     if (job.state !== 'RUNNING') return undefined;
@@ -311,6 +312,8 @@ export class ControlPlane {
       const p = problems.get(s.index);
       if (p && p.taskManagerId === s.taskManagerId) lines.push(`subtask ${s.index} on ${p.taskManagerId} cannot read: ${p.problem}`);
     }
+    const idle = this.readiness.noneServing(job);
+    if (idle !== undefined) lines.push(idle);
     return lines.length > 0 ? lines.join('; ') : undefined;
   }
 
@@ -385,19 +388,6 @@ export class ControlPlane {
     const source = await this.options.jobs.topology(jobId);
     if (!source) throw notFound(`job ${jobId}`, { jobId });
     return source;
-  }
-
-  private async storeModel(job: string, path: string): Promise<string | undefined> {
-    if (!this.options.models) return undefined;
-    try {
-      const { sha256, bytes } = await this.options.models.store(path);
-      this.log.jobs.info({ job, model: path, sha256, bytes }, 'jobmanager.model.stored');
-      return sha256;
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      this.log.jobs.warn({ job, model: path, reason }, 'jobmanager.model.unreadable');
-      return undefined;
-    }
   }
 
   /** The job's model file as the JobManager holds it (CS_ERR_NOT_FOUND when the job is unknown or none is held). */
@@ -475,19 +465,22 @@ export class ControlPlane {
       if (!tm) return { known: false, failed: false };
       let failed = false;
       this.recordReadProblems(taskManagerId, request);
+      const newlyReady = this.readiness.record(taskManagerId, request.running);
       for (const r of request.running) {
         if (r.failure === undefined) continue;
         const job = (await this.allJobs()).find((j) => j.id === r.jobId);
         if (!job || !isActive(job.state)) continue;
         const failure = `subtask ${r.subtaskIndex} on ${taskManagerId}: ${r.failure}`;
-        await this.updateJob(job.id, { state: 'FAILED', failure, subtasks: job.subtasks.map((s) => ({ ...s, taskManagerId: null })) });
+        const failureCode = r.failureCode !== undefined && isErrorCode(r.failureCode) ? r.failureCode : undefined;
+        await this.updateJob(job.id, { state: 'FAILED', failure, ...(failureCode ? { failureCode } : {}), subtasks: job.subtasks.map((s) => ({ ...s, taskManagerId: null })) });
         await this.releaseStream(job);
-        this.log.jobs.error({ jobId: job.id, job: job.name, subtask: r.subtaskIndex, taskManagerId, failure: r.failure }, 'jobmanager.job.failed');
+        this.log.jobs.error({ jobId: job.id, job: job.name, subtask: r.subtaskIndex, taskManagerId, failure: r.failure, code: failureCode }, 'jobmanager.job.failed');
         failed = true;
       }
-      return { known: true, failed };
+      return { known: true, failed: failed || newlyReady };
     });
     if (!known) return { assignments: [], known: false };
+    // A failed job frees its slots; a subtask that became ready may make its job RUNNING.
     if (failed) await this.reassign();
     return { assignments: await this.assignmentsOf(taskManagerId), known: true };
   }
@@ -522,6 +515,7 @@ export class ControlPlane {
   async deregister(taskManagerId: string): Promise<void> {
     const removed = await this.exclusive(() => this.options.taskManagers.remove(taskManagerId));
     if (removed === 0) throw notFound(`TaskManager ${taskManagerId}`);
+    this.readiness.forget(taskManagerId);
     this.log.members.info({ taskManagerId }, 'jobmanager.taskmanager.deregistered');
     await this.reassign();
   }
@@ -568,7 +562,7 @@ export class ControlPlane {
 
   /**
    * Re-runs the assignment: expired TaskManagers are forgotten and lose their subtasks, unassigned
-   * subtasks go to free slots, and jobs whose subtasks are all placed become RUNNING.
+   * subtasks go to free slots, and CREATED jobs whose subtasks all reported ready where they are become RUNNING.
    */
   reassign(): Promise<void> {
     return this.exclusive(async () => {
@@ -582,6 +576,7 @@ export class ControlPlane {
         now,
         heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
         notBefore: this.startedAt,
+        ready: (jobId, subtask) => this.readiness.isReady(jobId, subtask) === true,
       });
       if (result.expired.length > 0) {
         await this.options.taskManagers.remove(...result.expired);

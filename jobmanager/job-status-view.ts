@@ -13,6 +13,7 @@ export function toJobStatus(job: JobRecord): JobStatus {
     filename: job.filename,
     subtasks: job.subtasks,
     ...(job.failure !== undefined ? { failure: job.failure } : {}),
+    ...(job.failureCode !== undefined ? { failureCode: job.failureCode } : {}),
     ...(job.finishedAt !== undefined ? { finishedAt: job.finishedAt } : {}),
   };
 }

@@ -31,6 +31,7 @@ import { recordTensorBoard, type TensorBoardOutput } from './record-tensorboard'
 import { splitLoadReader } from './metrics/split-load';
 import { JobManagerMetrics } from './metrics/jobmanager-metrics';
 import type { HealthReport } from '../src/cluster-api/dto';
+import { StreamReadinessPublisher } from './state/stream-readiness';
 
 /** What a JobManager needs (see src/config/process-options.ts for units and defaults). */
 export interface JobManagerOptions {
@@ -113,6 +114,7 @@ export class JobManager {
   private claims: StreamClaims | undefined;
   private splitLoad: ((jobId: string) => Promise<{ lag: number; pending: number }>) | undefined;
   private tensorboard: TensorBoardOutput | undefined;
+  private streamReadiness: StreamReadinessPublisher | undefined;
   /** The cluster's name (prefix of its control-plane keys). */
   readonly cluster: string;
   /**
@@ -229,6 +231,7 @@ export class JobManager {
       jobRetentionMs: options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS,
     });
     this.retention = new JobRetention(this.control, options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS, this.logger.child({ component: 'jobmanager.jobs' }));
+    this.streamReadiness = new StreamReadinessPublisher(this.redis, cluster, this.logger.child({ component: 'jobmanager.readiness' }));
     this.gateway = new InferenceGateway(this.control, { redisUrl: options.redisUrl, cacheDir: validationDir, logger: this.logger.child({ component: 'jobmanager.kserve' }) });
     this.app = buildRestServer(this.control, this.logger.child({ component: 'jobmanager.rest' }), this.gateway, { token, tls, mode }, { series: this.metricsSeries, prometheus: this.metrics, readiness: () => this.readiness() });
     try {
@@ -280,9 +283,13 @@ export class JobManager {
         if (lateMs > this.options.heartbeatIntervalMs) this.logger.warn({ component: 'jobmanager.scheduler', lateMs: Math.round(lateMs) }, 'jobmanager.scheduler.stalled');
       }
       this.claims?.heartbeat().catch((err: unknown) => this.logger.warn({ component: 'jobmanager.claims', err }, 'jobmanager.alive.failed'));
-      this.control
+      const control = this.control;
+      control
         ?.reassign()
         .catch((err: unknown) => this.logger.warn({ component: 'jobmanager.scheduler', err }, 'jobmanager.scheduler.failed'))
+        // Each stream's readiness key (<stream>:ready) follows its job's state, for the clients' waitReady.
+        .then(async () => this.streamReadiness?.publish(await control.jobReadiness()))
+        .catch((err: unknown) => this.logger.warn({ component: 'jobmanager.readiness', err }, 'jobmanager.readiness.failed'))
         .finally(() => {
           if (!this.closing) this.scheduleTick();
         });

@@ -7,6 +7,7 @@ import type { Tensor } from '../src/tensor/tensor';
 import type { PostprocessSpec, TopologySpec } from '../src/topology/schema';
 import type { ControlPlane } from './control-plane';
 import { JobStreamClient } from './job-stream-client';
+import { servesNow } from '../src/cluster-api/serves-now';
 
 /** What the gateway reads from the control plane: the job list, a job's status, topology and model info. */
 export type JobDirectory = Pick<ControlPlane, 'listJobs' | 'jobStatus' | 'jobSpec' | 'modelInfo'>;
@@ -97,10 +98,10 @@ export class ServedJob {
     return { inputs: info.inputs, outputs: outputsAfterPostprocess(info.outputs, spec.postprocess), imageInputs };
   }
 
-  /** Ready: RUNNING, with every subtask on a TaskManager. */
+  /** Ready: RUNNING (every subtask reported it can serve), with every subtask on a TaskManager (see servesNow). */
   async ready(): Promise<boolean> {
     const status = await this.jobs.jobStatus(this.job.id);
-    return status.state === 'RUNNING' && status.subtasks.length > 0 && status.subtasks.every((s) => s.taskManagerId !== null);
+    return servesNow(status.state, status.subtasks);
   }
 
   /** Sends one request into the job's stream and waits for its result (outputs or error). */

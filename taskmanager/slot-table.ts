@@ -54,6 +54,7 @@ interface Slot {
   readonly assignment: SubtaskAssignment;
   state: 'starting' | 'running' | 'failed';
   failure?: string;
+  failureCode?: string;
   runner?: SubtaskHandle;
   /** Counts what the runner does (made with it). */
   meter?: SubtaskMeter;
@@ -115,9 +116,12 @@ export class SlotTable {
       return {
         jobId: s.assignment.jobId,
         subtaskIndex: s.assignment.subtaskIndex,
-        ...(s.failure !== undefined ? { failure: s.failure } : {}),
+        ...(s.assignment.epoch !== undefined ? { epoch: s.assignment.epoch } : {}),
+        ...(s.failure !== undefined ? { failure: s.failure, failureCode: s.failureCode } : {}),
         ...(readProblem !== undefined ? { readProblem } : {}),
         ...(meter ? { stats: meter.stats() } : {}),
+        // Started: its model is loaded and it reads its splits (see SubtaskRunner.start).
+        ...(s.state === 'running' ? { ready: true } : {}),
       };
     });
     for (const [key, p] of this.startProblems) {
@@ -211,7 +215,9 @@ export class SlotTable {
       }
       slot.state = 'failed';
       slot.failure = error.message;
-      log.error({ err: error, code: error.code }, 'taskmanager.slot.failed');
+      slot.failureCode = error.code;
+      // A user mistake (model unreadable, source not available) is one line; only a bug carries its stack.
+      log.error({ code: error.code, reason: error.message, ...(error.code === 'CS_ERR_INTERNAL' ? { err: error } : {}) }, 'taskmanager.slot.failed');
       await this.closeQuietly(slot, true, log);
     }
   }

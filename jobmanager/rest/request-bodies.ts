@@ -47,8 +47,11 @@ const heartbeat = z.strictObject({
       jobId: z.string().min(1),
       subtaskIndex: z.number().int().min(0),
       failure: z.string().optional(),
+      failureCode: z.string().max(64).optional(),
+      epoch: z.number().int().min(0).optional(),
       readProblem: z.string().max(4000).optional(),
       stats: subtaskStats.optional(),
+      ready: z.boolean().optional(),
     }),
   ),
 });

@@ -34,6 +34,12 @@ export interface AssignmentInput {
    * counts every TaskManager as heard from at its start, so its own downtime expires no one.
    */
   readonly notBefore?: number;
+  /**
+   * Whether a subtask, as currently assigned (its TaskManager and epoch), reported that it can serve. A
+   * CREATED job becomes RUNNING only when every scheduled subtask stays where it is and is ready.
+   * Without it, a job becomes RUNNING as soon as every subtask is assigned.
+   */
+  readonly ready?: (jobId: string, subtask: SubtaskStatus) => boolean;
 }
 
 /** The desired assignment of one job. */
@@ -69,8 +75,8 @@ function isActive(state: JobState): boolean {
  *    free slots (ties: one running fewer subtasks of this job, then the smaller id), so a job spreads out.
  * 4. A TaskManager whose last heartbeat is older than `heartbeatTimeoutMs` is expired: its subtasks
  *    are reassigned to the others.
- * 5. A CREATED job becomes RUNNING once all its scheduled subtasks are assigned; CANCELED and FAILED
- *    jobs keep their splits but no TaskManager.
+ * 5. A CREATED job becomes RUNNING once all its scheduled subtasks are assigned and (with `ready`)
+ *    each reported ready where it is assigned; CANCELED and FAILED jobs keep their splits but no TaskManager.
  */
 export function assignSubtasks(input: AssignmentInput): AssignmentResult {
   const notBefore = input.notBefore ?? 0;
@@ -139,7 +145,14 @@ export function assignSubtasks(input: AssignmentInput): AssignmentResult {
     const draft = drafts.get(job.id)!;
     const scheduled = draft.filter((d) => d.splits.length > 0);
     const complete = scheduled.length > 0 && scheduled.every((d) => d.taskManagerId !== null);
-    const state: JobState = job.state === 'CREATED' && complete ? 'RUNNING' : job.state;
+    const ready = (d: Draft): boolean => {
+      if (!input.ready) return true;
+      const current = job.subtasks.find((s) => s.index === d.index);
+      // Moved, or given other splits (a rescale): it restarts, and an earlier report is not about it.
+      const same = current !== undefined && current.taskManagerId === d.taskManagerId && current.splits.join('\n') === d.splits.join('\n');
+      return same && input.ready(job.id, current);
+    };
+    const state: JobState = job.state === 'CREATED' && complete && scheduled.every(ready) ? 'RUNNING' : job.state;
     jobs.set(job.id, {
       state,
       subtasks: draft.map((d) => ({ index: d.index, taskManagerId: isActive(job.state) ? d.taskManagerId : null, splits: [...d.splits] })),

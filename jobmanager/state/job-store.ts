@@ -24,9 +24,10 @@ export interface JobUpdate {
   readonly parallelism?: number;
   readonly subtasks?: readonly SubtaskStatus[];
   readonly failure?: string;
+  readonly failureCode?: string;
 }
 
-const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256', 'submitId', 'stream', 'finishedAt'] as const;
+const FIELDS = ['id', 'name', 'state', 'parallelism', 'submittedAt', 'filename', 'baseDir', 'splits', 'sharing', 'subtasks', 'failure', 'modelSha256', 'submitId', 'stream', 'finishedAt', 'failureCode'] as const;
 const JOB_STATES: readonly JobState[] = ['CREATED', 'RUNNING', 'CANCELED', 'FAILED'];
 
 /** Whether a job has finished for good: canceled or failed (it is never assigned again). */
@@ -35,7 +36,7 @@ export function isFinished(state: JobState): boolean {
 }
 
 function parseRecord(values: readonly (string | null)[]): JobRecord | undefined {
-  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256, submitId, stream, finishedAt] = values;
+  const [id, name, state, parallelism, submittedAt, filename, baseDir, splits, sharing, subtasks, failure, modelSha256, submitId, stream, finishedAt, failureCode] = values;
   if (!id || !name || !state || !JOB_STATES.includes(state as JobState)) return undefined;
   return {
     id,
@@ -49,6 +50,7 @@ function parseRecord(values: readonly (string | null)[]): JobRecord | undefined 
     sharing: sharing === 'exclusive' ? 'exclusive' : 'share',
     subtasks: JSON.parse(subtasks ?? '[]') as SubtaskStatus[],
     ...(failure ? { failure } : {}),
+    ...(failureCode ? { failureCode } : {}),
     ...(modelSha256 ? { modelSha256 } : {}),
     ...(submitId ? { submitId } : {}),
     ...(stream ? { stream } : {}),
@@ -140,6 +142,7 @@ export class JobStore {
     if (update.parallelism !== undefined) fields.parallelism = String(update.parallelism);
     if (update.subtasks !== undefined) fields.subtasks = JSON.stringify(update.subtasks);
     if (update.failure !== undefined) fields.failure = update.failure;
+    if (update.failureCode !== undefined) fields.failureCode = update.failureCode;
     if (Object.keys(fields).length === 0) return;
     const epochs: Record<string, string> = {};
     for (const s of update.subtasks ?? []) if (s.epoch !== undefined) epochs[String(s.index)] = String(s.epoch);

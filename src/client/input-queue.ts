@@ -16,6 +16,7 @@ import { createRedis, redisFatalError } from '../redis/create-redis';
 import { clientRedisCredentials, type RedisCredentials, type RedisSecurity } from '../redis/redis-security';
 import { retryRedis } from '../redis/retry-redis';
 import { backoffDelay } from '../retry/backoff';
+import { waitStreamReady } from './wait-ready';
 
 /**
  * TLS files (for `rediss://` URLs: `caFile` replaces the system CAs) and the password (when the URL has
@@ -85,6 +86,17 @@ export class InputQueue {
     this.replyKey = `${options.stream}:reply:${randomUUID()}`;
     this.fastWrites = RespConnection.supportsUrl(this.url);
     this.writer = new LazyRespConnection(this.url, `cs-client-${options.stream}`, this.credentials.password);
+  }
+
+  /**
+   * Resolves once the job reading this stream can serve: its JobManager marks `<stream>:ready` when the
+   * job is RUNNING (every subtask has its model loaded and reads its splits), so a request sent then is
+   * answered without waiting for a model to load. Rejects with the job's own failure code when it
+   * failed (e.g. CS_ERR_MODEL_LOAD), CS_ERR_CLOSED when it was canceled, CS_ERR_TIMEOUT after `timeoutMs`
+   * (default 60000). Only streams on the cluster's own Redis have the key (not a topology's `source.address`).
+   */
+  waitReady(options: { readonly timeoutMs?: number } = {}): Promise<void> {
+    return waitStreamReady(this.redis, this.options.stream, { timeoutMs: options.timeoutMs ?? 60_000, closed: () => this.closed });
   }
 
   /** The stream key a uri's request goes to. */

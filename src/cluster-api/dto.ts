@@ -162,8 +162,12 @@ export interface JobStatus extends JobSummary {
   readonly model?: ModelStatus;
   /** Present when state is FAILED. */
   readonly failure?: string;
+  /** The error code of the failure (`CS_ERR_MODEL_LOAD`, `CS_ERR_TOPOLOGY`, …), when the subtask that failed gave one. */
+  readonly failureCode?: string;
   /** Present when state is DEGRADED: which subtasks cannot read, and why. */
   readonly degraded?: string;
+  /** Present while subtasks are not ready yet (loading their model, waiting for a slot): which, and where. */
+  readonly starting?: string;
   /** The job's most recent events (at most 20, oldest first). */
   readonly events?: readonly JobEvent[];
   /** How often each kind of event happened since submit. */
@@ -262,6 +266,10 @@ export interface RunningSubtask {
   readonly subtaskIndex: number;
   /** Set when the subtask failed to start or died: the JobManager marks the job FAILED with it. */
   readonly failure?: string;
+  /** The failure's error code (`CS_ERR_MODEL_LOAD`, …). */
+  readonly failureCode?: string;
+  /** The epoch of the assignment this report is about (see SubtaskAssignment.epoch). */
+  readonly epoch?: number;
   /** Set while the subtask's reads keep failing (the last reason): the JobManager shows the job DEGRADED. */
   readonly readProblem?: string;
   /**

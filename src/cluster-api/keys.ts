@@ -62,6 +62,17 @@ export function deadLetterKey(stream: string): string {
   return `${stream}:dead-letter`;
 }
 
+/**
+ * Hash saying whether the job reading `stream` can serve, written by the JobManager of the cluster that
+ * claimed the stream (see STREAM_CLAIMS_KEY), so a client that knows only Redis and the stream name can
+ * wait for it: `state` (CREATED, RUNNING, DEGRADED, FAILED, CANCELED), `ready` (`1` when a request sent
+ * now is served: the job is RUNNING with every subtask ready), `job` (its id), `cluster`, `reason` (why
+ * it is not ready, or the failure), `code` (the failure's error code) and `updatedAt` (ms since epoch).
+ */
+export function streamReadyKey(stream: string): string {
+  return `${stream}:ready`;
+}
+
 /** The prefix of every control-plane key of one cluster: `cs:{<cluster>}:`. */
 export function clusterKeyPrefix(cluster: string): string {
   return `cs:{${cluster}}:`;

@@ -62,7 +62,7 @@ describe('cs start FILE (one machine, real Redis, real ONNX Runtime)', () => {
     await writeFile(file, `name: ${name}\nsource:\n  type: redis\nmodel:\n  path: ${tinyModel}\nbatch:\n  maxDelayMs: 1\n`);
     const cs = start(startArgs(file));
     children.push(cs.child);
-    await waitFor(() => cs.stdout.includes('running;') || cs.child.exitCode !== null, { maxWaitMs: 30_000, what: 'cs start to be running' });
+    await waitFor(() => cs.stdout.includes('ready;') || cs.child.exitCode !== null, { maxWaitMs: 30_000, what: 'cs start to be running' });
     assert.equal(cs.child.exitCode, null, cs.stderr);
     const out = lines(cs.stdout);
     const jobId = /^job\s+([0-9a-f]{32})\b/.exec(out[0] ?? '')?.[1];
@@ -123,7 +123,7 @@ describe('cs start FILE (one machine, real Redis, real ONNX Runtime)', () => {
 
     const cs = start(startArgs(file));
     children.push(cs.child);
-    await waitFor(() => cs.stdout.includes('running;') || cs.child.exitCode !== null, { maxWaitMs: 90_000, what: 'cs start to be running' });
+    await waitFor(() => cs.stdout.includes('ready;') || cs.child.exitCode !== null, { maxWaitMs: 90_000, what: 'cs start to be running' });
     assert.equal(cs.child.exitCode, null, cs.stderr);
     assert.match(cs.stderr, new RegExp(`^code +${name}\\.ts is TypeScript: code topologies are allowed for this cluster, whose JobManager listens on 127\\.0\\.0\\.1 only$`, 'm'));
     const queue = new InputQueue({ redis: redisUrl, stream: name });

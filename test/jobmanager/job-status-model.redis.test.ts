@@ -11,6 +11,7 @@ import { startTestJobManager } from '../support/jobmanager';
 import { stopTestRedis, testRedisUrl } from '../support/redis';
 import { testModels } from '../support/test-models';
 import { uniqueName } from '../support/wait-for';
+import type { TopologyError } from '../../src/errors';
 
 function topology(name: string, modelPath: string, extra: string[] = []): TopologySource {
   const source = [`name: ${name}`, 'source:', '  type: redis', 'model:', `  path: ${modelPath}`, ...extra, ''].join('\n');
@@ -70,14 +71,11 @@ describe('cs job status shows the model the job serves', () => {
     }
   });
 
-  it('leaves the model out when no copy is held and the path cannot be read', async () => {
-    const { jobId } = await client.submitJob(topology(uniqueName('status-missing'), join(dir, 'missing.onnx')));
-    try {
-      const status = await client.jobStatus(jobId);
-      assert.equal(status.model, undefined);
-      assert.doesNotMatch(formatJobStatus(status), /MODEL/);
-    } finally {
-      await client.cancelJob(jobId);
-    }
+  it('refuses at submit a job whose model path cannot be read (no job to describe)', async () => {
+    await assert.rejects(client.submitJob(topology(uniqueName('status-missing'), join(dir, 'missing.onnx'))), (err: TopologyError) => {
+      assert.equal(err.code, 'CS_ERR_TOPOLOGY');
+      assert.match(err.problems.join('\n'), /^model\.path: .*missing\.onnx: no such file/);
+      return true;
+    });
   });
 });

@@ -351,18 +351,16 @@ describe('KServe v2 REST API on the JobManager (real Redis, JobManager + TaskMan
     }
   });
 
-  it('a job waiting for a slot is known but not ready; an unreadable model file gives 503 on metadata', async () => {
+  it('a job waiting for a slot is known but not ready; a missing model is refused at submit', async () => {
     const pending = uniqueName('kserve-pending');
     const client = new JobManagerClient(jm.url);
-    const { jobId: pendingId } = await client.submitJob(topology(pending, join(dir, 'missing-model.onnx')));
+    // A missing model is refused at submit now; this one is fine but finds no free slot.
+    await assert.rejects(client.submitJob(topology(uniqueName('kserve-missing'), join(dir, 'missing-model.onnx'))), /missing-model\.onnx: no such file/);
+    const { jobId: pendingId } = await client.submitJob(topology(pending, tinyModel));
     try {
       assert.equal((await client.jobStatus(pendingId)).state, 'CREATED');
       assert.equal((await call('GET', `${base}/models/${pending}/ready`)).status, 400);
       assert.equal((await call('GET', `${base}/health/ready`)).status, 400);
-      const meta = await call<ErrorResponse>('GET', `${base}/models/${pending}`);
-      assert.equal(meta.status, 503, meta.text);
-      assert.match(meta.json.error, /cannot read the model/);
-      assert.match(meta.json.error, /missing-model\.onnx/);
       const infer = await call<ErrorResponse>('POST', `${base}/models/${pending}/infer`, {
         inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16], data: Array.from({ length: 16 }, () => 0) }],
       });

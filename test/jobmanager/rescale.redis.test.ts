@@ -54,7 +54,8 @@ describe('PATCH /jobs/:jobId/rescaling (real Redis)', () => {
     const jobId = await submit(yamlTopology(name, { parallelism: 1, partitions: 3 }));
     const client = new JobManagerClient(jm.url);
     try {
-      await waitFor(async () => (await client.jobStatus(jobId)).state === 'RUNNING' && (await client.jobStatus(otherId)).state === 'RUNNING', { what: 'both jobs RUNNING' });
+      // The TaskManager reports what it was assigned as ready: a job is RUNNING once every subtask is.
+      await waitFor(async () => (await tm.heartbeatReady(), (await client.jobStatus(jobId)).state === 'RUNNING' && (await client.jobStatus(otherId)).state === 'RUNNING'), { maxWaitMs: 30_000, what: 'both jobs RUNNING' });
       const otherBefore = (await client.jobStatus(otherId)).subtasks;
       assert.deepEqual(
         (await assignmentsOf(tm, jobId)).map((a) => a.splits),
@@ -64,7 +65,8 @@ describe('PATCH /jobs/:jobId/rescaling (real Redis)', () => {
       const up = await call<JobStatus>('PATCH', `/jobs/${jobId}/rescaling?parallelism=3`);
       assert.equal(up.status, 200, JSON.stringify(up.body));
       assert.equal(up.body.parallelism, 3);
-      assert.equal(up.body.state, 'RUNNING');
+      assert.equal(up.body.state, 'RUNNING', 'stays RUNNING while subtask 0 serves and the new ones start');
+      assert.match(up.body.starting ?? '', /subtask 1 is starting on .*subtask 2 is starting on /);
       assert.deepEqual(
         up.body.subtasks.map((s) => ({ index: s.index, taskManagerId: s.taskManagerId, splits: s.splits })),
         [0, 1, 2].map((i) => ({ index: i, taskManagerId: tm.id, splits: [`${name}:${i}`] })),

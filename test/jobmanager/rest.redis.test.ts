@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultModelsDir } from '../../src/models/generate';
 import { after, before, describe, it } from 'node:test';
 import type { ErrorBody, JobList, JobStatus, TaskManagerList, TopologySource } from '../../src/cluster-api/dto';
 import type { JobManager } from '../../jobmanager/main';
@@ -78,6 +79,23 @@ describe('JobManager REST API (real Redis)', () => {
     }
   });
 
+  it('refuses at submit a job that cannot run, with every problem: missing model, kafka source, decode not fitting the model', async () => {
+    const missing = ['name: no-model', 'source:', '  type: kafka', '  brokers: [127.0.0.1:9092]', '  topic: t', 'model:', `  path: ${join(tmpdir(), 'cs-no-such-model.onnx')}`, ''].join('\n');
+    const res = await call<ErrorBody>('POST', '/jobs', { topology: { filename: 'no-model.yaml', source: missing, baseDir: tmpdir() } });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.code, 'CS_ERR_TOPOLOGY');
+    const problems = res.body.problems ?? [];
+    assert.equal(problems.length, 2, JSON.stringify(problems));
+    assert.match(problems[0] ?? '', /^source\.type: kafka is not available yet/);
+    assert.match(problems[1] ?? '', /^model\.path: .*cs-no-such-model\.onnx: no such file/);
+    // The tiny model takes [n, 16] float32: an image decode makes rank-4 tensors it cannot take.
+    const image = ['name: image-on-tiny', 'source:', '  type: redis', 'decode:', '  type: image', '  width: 32', '  height: 32', 'model:', `  path: ${join(defaultModelsDir(), 'tiny.onnx')}`, ''].join('\n');
+    const unfit = await call<ErrorBody>('POST', '/jobs', { topology: { filename: 'image.yaml', source: image, baseDir: tmpdir() } });
+    assert.equal(unfit.status, 400);
+    assert.deepEqual(unfit.body.problems?.map((p) => p.split(':')[0]), ['decode.type'], JSON.stringify(unfit.body.problems));
+    assert.equal((await call<JobList>('GET', '/jobs')).body.jobs.some((j) => j.name === 'no-model' || j.name === 'image-on-tiny'), false, 'nothing was accepted');
+  });
+
   it('refuses a malformed request body and an unknown job with an ErrorBody', async () => {
     const bad = await call<ErrorBody>('POST', '/jobs', { topology: { filename: 'x.yaml' } });
     assert.equal(bad.status, 400);
@@ -89,7 +107,7 @@ describe('JobManager REST API (real Redis)', () => {
     assert.equal(cancelMissing.status, 404);
   });
 
-  it('assigns a job to a TaskManager that heartbeats, which makes it RUNNING; cancel takes it away', async () => {
+  it('assigns a job to a TaskManager that heartbeats; it is RUNNING once every subtask reports ready; cancel takes it away', async () => {
     const tm = new RestTaskManager(() => jm.url, 2);
     const registered = await tm.register();
     assert.deepEqual(registered, { cluster: 'default', heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
@@ -112,8 +130,22 @@ describe('JobManager REST API (real Redis)', () => {
           { cluster: 'default', jobName: name, subtaskIndex: 1, splits: [`${name}:1`] },
         ],
       );
-      const job = await status(jobId);
-      assert.equal(job.state, 'RUNNING');
+      const assigned = await status(jobId);
+      assert.equal(assigned.state, 'CREATED', 'assigned is not ready: no subtask has loaded its model yet');
+      assert.match(assigned.starting ?? '', /subtask 0 is starting on /);
+      const epochOf = (index: number) => mine.find((a) => a.subtaskIndex === index)?.epoch;
+      // One subtask ready is not enough.
+      await tm.heartbeat([{ jobId, subtaskIndex: 0, epoch: epochOf(0), ready: true }, { jobId, subtaskIndex: 1, epoch: epochOf(1) }]);
+      assert.equal((await status(jobId)).state, 'CREATED');
+      // A report about another epoch (an earlier assignment) does not count.
+      await tm.heartbeat([{ jobId, subtaskIndex: 0, epoch: epochOf(0), ready: true }, { jobId, subtaskIndex: 1, epoch: (epochOf(1) ?? 0) + 7, ready: true }]);
+      assert.equal((await status(jobId)).state, 'CREATED');
+      await tm.heartbeat([{ jobId, subtaskIndex: 0, epoch: epochOf(0), ready: true }, { jobId, subtaskIndex: 1, epoch: epochOf(1), ready: true }]);
+      const job = await waitFor(async () => {
+        const s = await status(jobId);
+        return s.state === 'RUNNING' ? s : undefined;
+      }, { maxWaitMs: 30_000, what: 'RUNNING once both subtasks are ready' });
+      assert.equal(job.starting, undefined);
       assert.deepEqual(
         job.subtasks.map((s) => s.taskManagerId),
         [tm.id, tm.id],
@@ -175,7 +207,7 @@ describe('JobManager REST API (real Redis)', () => {
     const jobId = await submit(yamlTopology(uniqueName('failing')));
     try {
       await waitFor(async () => (await tm.heartbeat()).assignments.some((a) => a.jobId === jobId), { maxWaitMs: 30_000, what: 'assignment' });
-      const beat = await tm.heartbeat([{ jobId, subtaskIndex: 0, failure: 'model file not found: /srv/model.onnx' }]);
+      const beat = await tm.heartbeat([{ jobId, subtaskIndex: 0, failure: 'model file not found: /srv/model.onnx', failureCode: 'CS_ERR_MODEL_LOAD' }]);
       assert.deepEqual(
         beat.assignments.filter((a) => a.jobId === jobId),
         [],
@@ -183,6 +215,7 @@ describe('JobManager REST API (real Redis)', () => {
       const job = await status(jobId);
       assert.equal(job.state, 'FAILED');
       assert.match(job.failure ?? '', /subtask 0 on .*model file not found/);
+      assert.equal(job.failureCode, 'CS_ERR_MODEL_LOAD', 'the failure keeps its own code');
     } finally {
       await tm.deregister();
     }
@@ -203,10 +236,11 @@ describe('JobManager REST API (real Redis)', () => {
     await tm.register();
     const jobId = await submit(yamlTopology(uniqueName('restart')));
     try {
-      await waitFor(async () => (await tm.heartbeat()).assignments.some((a) => a.jobId === jobId), { maxWaitMs: 30_000, what: 'assignment' });
+      await waitFor(async () => (await tm.heartbeatReady()).assignments.some((a) => a.jobId === jobId), { maxWaitMs: 30_000, what: 'assignment' });
+      await waitFor(async () => (await tm.heartbeatReady(), (await status(jobId)).state === 'RUNNING'), { maxWaitMs: 30_000, what: 'RUNNING' });
       await jm.close();
       jm = await newJobManager();
-      const beat = await tm.heartbeat([{ jobId, subtaskIndex: 0 }]);
+      const beat = await tm.heartbeatReady();
       assert.equal(beat.known, true);
       assert.deepEqual(
         beat.assignments.filter((a) => a.jobId === jobId).map((a) => a.subtaskIndex),

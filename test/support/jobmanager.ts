@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defaultModelsDir } from '../../src/models/generate';
-import type { HeartbeatResponse, RegisterTaskManagerResponse, SubmitJobResponse, TopologySource } from '../../src/cluster-api/dto';
+import type { HeartbeatResponse, RegisterTaskManagerResponse, RunningSubtask, SubmitJobResponse, TopologySource } from '../../src/cluster-api/dto';
 import { createLogger } from '../../src/logging/logger';
 import { startJobManager, type JobManager } from '../../jobmanager/main';
 import { uniqueName } from './wait-for';
@@ -65,7 +66,10 @@ export async function restCall<T>(base: string, method: string, path: string, bo
   return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
-/** A YAML topology on a model path nobody reads (the JobManager only records it). */
+/**
+ * A YAML topology on the generated tiny model (the JobManager checks at submit that it is there and fits
+ * the decode step; `node bin/cs.js model generate` writes it).
+ */
 export function yamlTopology(name: string, options: { parallelism?: number; partitions?: number } = {}): TopologySource {
   const source = [
     `name: ${name}`,
@@ -73,7 +77,7 @@ export function yamlTopology(name: string, options: { parallelism?: number; part
     '  type: redis',
     `  partitions: ${options.partitions ?? 1}`,
     'model:',
-    '  path: model.onnx',
+    `  path: ${join(defaultModelsDir(), 'tiny.onnx')}`,
     `parallelism: ${options.parallelism ?? 1}`,
     '',
   ].join('\n');
@@ -106,11 +110,21 @@ export class RestTaskManager {
     return res.body;
   }
 
-  async heartbeat(running: { jobId: string; subtaskIndex: number; failure?: string }[] = []): Promise<HeartbeatResponse> {
+  /** Reports `running` (a subtask with `ready: true` can serve: its job becomes RUNNING once all of them are). */
+  async heartbeat(running: readonly RunningSubtask[] = []): Promise<HeartbeatResponse> {
     const res = await restCall<HeartbeatResponse>(this.base(), 'POST', `/taskmanagers/${this.id}/heartbeat`, { running });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     return res.body;
   }
+
+  /** Heartbeats reporting every subtask the last answer assigned as ready; answers the new assignments. */
+  async heartbeatReady(): Promise<HeartbeatResponse> {
+    const first = await this.heartbeat(this.lastReady);
+    this.lastReady = first.assignments.map((a) => ({ jobId: a.jobId, subtaskIndex: a.subtaskIndex, ...(a.epoch !== undefined ? { epoch: a.epoch } : {}), ready: true }));
+    return first;
+  }
+
+  private lastReady: RunningSubtask[] = [];
 
   async deregister(): Promise<void> {
     await restCall(this.base(), 'DELETE', `/taskmanagers/${this.id}`);

@@ -1,3 +1,4 @@
+import { defaultModelsDir } from '../../src/models/generate';
 import { strict as assert } from 'node:assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -47,7 +48,8 @@ function recordingRunners(): { runs: Run[]; createRunner: (o: SubtaskRunnerOptio
 
 function yamlTopology(name: string, options: { parallelism?: number; partitions?: number } = {}): TopologySource {
   const source = [`name: ${name}`, 'source:', '  type: redis', `  partitions: ${options.partitions ?? 1}`, 'model:', '  path: model.onnx', `parallelism: ${options.parallelism ?? 1}`, ''].join('\n');
-  return { filename: `${name}.yaml`, source, baseDir: '/srv/topologies' };
+  // The JobManager checks the model at submit: the generated tiny model, in the submitted folder.
+  return { filename: `${name}.yaml`, source: source.replace('path: model.onnx', 'path: tiny.onnx'), baseDir: defaultModelsDir() };
 }
 
 describe('TaskManager against a real JobManager (real Redis)', () => {
@@ -79,7 +81,7 @@ describe('TaskManager against a real JobManager (real Redis)', () => {
       slots,
       taskManagerId: uniqueName('tm'),
       cacheDir,
-      modelDirs: ['/srv/topologies'],
+      modelDirs: [defaultModelsDir()],
       logger: createLogger('taskmanager', LOG_LEVEL),
       registrationBackoff: { initialMs: 20, maxMs: 200 },
       createRunner,
@@ -103,7 +105,7 @@ describe('TaskManager against a real JobManager (real Redis)', () => {
           { index: 1, splits: [`${name}:1`], consumer: `${tm.id}-${jobId}-1`, redis: redisUrl },
         ],
       );
-      assert.equal(byIndex[0]!.options.topology.spec.model.path, '/srv/topologies/model.onnx', 'relative model path resolved against the submitted folder');
+      assert.equal(byIndex[0]!.options.topology.spec.model.path, join(defaultModelsDir(), 'tiny.onnx'), 'relative model path resolved against the submitted folder');
 
       // SPEC §6: a JobManager restart interrupts no running job.
       await jm.close();

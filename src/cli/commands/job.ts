@@ -8,6 +8,7 @@ import { addJobManagerClientFlags, jobManagerClientFromFlags } from '../jobmanag
 import { resolveProcessOptions } from '../../config/resolve-process-options';
 import { readTopologyFile } from '../read-topology-file';
 import { submitTopology } from '../submit-topology';
+import { DEFAULT_READY_TIMEOUT_MS, waitForReady } from '../wait-for-ready';
 import { join } from 'node:path';
 
 function client(command: Command): JobManagerClient {
@@ -30,8 +31,9 @@ export function formatJobStatus(job: JobStatus): string {
     `job ${job.id}  ${job.name}  ${job.state}`,
     `file ${job.filename}, parallelism ${job.parallelism}, submitted ${new Date(job.submittedAt).toISOString()}`,
   ];
-  if (job.failure) lines.push(`failure: ${job.failure}`);
+  if (job.failure) lines.push(`failure: ${job.failure}${job.failureCode ? ` (${job.failureCode})` : ''}`);
   if (job.degraded) lines.push(`degraded: ${job.degraded}`);
+  if (job.starting) lines.push(`starting: ${job.starting}`);
   if (job.deadLetter) lines.push(`dead letters: ${job.deadLetter.entries} in ${job.deadLetter.stream}`);
   const recreated = job.eventCounts?.group_recreated ?? 0;
   if (recreated > 0) lines.push(`consumer groups recreated: ${recreated}`);
@@ -70,6 +72,13 @@ export function formatJobStatus(job: JobStatus): string {
   return lines.join('\n');
 }
 
+/** `--wait-timeout` of `cs job submit`: a positive number of seconds, at most a day. */
+function parseSecondsFlag(value: string): number {
+  const n = /^\s*[0-9]+(\.[0-9]+)?\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400) throw new InvalidArgumentError('must be a number of seconds from 0 to 86400.');
+  return n;
+}
+
 /** `--parallelism` of `cs job rescale`: an integer from 1 to 1024. */
 function parseParallelismFlag(value: string): number {
   const n = /^\s*[0-9]+\s*$/.test(value) ? Number(value) : NaN;
@@ -81,12 +90,23 @@ function parseParallelismFlag(value: string): number {
 export function jobCommand(output: CliOutput): Command {
   const job = new Command('job').description('submit, list, inspect, rescale and cancel jobs');
 
-  const submit = withJobManagerFlag(job.command('submit').description('submit a topology file (YAML or TypeScript) with the model file it names (uploaded when readable here); prints the job id').argument('<file>', 'topology file'));
-  submit.action(async (file: string) => {
+  const submit = withJobManagerFlag(
+    job
+      .command('submit')
+      .description('submit a topology file (YAML or TypeScript) with the model file it names (uploaded when readable here); prints the job id')
+      .argument('<file>', 'topology file')
+      .option('--wait', 'then wait until the job can serve (every subtask has its model loaded and reads its splits) and print "ready"; exit 1 if it fails or the wait times out')
+      .option('--wait-timeout <seconds>', `how long --wait waits (default ${DEFAULT_READY_TIMEOUT_MS / 1000})`, parseSecondsFlag),
+  );
+  submit.action(async (file: string, flags: { wait?: boolean; waitTimeout?: number }) => {
     const topology = await readTopologyFile(file);
     const { cacheDir } = resolveProcessOptions(['cacheDir']);
-    const { jobId } = await submitTopology(client(submit), topology, { cacheDir: join(cacheDir, 'cli') });
+    const jobs = client(submit);
+    const { jobId } = await submitTopology(jobs, topology, { cacheDir: join(cacheDir, 'cli') });
     output.out(jobId);
+    if (flags.wait !== true) return;
+    await waitForReady(jobs, jobId, { timeoutMs: flags.waitTimeout !== undefined ? flags.waitTimeout * 1000 : DEFAULT_READY_TIMEOUT_MS });
+    output.out('ready');
   });
 
   const list = withJobManagerFlag(

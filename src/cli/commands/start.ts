@@ -14,6 +14,7 @@ import { addProcessOptions, processOptionValues } from '../process-option-flags'
 import { readTopologyFile } from '../read-topology-file';
 import { onShutdownSignal } from '../shutdown-signal';
 import { oneMachineClusterName, startOneMachineCluster, type OneMachineCluster } from '../one-machine-cluster';
+import { DEFAULT_READY_TIMEOUT_MS, jobFailure, waitForReady } from '../wait-for-ready';
 
 /** Where clients send requests for a job, as one line. */
 export function describeRequestTarget(spec: TopologySpec, clusterRedisUrl: string): string {
@@ -28,8 +29,9 @@ export function describeRequestTarget(spec: TopologySpec, clusterRedisUrl: strin
  * `cs start FILE`: the one-machine shortcut (BigDL's `cluster-serving-start`): a JobManager and a
  * TaskManager (slots = max(1, parallelism)) in this process, the job submitted, until SIGINT/SIGTERM;
  * then the job is canceled and both close gracefully. An active job of the same name (left by an earlier
- * run that was killed) is canceled first, so it cannot hold the slots. If the job fails, the command
- * stops with the failure.
+ * run that was killed) is canceled first, so it cannot hold the slots. It prints `ready` once the job
+ * serves (every subtask has its model loaded and reads its splits). If the job fails, before or after,
+ * the command stops with the failure as one line, with the failure's own code.
  */
 export function startCommand(output: CliOutput): Command {
   const start = addProcessOptions(
@@ -56,8 +58,12 @@ export function startCommand(output: CliOutput): Command {
       if (cluster.grpcAddress) output.out(`gRPC     ${cluster.grpcAddress} (KServe v2 inference.GRPCInferenceService)`);
       output.out(`cluster  ${options.cluster} (its keys in Redis: ${clusterKeyPrefix(options.cluster)}*)`);
       if (options.tensorboardDir !== undefined) output.out(`TB       ${describeTensorBoardRun(spec, cluster.jobId, options.tensorboardDir)}`);
-      output.out('running; Ctrl-C to stop');
-      failure = await Promise.race([shutdown.received.then(() => undefined), watchForFailure(cluster.client, cluster.jobId, options.heartbeatIntervalMs, shutdown.requested, output)]);
+      // "ready" only once a request sent now is served: every subtask has its model loaded and reads its splits.
+      const ready = await Promise.race([shutdown.received.then(() => false), waitForReady(cluster.client, cluster.jobId, { timeoutMs: DEFAULT_READY_TIMEOUT_MS, stop: shutdown.requested }).then(() => true)]);
+      if (ready) {
+        output.out('ready; Ctrl-C to stop');
+        failure = await Promise.race([shutdown.received.then(() => undefined), watchForFailure(cluster.client, cluster.jobId, options.heartbeatIntervalMs, shutdown.requested, output)]);
+      }
     } catch (err) {
       failure = err;
     } finally {
@@ -117,7 +123,7 @@ async function watchForFailure(client: JobManagerClient, jobId: string, interval
     if (stop()) break;
     try {
       const status = await client.jobStatus(jobId);
-      if (status.state === 'FAILED') return new ClusterServingError('CS_ERR_INTERNAL', `job ${jobId} failed: ${status.failure ?? 'no reason given'}`);
+      if (status.state === 'FAILED') return jobFailure(status);
       if (status.state === 'CANCELED') {
         output.out(`job ${jobId} was canceled; stopping`);
         return undefined;
