@@ -71,7 +71,7 @@ export async function csStart(spec: TopologyInput, redisUrl: string, extraArgs: 
     child.once('exit', (code) => reject(new Error(`cs start exited with ${code}`)));
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('running;')) resolve();
+      if (out.includes('ready;')) resolve();
     });
   });
   child.removeAllListeners('exit');

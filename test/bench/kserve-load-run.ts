@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       child!.once('exit', (code) => reject(new Error(`cs start exited with ${code}: ${out}`)));
       child!.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
-        if (out.includes('running;')) resolve();
+        if (out.includes('ready;')) resolve();
       });
     });
     const row = Float32Array.from({ length: 16 }, (_, i) => i / 16);

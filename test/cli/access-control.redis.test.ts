@@ -156,7 +156,7 @@ describe('cs with a token and TLS (real processes: cs jobmanager start on 0.0.0.
       ['start', file, '--port', '0', '--redis', redisUrl, '--cache-dir', join(dir, 'start-cache'), '--tls-cert', cert.certFile, '--tls-key', cert.keyFile],
       { CS_TOKEN_FILE: tokenFile, CS_HEARTBEAT_INTERVAL_MS: '200', CS_HEARTBEAT_TIMEOUT_MS: '5000' },
     );
-    await waitFor(() => cs.output().includes('running;') || cs.child.exitCode !== null, { maxWaitMs: 60_000, what: 'cs start to be running' });
+    await waitFor(() => cs.output().includes('ready;') || cs.child.exitCode !== null, { maxWaitMs: 60_000, what: 'cs start to be running' });
     assert.equal(cs.child.exitCode, null, cs.output());
     const restUrl = /^REST\s+(https:\/\/\S+)$/m.exec(cs.output())?.[1];
     assert.ok(restUrl, cs.output());

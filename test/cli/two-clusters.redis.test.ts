@@ -68,7 +68,7 @@ describe('two clusters on one Redis (cluster namespaces, real processes)', () =>
 
   async function runningStart(file: string): Promise<{ cs: Running; client: JobManagerClient; jobId: string }> {
     const cs = csStart(file);
-    await waitFor(() => cs.stdout.includes('running;') || cs.child.exitCode !== null, { maxWaitMs: 60_000, what: `cs start ${file} to be running` });
+    await waitFor(() => cs.stdout.includes('ready;') || cs.child.exitCode !== null, { maxWaitMs: 60_000, what: `cs start ${file} to be running` });
     assert.equal(cs.child.exitCode, null, cs.stderr);
     const out = lines(cs.stdout);
     const jobId = /^job\s+([0-9a-f]{32})\b/.exec(out[0] ?? '')?.[1];

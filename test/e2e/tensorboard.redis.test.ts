@@ -61,7 +61,7 @@ it('cs start --tensorboard-dir: the job\'s run shows its throughput to TensorBoa
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
-  await waitFor(() => stdout.includes('running;') || child!.exitCode !== null, { maxWaitMs: 60_000, what: 'cs start to be running' });
+  await waitFor(() => stdout.includes('ready;') || child!.exitCode !== null, { maxWaitMs: 60_000, what: 'cs start to be running' });
   assert.equal(child.exitCode, null, stderr);
   const jobId = /^job\s+([0-9a-f]{32})\b/m.exec(stdout)?.[1];
   assert.ok(jobId, stdout);

@@ -132,7 +132,7 @@ describe('cs model import (real torch / TensorFlow, served by a real cs start)',
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    await waitFor(() => stdout.includes('running;') || child.exitCode !== null, { maxWaitMs: 60_000, what: 'cs start to be running' });
+    await waitFor(() => stdout.includes('ready;') || child.exitCode !== null, { maxWaitMs: 60_000, what: 'cs start to be running' });
     assert.equal(child.exitCode, null, stderr);
     const queue = new InputQueue({ redis: redisUrl, stream: name });
     try {

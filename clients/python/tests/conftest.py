@@ -300,7 +300,7 @@ def cluster(repo: Path, redis_url: str, tmp_path_factory: pytest.TempPathFactory
         def started() -> bool:
             if start.poll() is not None:
                 raise AssertionError(f"cs start exited with {start.returncode}\n{diagnostics()}")
-            return "running;" in logs["cs-start stdout"].read_text()
+            return "ready;" in logs["cs-start stdout"].read_text()
 
         _wait("cs start to be running", started, 60, diagnostics)
         rest_lines = [line for line in logs["cs-start stdout"].read_text().splitlines() if line.startswith("REST")]

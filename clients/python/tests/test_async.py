@@ -160,3 +160,17 @@ def test_a_failed_xadd_fails_that_request(cluster: Cluster, redis_client: "redis
         assert enqueued.code == "CS_ERR_CONNECTOR"
     finally:
         redis_client.unlink(stream)
+
+
+def test_wait_ready(cluster: Cluster) -> None:
+    async def ready(q: AsyncInputQueue) -> Any:
+        await q.wait_ready(timeout=60)
+        return await q.predict({"input": tiny_input()}, timeout=30)
+
+    assert with_queue(cluster, cluster.tiny.stream, ready)["output"].shape == (1, 8)
+
+    async def never(q: AsyncInputQueue) -> None:
+        await q.wait_ready(timeout=0.3)
+
+    with pytest.raises(ClusterServingTimeoutError):
+        with_queue(cluster, f"{cluster.prefix}-nobody-{uuid.uuid4().hex[:6]}", never)

@@ -90,7 +90,7 @@ def served(repo: Path, tmp_path: Path) -> Iterator[Tuple[AofRedis, str, Path]]:
     try:
         def running() -> bool:
             assert start.poll() is None, log_path.read_text()
-            return "running;" in log_path.read_text()
+            return "ready;" in log_path.read_text()
 
         _wait("cs start running", running, 90)
         yield aof, name, log_path

@@ -218,3 +218,27 @@ def test_close_fails_waiting_predicts_with_cs_err_closed(cluster: Cluster, redis
     assert not t.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], ClusterServingError) and errors[0].code == "CS_ERR_CLOSED"
     redis_client.unlink(stream)
+
+
+def test_wait_ready_returns_for_a_serving_job_and_says_what_it_waits_for_otherwise(cluster: Cluster, redis_client: "redis.Redis[bytes]") -> None:
+    # The JobManager records the job's readiness in <stream>:ready once every subtask serves.
+    with cluster.queue(cluster.tiny) as q:
+        q.wait_ready(timeout=60)
+        assert redis_client.hget(f"{cluster.tiny.stream}:ready", "ready") == b"1"
+        out = q.predict({"input": tiny_input()}, timeout=30)
+        assert out["output"].shape == (1, 8)
+    nobody = f"{cluster.prefix}-nobody-{uuid.uuid4().hex[:6]}"
+    with InputQueue(cluster.redis_url, stream=nobody) as q:
+        with pytest.raises(ClusterServingError) as caught:
+            q.wait_ready(timeout=0.3)
+    assert caught.value.code == "CS_ERR_TIMEOUT" and "no job serves stream" in caught.value.message
+    # A failed job ends the wait at once with its code.
+    failed = f"{cluster.prefix}-failed-{uuid.uuid4().hex[:6]}"
+    redis_client.hset(f"{failed}:ready", mapping={"state": "FAILED", "ready": "0", "job": "j1", "code": "CS_ERR_MODEL_LOAD", "reason": "model unreadable"})
+    try:
+        with InputQueue(cluster.redis_url, stream=failed) as q:
+            with pytest.raises(ClusterServingError) as caught:
+                q.wait_ready(timeout=30)
+        assert caught.value.code == "CS_ERR_MODEL_LOAD" and "model unreadable" in caught.value.message
+    finally:
+        redis_client.delete(f"{failed}:ready")

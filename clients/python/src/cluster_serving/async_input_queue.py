@@ -17,9 +17,11 @@ from . import _resp
 from ._connection import connection_kwargs
 from ._queue_base import QueueBase, check_timeout, check_unique, merge_inputs, raise_first_error, timed_out_result, timeout_error
 from ._outage import ENQUEUE_TIMEOUT, OutageLog, backoff, certificate_failure, is_certificate_error, is_transient
+from ._readiness import POLL_INTERVAL, not_ready_error, verdict
 from ._writer import MAX_BATCH
 from .codec import Result
 from .errors import ClusterServingError
+from .keys import ready_key
 
 log = logging.getLogger("cluster_serving")
 
@@ -58,6 +60,7 @@ class AsyncInputQueue(QueueBase):
     ) -> None:
         super().__init__(stream, partitions)
         pool = redis.asyncio.ConnectionPool(**connection_kwargs(redis_url, password, ssl, ssl_options, redis_options, asyncio=True))
+        self._pool = pool
         self._write_conn = pool.make_connection()
         self._read_conn = pool.make_connection()
         #: uri → its future and its own timer (None in a batch, which shares one).
@@ -116,6 +119,34 @@ class AsyncInputQueue(QueueBase):
         request that had none by the deadline."""
         return await self._predict_many(batch, timeout, timeouts_raise=False)
 
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """:meth:`InputQueue.wait_ready` for asyncio."""
+        check_timeout(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        client = redis.asyncio.Redis(connection_pool=self._pool)
+        waiting = "no answer from Redis"
+        try:
+            while True:
+                try:
+                    ready, failure, waiting = verdict(self.stream, await client.hgetall(ready_key(self.stream)))
+                    if ready:
+                        return
+                    if failure is not None:
+                        raise failure
+                except ClusterServingError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - only outages are waited out
+                    if not is_transient(err):
+                        raise
+                    waiting = f"Redis is not reachable: {err}"
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise not_ready_error(self.stream, timeout, waiting)
+                await asyncio.sleep(min(POLL_INTERVAL, left))
+        finally:
+            await client.aclose(close_connection_pool=False)
+
     async def close(self) -> None:
         """Fails predicts still waiting with ``CS_ERR_CLOSED``, deletes the reply stream, closes connections."""
         if self._closed:
@@ -137,6 +168,7 @@ class AsyncInputQueue(QueueBase):
             await asyncio.gather(self._writer, return_exceptions=True)
         await self._read_conn.disconnect()
         await self._write_conn.disconnect()
+        await self._pool.disconnect()  # what wait_ready used
 
     async def __aenter__(self) -> "AsyncInputQueue":
         return self

@@ -16,9 +16,11 @@ from . import _resp
 from ._connection import connection_kwargs
 from ._queue_base import QueueBase, check_timeout, check_unique, log, merge_inputs, raise_first_error, timed_out_result, timeout_error
 from ._outage import ENQUEUE_TIMEOUT, OutageLog, backoff, certificate_failure, is_certificate_error, is_transient
+from ._readiness import POLL_INTERVAL, not_ready_error, verdict
 from ._writer import PipelinedWriter
 from .codec import Result
 from .errors import ClusterServingError
+from .keys import ready_key
 
 
 class _Waiter:
@@ -145,6 +147,33 @@ class InputQueue(QueueBase):
         """Like :meth:`predict_many`, but returns every result: error results, and a ``CS_ERR_TIMEOUT`` error
         result for each request that had none by the deadline."""
         return self._predict_many(batch, timeout, timeouts_raise=False)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Returns once the job reading this stream serves (every subtask has its model loaded and reads its
+        splits), as its JobManager records in ``<stream>:ready``. Raises the job's failure (its code) when it
+        failed, ``CS_ERR_CLOSED`` when it was canceled, and ``CS_ERR_TIMEOUT`` (saying what it still waits for)
+        after ``timeout`` seconds; a Redis that is away is waited out."""
+        check_timeout(timeout)
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(connection_pool=self._pool)
+        waiting = "no answer from Redis"
+        while True:
+            try:
+                ready, failure, waiting = verdict(self.stream, client.hgetall(ready_key(self.stream)))
+                if ready:
+                    return
+                if failure is not None:
+                    raise failure
+            except ClusterServingError:
+                raise
+            except Exception as err:  # noqa: BLE001 - only outages are waited out
+                if not is_transient(err):
+                    raise
+                waiting = f"Redis is not reachable: {err}"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise not_ready_error(self.stream, timeout, waiting)
+            time.sleep(min(POLL_INTERVAL, left))
 
     def close(self) -> None:
         """Fails predicts still waiting with ``CS_ERR_CLOSED``, deletes the reply stream, closes connections."""

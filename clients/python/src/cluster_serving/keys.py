@@ -31,3 +31,8 @@ def result_key(stream: str, uri: str) -> str:
 
 def result_key_prefix(stream: str) -> str:
     return f"{stream}:result:"
+
+
+def ready_key(stream: str) -> str:
+    """The hash where the JobManager says whether the job reading ``stream`` serves (field ``ready`` = ``1``)."""
+    return f"{stream}:ready"
