@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { defaultModelsDir } from '../../src/models/generate';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import type { JobManager } from '../../jobmanager/main';
 import { startTestJobManager } from '../support/jobmanager';
@@ -35,7 +36,7 @@ describe('cs job / cs taskmanager against a real JobManager (real Redis)', () =>
 
   it('submit prints only the job id; list, status and cancel show the job', async () => {
     const name = uniqueName('cli-job');
-    const file = await topologyFile(name, `name: ${name}\nsource:\n  type: redis\n  partitions: 2\nmodel:\n  path: model.onnx\nparallelism: 2\n`);
+    const file = await topologyFile(name, `name: ${name}\nsource:\n  type: redis\n  partitions: 2\nmodel:\n  path: ${join(defaultModelsDir(), 'tiny.onnx')}\nparallelism: 2\n`);
     const submitted = await runCs(['job', 'submit', file], { env });
     assert.equal(submitted.code, 0, submitted.stderr);
     assert.match(submitted.stdout, /^[0-9a-f]{32}\n$/);

@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { defaultModelsDir } from '../../src/models/generate';
+import type { RunningSubtask } from '../../src/cluster-api/dto';
 import { JobManagerClient } from '../../src/cluster-api/jobmanager-client';
 import type { JobManager } from '../../jobmanager/main';
 import { startTestJobManager } from '../support/jobmanager';
@@ -40,10 +42,16 @@ describe('cs job rescale and cs taskmanager list against a real JobManager (real
     const tmId = uniqueName('tm-cli');
     await client.registerTaskManager({ id: tmId, host: 'cli-host', slots: 3 });
     const name = uniqueName('cli-rescale');
-    const source = `name: ${name}\nsource:\n  type: redis\n  partitions: 3\nmodel:\n  path: model.onnx\nparallelism: 1\n`;
+    const source = `name: ${name}\nsource:\n  type: redis\n  partitions: 3\nmodel:\n  path: ${join(defaultModelsDir(), 'tiny.onnx')}\nparallelism: 1\n`;
     const { jobId } = await client.submitJob({ filename: `${name}.yaml`, source, baseDir: dir });
     try {
-      await waitFor(async () => (await client.jobStatus(jobId)).state === 'RUNNING', { what: 'job RUNNING' });
+      // The registered TaskManager reports what it was assigned as ready: the job is RUNNING only then.
+      let running: RunningSubtask[] = [];
+      await waitFor(async () => {
+        const beat = await client.heartbeat(tmId, { running });
+        running = beat.assignments.map((a) => ({ jobId: a.jobId, subtaskIndex: a.subtaskIndex, ...(a.epoch !== undefined ? { epoch: a.epoch } : {}), ready: true }));
+        return (await client.jobStatus(jobId)).state === 'RUNNING';
+      }, { what: 'job RUNNING' });
       const result = await runCs(['job', 'rescale', jobId, '--parallelism', '2'], { env });
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(lines(result.stdout), [`job ${jobId} RUNNING parallelism 2`]);
@@ -68,7 +76,7 @@ describe('cs job rescale and cs taskmanager list against a real JobManager (real
     assertOneLineError(await runCs(['job', 'rescale', 'f'.repeat(32), '--parallelism', '2'], { env }), new RegExp(`job ${'f'.repeat(32)} not found \\(CS_ERR_NOT_FOUND\\)`));
     const name = uniqueName('cli-canceled');
     const client = new JobManagerClient(jm.url);
-    const { jobId } = await client.submitJob({ filename: `${name}.yaml`, source: `name: ${name}\nsource:\n  type: redis\nmodel:\n  path: model.onnx\n`, baseDir: dir });
+    const { jobId } = await client.submitJob({ filename: `${name}.yaml`, source: `name: ${name}\nsource:\n  type: redis\nmodel:\n  path: ${join(defaultModelsDir(), 'tiny.onnx')}\n`, baseDir: dir });
     await client.cancelJob(jobId);
     assertOneLineError(await runCs(['job', 'rescale', jobId, '--parallelism', '2'], { env }), /is CANCELED: only a CREATED or RUNNING job can be rescaled \(CS_ERR_BAD_REQUEST\)/);
   });
