@@ -15,7 +15,7 @@ test('the JobManager SIGKILLed under load loses no request; restarted, it lists 
   const { jobId } = await ctx.cluster.client.submitJob(
     tinyTopology(ctx.dir, name, 2, 2),
   );
-  await waitFor(async () => (await ctx.cluster.client.jobStatus(jobId)).subtasks.every((s) => s.taskManagerId !== null), { maxWaitMs: 20_000, what: 'subtasks assigned' });
+  await waitFor(async () => (await ctx.cluster.client.jobStatus(jobId)).state === 'RUNNING', { maxWaitMs: 60_000, what: 'job RUNNING (every subtask serves)' });
   const jobsBefore = await ctx.cluster.client.listJobs();
   const statusBefore = await ctx.cluster.client.jobStatus(jobId);
 
