@@ -51,6 +51,9 @@ test('metrics move with the load on the TaskManager and the JobManager', async (
   const name = uniqueName('metrics');
   const { jobId } = await ctx.cluster.client.submitJob(tinyTopology(ctx.dir, name, 2, 1));
   await waitFor(async () => (await ctx.cluster.client.jobStatus(jobId)).subtasks.every((s) => s.taskManagerId === 'tm-metrics'), { maxWaitMs: 30_000, what: 'subtask on tm-metrics' });
+  // Once the job is RUNNING (its subtask loaded the model and reads), the TaskManager's /readyz agrees.
+  await waitFor(async () => (await ctx.cluster.client.jobStatus(jobId)).state === 'RUNNING', { maxWaitMs: 60_000, what: 'job RUNNING' });
+  await waitFor(async () => (await getJson<HealthReport>(`${tmBase}/readyz`)).status === 200, { maxWaitMs: 30_000, what: 'TaskManager /readyz 200 with a running subtask' });
   const jmBefore = await scrape(`${jm}/metrics`);
   const tmBefore = await scrape(`${tmBase}/metrics`);
   const job = { job: name };
