@@ -304,15 +304,16 @@ export class ControlPlane {
 
   /** Why a RUNNING job cannot read right now (its subtasks' read problems from their last heartbeats), or undefined. */
   private degradedReason(job: JobRecord): string | undefined {
-    if (job.state !== 'RUNNING') return undefined;
+    // A CREATED job whose subtask reports it cannot read (e.g. cannot even start on its split) is shown
+    // DEGRADED with the reason too: more use to an operator than "CREATED" forever.
+    if (job.state !== 'RUNNING' && job.state !== 'CREATED') return undefined;
     const problems = this.readProblems.get(job.id);
-    if (!problems) return undefined;
     const lines: string[] = [];
     for (const s of job.subtasks) {
-      const p = problems.get(s.index);
+      const p = problems?.get(s.index);
       if (p && p.taskManagerId === s.taskManagerId) lines.push(`subtask ${s.index} on ${p.taskManagerId} cannot read: ${p.problem}`);
     }
-    const idle = this.readiness.noneServing(job);
+    const idle = job.state === 'RUNNING' ? this.readiness.noneServing(job) : undefined;
     if (idle !== undefined) lines.push(idle);
     return lines.length > 0 ? lines.join('; ') : undefined;
   }

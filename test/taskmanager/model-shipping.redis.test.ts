@@ -117,19 +117,17 @@ describe('model shipping: the JobManager keeps the model, a TaskManager that can
     }
   });
 
-  it('accepts a job whose model path lies in a model directory but is not there on the JobManager; GET /jobs/:id/model is then 404', async () => {
+  it('refuses at submit a job whose model path lies in a model directory but is not there; GET /jobs/:id/model of an unknown job is 404', async () => {
     const name = uniqueName('unshipped');
     const source = [`name: ${name}`, 'source:', '  type: redis', 'model:', `  path: ${join(root, 'nowhere', 'model.onnx')}`, ''].join('\n');
-    const { jobId } = await new JobManagerClient(jm.url).submitJob({ filename: `${name}.yaml`, source, baseDir: root });
-    try {
-      const res = await fetch(`${jm.url}/jobs/${jobId}/model`);
-      assert.equal(res.status, 404);
-      const body = (await res.json()) as ErrorBody;
-      assert.equal(body.code, 'CS_ERR_NOT_FOUND');
-      assert.match(body.message, /could not read it at submit/);
-      assert.equal((await fetch(`${jm.url}/jobs/${'0'.repeat(32)}/model`)).status, 404);
-    } finally {
-      await new JobManagerClient(jm.url).cancelJob(jobId);
-    }
+    await assert.rejects(new JobManagerClient(jm.url).submitJob({ filename: `${name}.yaml`, source, baseDir: root }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'CS_ERR_TOPOLOGY');
+      assert.match(err.message, /nowhere\/model\.onnx: no such file/);
+      return true;
+    });
+    assert.equal((await new JobManagerClient(jm.url).listJobs()).jobs.filter((j) => j.name === name).length, 0);
+    const res = await fetch(`${jm.url}/jobs/${'0'.repeat(32)}/model`);
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as ErrorBody).code, 'CS_ERR_NOT_FOUND');
   });
 });
