@@ -313,6 +313,7 @@ export class ControlPlane {
       const p = problems?.get(s.index);
       if (p && p.taskManagerId === s.taskManagerId) lines.push(`subtask ${s.index} on ${p.taskManagerId} cannot read: ${p.problem}`);
     }
+    if (!problems) return undefined;
     const idle = job.state === 'RUNNING' ? this.readiness.noneServing(job) : undefined;
     if (idle !== undefined) lines.push(idle);
     return lines.length > 0 ? lines.join('; ') : undefined;
